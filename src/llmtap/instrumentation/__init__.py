@@ -1,0 +1,1 @@
+"""Instrumentors for model SDKs; the neutral core lives in the underscore modules."""

@@ -1,0 +1,308 @@
+"""The provider-neutral invocation lifecycle: start -> stop | fail.
+
+Provider adapters fill an ``Invocation`` (attributes under semconv names, content as semconv
+message lists); this module alone turns it into a span, the optional content event and the
+GenAI client metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry._logs import LogRecord, get_logger
+from opentelemetry.metrics import get_meter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmtap import semconv
+from llmtap.config import Settings
+from llmtap.context import current_attributes
+from llmtap.instrumentation._content import ContentStats, encode_list
+from llmtap.version import __version__
+
+_log = logging.getLogger("llmtap")
+SCOPE = "llmtap"
+
+# Set in the context while llmtap handles a GenAI call: inner layers see it and stand aside.
+ACTIVE_KEY = otel_context.create_key("llmtap.genai_call")
+# Other GenAI instrumentations (OpenLLMetry) skip their own span when they see this key.
+_FOREIGN_SUPPRESS_KEY = "suppress_language_model_instrumentation"
+
+_METRIC_KEYS = (
+    semconv.OPERATION,
+    semconv.PROVIDER,
+    semconv.REQUEST_MODEL,
+    semconv.RESPONSE_MODEL,
+    semconv.SERVER_ADDRESS,
+    semconv.SERVER_PORT,
+    semconv.ERROR_TYPE,
+)
+
+
+class Invocation:
+    """One GenAI operation as the adapters see it."""
+
+    __slots__ = (
+        "_token",
+        "attributes",
+        "chunk_attrs",
+        "chunks",
+        "ended",
+        "first_chunk",
+        "input_messages",
+        "kind",
+        "last_chunk",
+        "name",
+        "output_messages",
+        "own_span",
+        "span",
+        "start",
+        "system_instructions",
+        "tool_definitions",
+    )
+
+    def __init__(
+        self,
+        operation: str,
+        provider: str,
+        model: str | None = None,
+        *,
+        name: str | None = None,
+        kind: SpanKind = SpanKind.CLIENT,
+    ) -> None:
+        self.attributes: dict[str, Any] = {semconv.OPERATION: operation, semconv.PROVIDER: provider}
+        if model:
+            self.attributes[semconv.REQUEST_MODEL] = model
+        self.name = name or (f"{operation} {model}" if model else operation)
+        self.kind = kind
+        self.input_messages: list[dict[str, Any]] | None = None
+        self.system_instructions: list[dict[str, Any]] | None = None
+        self.tool_definitions: list[dict[str, Any]] | None = None
+        self.output_messages: list[dict[str, Any]] | None = None
+        self.span: trace.Span | None = None
+        self.own_span = True
+        self.start = 0.0
+        self.first_chunk = 0.0
+        self.last_chunk = 0.0
+        self.chunks = 0
+        self.chunk_attrs: dict[str, Any] | None = None
+        self.ended = False
+        self._token: object | None = None
+
+    @property
+    def operation(self) -> str:
+        return self.attributes[semconv.OPERATION]
+
+
+def suppressed() -> bool:
+    """True when this call is already handled by an outer layer (ours or another GenAI one)."""
+    ctx = otel_context.get_current()
+    return bool(
+        ctx.get(ACTIVE_KEY)
+        or ctx.get(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
+        or ctx.get(_FOREIGN_SUPPRESS_KEY)
+    )
+
+
+def _foreign_genai_span() -> trace.Span | None:
+    """A recording GenAI inference span made by another layer for this very call, if any."""
+    span = trace.get_current_span()
+    attrs = getattr(span, "attributes", None)
+    if not attrs or not span.is_recording():
+        return None
+    op = attrs.get(semconv.OPERATION)
+    if op in semconv.INFERENCE_OPERATIONS or op == semconv.OP_EMBEDDINGS:
+        return span
+    return None
+
+
+class Telemetry:
+    """Builds spans, events and metrics for invocations."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        logger_provider: Any = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
+        meter = get_meter(SCOPE, __version__, meter_provider)
+        self._logger = get_logger(SCOPE, __version__, logger_provider)
+        self._duration = meter.create_histogram(
+            semconv.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+        )
+        self._tokens = meter.create_histogram(
+            semconv.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=semconv.TOKEN_BUCKETS,
+        )
+        self._ttfc = meter.create_histogram(
+            semconv.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+        )
+        self._per_chunk = meter.create_histogram(
+            semconv.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive chunks of a streamed response.",
+            explicit_bucket_boundaries_advisory=semconv.CHUNK_BUCKETS,
+        )
+
+    # lifecycle -----------------------------------------------------------------------
+
+    def start(self, inv: Invocation) -> Invocation:
+        """Open the span and make it current; call ``detach`` once the SDK call returns."""
+        inv.attributes.update(current_attributes())
+        foreign = _foreign_genai_span() if inv.kind is SpanKind.CLIENT else None
+        if foreign is not None:
+            inv.span, inv.own_span = foreign, False
+            foreign.set_attributes(inv.attributes)
+        else:
+            inv.span = self.tracer.start_span(inv.name, kind=inv.kind, attributes=inv.attributes)
+        ctx = trace.set_span_in_context(inv.span)
+        ctx = otel_context.set_value(ACTIVE_KEY, True, ctx)
+        ctx = otel_context.set_value(_FOREIGN_SUPPRESS_KEY, True, ctx)
+        inv._token = otel_context.attach(ctx)
+        inv.start = time.perf_counter()
+        return inv
+
+    def detach(self, inv: Invocation) -> None:
+        token, inv._token = inv._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:  # detached in another context (a stream closed elsewhere)
+                pass
+
+    def chunk(self, inv: Invocation) -> None:
+        """Note the arrival of one streamed chunk."""
+        now = time.perf_counter()
+        if inv.chunks == 0:
+            inv.first_chunk = now
+        else:
+            if inv.chunk_attrs is None:
+                inv.chunk_attrs = self._metric_attributes(inv.attributes)
+            self._per_chunk.record(now - inv.last_chunk, inv.chunk_attrs)
+        inv.last_chunk = now
+        inv.chunks += 1
+
+    def stop(self, inv: Invocation) -> None:
+        self._end(inv, None)
+
+    def fail(self, inv: Invocation, error: BaseException) -> None:
+        self._end(inv, error)
+
+    @contextmanager
+    def step(self, inv: Invocation) -> Iterator[Invocation]:
+        """Run a block as one invocation (non-streaming, in-process steps)."""
+        self.start(inv)
+        try:
+            yield inv
+        except BaseException as exc:
+            self.detach(inv)
+            self.fail(inv, exc)
+            raise
+        self.detach(inv)
+        self.stop(inv)
+
+    # internals -----------------------------------------------------------------------
+
+    def _end(self, inv: Invocation, error: BaseException | None) -> None:
+        if inv.ended:
+            return
+        inv.ended = True
+        elapsed = time.perf_counter() - inv.start
+        attrs = inv.attributes
+        if inv.chunks:
+            attrs[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = inv.first_chunk - inv.start
+        if error is not None:
+            attrs[semconv.ERROR_TYPE] = error_type(error)
+        span = inv.span
+        try:
+            if span is not None:
+                span.set_attributes(attrs)
+                if self.settings.capture.any:
+                    self._record_content(inv, span)
+                if error is not None:
+                    span.set_status(Status(StatusCode.ERROR, _describe(error)))
+                    if isinstance(error, Exception):
+                        span.record_exception(error)
+        finally:
+            if span is not None and inv.own_span:
+                span.end()
+            self._record_metrics(inv, elapsed)
+
+    def _record_content(self, inv: Invocation, span: trace.Span) -> None:
+        stats = ContentStats()
+        limits = self.settings.limits
+        content = {}
+        for key, items in (
+            (semconv.SYSTEM_INSTRUCTIONS, inv.system_instructions),
+            (semconv.INPUT_MESSAGES, inv.input_messages),
+            (semconv.OUTPUT_MESSAGES, inv.output_messages),
+            (semconv.TOOL_DEFINITIONS, inv.tool_definitions),
+        ):
+            if items:
+                content[key] = encode_list(items, limits, stats)
+        content.update(stats.attributes())
+        capture = self.settings.capture
+        if capture.on_span:
+            span.set_attributes(content)
+        if capture.on_event and inv.operation in semconv.INFERENCE_OPERATIONS:
+            self._logger.emit(
+                LogRecord(
+                    event_name=semconv.EVENT_INFERENCE_DETAILS,
+                    context=trace.set_span_in_context(span),
+                    attributes={**inv.attributes, **content},
+                )
+            )
+
+    def _metric_attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {k: attrs[k] for k in _METRIC_KEYS if k in attrs}
+
+    def _record_metrics(self, inv: Invocation, elapsed: float) -> None:
+        attrs = inv.attributes
+        if inv.kind is not SpanKind.CLIENT or not inv.own_span:
+            return
+        base = self._metric_attributes(attrs)
+        self._duration.record(elapsed, base)
+        if inv.chunks:
+            self._ttfc.record(inv.first_chunk - inv.start, base)
+        for key, token_type in (
+            (semconv.USAGE_INPUT_TOKENS, "input"),
+            (semconv.USAGE_OUTPUT_TOKENS, "output"),
+        ):
+            value = attrs.get(key)
+            if value is not None:
+                self._tokens.record(value, {**base, semconv.TOKEN_TYPE: token_type})
+
+
+def error_type(error: BaseException) -> str:
+    return type(error).__qualname__
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__qualname__}: {text}" if text else type(error).__qualname__
+
+
+_warned: set[str] = set()
+
+
+def log_once(where: str, exc: BaseException) -> None:
+    """An error inside llmtap: logged once per place, never raised into the app."""
+    if where not in _warned:
+        _warned.add(where)
+        _log.warning("llmtap: %s failed (%s); the call goes on", where, exc, exc_info=exc)

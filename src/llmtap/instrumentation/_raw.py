@@ -1,0 +1,63 @@
+"""Raw-response modes (``with_raw_response``, ``with_streaming_response``) of Stainless SDKs.
+
+The app gets the SDK's own response object back, behind a thin proxy whose ``parse()``
+hands the parsed value to the normal path (stream proxy or completed span) once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+
+def is_raw(result: Any) -> bool:
+    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
+
+
+def is_eager(result: Any) -> bool:
+    """A legacy raw response to a non-streaming call: its body is already read."""
+    return type(result).__name__.startswith("Legacy")
+
+
+class _Once:
+    __slots__ = ("done", "hook", "value")
+
+    def __init__(self, hook: Callable[[Any], Any]) -> None:
+        self.hook = hook
+        self.done = False
+        self.value: Any = None
+
+    def __call__(self, parsed: Any, to: Any) -> Any:
+        if to is not None:
+            return parsed
+        if not self.done:
+            self.done = True
+            self.value = self.hook(parsed)
+        return self.value
+
+
+class RawResponseProxy(wrapt.ObjectProxy):
+    def __init__(self, wrapped: Any, hook: Callable[[Any], Any], abandon: Callable[[], None]):
+        super().__init__(wrapped)
+        self._self_once = _Once(hook)
+        weakref.finalize(self, abandon)
+
+    def parse(self, *, to: Any = None) -> Any:
+        parsed = self.__wrapped__.parse(to=to) if to is not None else self.__wrapped__.parse()
+        return self._self_once(parsed, to)
+
+
+class AsyncRawResponseProxy(RawResponseProxy):
+    async def parse(self, *, to: Any = None) -> Any:  # type: ignore[override]
+        call = self.__wrapped__.parse(to=to) if to is not None else self.__wrapped__.parse()
+        parsed = await call if inspect.isawaitable(call) else call
+        return self._self_once(parsed, to)
+
+
+def proxy_for(result: Any) -> type[RawResponseProxy]:
+    parse = getattr(type(result), "parse", None)
+    return AsyncRawResponseProxy if inspect.iscoroutinefunction(parse) else RawResponseProxy

@@ -1,0 +1,337 @@
+"""OpenAI Chat Completions: requests, responses and chunks into the neutral invocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtap import semconv
+from llmtap.config import Settings
+from llmtap.instrumentation import _parts as parts
+from llmtap.instrumentation._invocation import Invocation
+from llmtap.instrumentation._stream import is_stream
+from llmtap.instrumentation._wrap import Call
+from llmtap.instrumentation.openai import _common as common
+from llmtap.pipeline import tokens
+
+
+def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    num = common.set_number
+    num(attrs, semconv.REQUEST_TEMPERATURE, kwargs.get("temperature"), float)
+    num(attrs, semconv.REQUEST_TOP_P, kwargs.get("top_p"), float)
+    num(attrs, semconv.REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"), float)
+    num(attrs, semconv.REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"), float)
+    num(attrs, semconv.REQUEST_SEED, kwargs.get("seed"), int)
+    max_tokens = kwargs.get("max_completion_tokens")
+    if not common.given(max_tokens):
+        max_tokens = kwargs.get("max_tokens")
+    num(attrs, semconv.REQUEST_MAX_TOKENS, max_tokens, int)
+    n = kwargs.get("n")
+    if common.given(n) and n != 1:
+        attrs[semconv.REQUEST_CHOICE_COUNT] = int(n)
+    stops = common.stop_sequences(kwargs.get("stop"))
+    if stops:
+        attrs[semconv.REQUEST_STOP_SEQUENCES] = stops
+    fmt = kwargs.get("response_format")
+    if common.given(fmt):
+        kind = fmt.get("type") if isinstance(fmt, dict) else "json_schema"
+        attrs[semconv.OUTPUT_TYPE] = "text" if kind == "text" else "json"
+    tier = kwargs.get("service_tier")
+    if common.given(tier) and tier != "auto":
+        attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+
+
+# content ---------------------------------------------------------------------------
+
+
+def _content_parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [parts.text(content)]
+    out = []
+    for item in content:
+        item = parts.as_dict(item)
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "text":
+            out.append(parts.text(item.get("text", "")))
+        elif kind == "refusal":
+            out.append(parts.text(item.get("refusal", "")))
+        elif kind == "image_url":
+            url = item.get("image_url") or {}
+            out.append(parts.media_from_url(str(url.get("url", "")), "image"))
+        elif kind == "input_audio":
+            audio = item.get("input_audio") or {}
+            fmt = audio.get("format")
+            blob = {"type": "blob", "modality": "audio", "content": audio.get("data", "")}
+            out.append({**blob, "mime_type": f"audio/{fmt}"} if fmt else blob)
+        elif kind == "file":
+            out.append(_file_part(item.get("file") or {}))
+        else:
+            out.append({"type": str(kind or "unknown")})
+    return out
+
+
+def _file_part(file: dict[str, Any]) -> dict[str, Any]:
+    if file.get("file_id"):
+        return {"type": "file", "modality": "document", "file_id": file["file_id"]}
+    return {"type": "blob", "modality": "document", "content": file.get("file_data", "")}
+
+
+def _tool_calls(calls: Any) -> list[dict[str, Any]]:
+    out = []
+    for call in calls or ():
+        call = parts.as_dict(call)
+        fn = call.get("function") or call.get("custom") or {}
+        out.append(parts.tool_call(call.get("id"), fn.get("name"), fn.get("arguments")))
+    return out
+
+
+def input_messages(messages: Any) -> list[dict[str, Any]]:
+    out = []
+    for msg in messages or ():
+        msg = parts.as_dict(msg)
+        if not isinstance(msg, dict):
+            continue
+        role = msg.get("role") or "user"
+        if role == "tool":
+            reply = parts.tool_response(msg.get("tool_call_id"), _joined(msg.get("content")))
+            out.append(parts.message("tool", [reply]))
+            continue
+        body = _content_parts(msg.get("content"))
+        body += _tool_calls(msg.get("tool_calls"))
+        call = msg.get("function_call")
+        if call:
+            body.append(parts.tool_call(None, call.get("name"), call.get("arguments")))
+        role = "system" if role == "developer" else role
+        out.append(parts.message(role, body, msg.get("name")))
+    return out
+
+
+def _joined(content: Any) -> Any:
+    if isinstance(content, list):
+        return "".join(p.get("content", "") for p in _content_parts(content))
+    return content
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    if not common.given(tools) or not tools:
+        return None
+    out = []
+    for tool in tools:
+        tool = parts.as_dict(tool)
+        fn = tool.get("function") or tool.get("custom") or {}
+        entry = {"type": tool.get("type", "function"), "name": fn.get("name", "")}
+        if fn.get("description"):
+            entry["description"] = fn["description"]
+        if fn.get("parameters"):
+            entry["parameters"] = fn["parameters"]
+        out.append(entry)
+    return out
+
+
+def _texts(messages: Any) -> list[str]:
+    texts = []
+    for msg in messages or ():
+        msg = parts.as_dict(msg)
+        if not isinstance(msg, dict):
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(p.get("content", "") for p in _content_parts(content) if "content" in p)
+        for call in _tool_calls(msg.get("tool_calls")):
+            texts.append(f"{call['name']} {call.get('arguments', '')}")
+    return texts
+
+
+# the adapter -----------------------------------------------------------------------
+
+
+class ChatOptions:
+    __slots__ = ("hide_usage", "messages", "model")
+
+    def __init__(self, messages: Any, model: Any, hide_usage: bool) -> None:
+        self.messages = messages
+        self.model = model
+        self.hide_usage = hide_usage
+
+
+class ChatAdapter:
+    """``chat.completions.create`` / ``parse`` and their async twins."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def begin(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Call:
+        model = kwargs.get("model")
+        model = model if isinstance(model, str) else None
+        inv = Invocation(semconv.OP_CHAT, "openai", model)
+        attrs = inv.attributes
+        attrs.update(common.client_attributes(instance))
+        attrs[semconv.OPENAI_API_TYPE] = "chat_completions"
+        stream = kwargs.get("stream") is True
+        attrs[semconv.REQUEST_STREAM] = stream
+        request_attributes(kwargs, attrs)
+        if self.settings.capture.any:
+            inv.input_messages = input_messages(kwargs.get("messages"))
+            inv.tool_definitions = tool_definitions(kwargs.get("tools"))
+        hide = False
+        if stream and self.settings.inject_stream_usage and _wants_no_usage(kwargs):
+            opts = kwargs.get("stream_options")
+            base = dict(opts) if common.given(opts) and opts else {}
+            kwargs = {**kwargs, "stream_options": {**base, "include_usage": True}}
+            hide = True
+        return Call(inv, args, kwargs, ChatOptions(kwargs.get("messages"), model, hide))
+
+    def complete(self, call: Call, result: Any) -> Any:
+        inv, attrs = call.inv, call.inv.attributes
+        _response_fields(attrs, result)
+        attrs.update(common.usage_attributes(getattr(result, "usage", None)))
+        choices = getattr(result, "choices", None) or []
+        attrs[semconv.RESPONSE_FINISH_REASONS] = [c.finish_reason or "" for c in choices]
+        if any(getattr(c.message, "refusal", None) for c in choices):
+            attrs[semconv.LLMTAP_RESPONSE_REFUSAL] = True
+        if self.settings.capture.any:
+            inv.output_messages = [_output_message(c) for c in choices]
+        return result
+
+    def stream(self, call: Call, result: Any) -> ChatAccumulator | None:
+        if is_stream(result):
+            return ChatAccumulator(self.settings, call.options)
+        return None
+
+
+def _wants_no_usage(kwargs: dict[str, Any]) -> bool:
+    opts = kwargs.get("stream_options")
+    return not (common.given(opts) and opts and opts.get("include_usage"))
+
+
+def _response_fields(attrs: dict[str, Any], result: Any) -> None:
+    for key, name in (
+        (semconv.RESPONSE_ID, "id"),
+        (semconv.RESPONSE_MODEL, "model"),
+        (semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
+        (semconv.OPENAI_RESPONSE_SERVICE_TIER, "service_tier"),
+    ):
+        value = getattr(result, name, None)
+        if isinstance(value, str) and value:
+            attrs[key] = value
+
+
+def _output_message(choice: Any) -> dict[str, Any]:
+    msg = choice.message
+    body = []
+    if msg.content:
+        body.append(parts.text(msg.content))
+    if getattr(msg, "refusal", None):
+        body.append(parts.text(msg.refusal))
+    body += _tool_calls(msg.tool_calls)
+    out = parts.message("assistant", body)
+    out["finish_reason"] = parts.finish_reason(choice.finish_reason)
+    return out
+
+
+class _Choice:
+    __slots__ = ("finish", "refusal", "text", "tools")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.tools: dict[int, list[Any]] = {}
+        self.finish: str | None = None
+
+
+class ChatAccumulator:
+    """Collects a chat completion stream: text, tool-call deltas, finish reasons, usage."""
+
+    __slots__ = ("choices", "head", "options", "settings", "usage")
+
+    def __init__(self, settings: Settings, options: ChatOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.choices: dict[int, _Choice] = {}
+        self.head: Any = None
+        self.usage: Any = None
+
+    def add(self, chunk: Any) -> bool:
+        if self.head is None and getattr(chunk, "id", None):
+            self.head = chunk
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        choices = chunk.choices
+        if not choices:
+            return not (usage is not None and self.options.hide_usage)
+        for choice in choices:
+            self._add_choice(choice)
+        return True
+
+    def _add_choice(self, choice: Any) -> None:
+        acc = self.choices.get(choice.index)
+        if acc is None:
+            acc = self.choices[choice.index] = _Choice()
+        delta = choice.delta
+        if delta is not None:
+            if delta.content:
+                acc.text.append(delta.content)
+            if getattr(delta, "refusal", None):
+                acc.refusal.append(delta.refusal)
+            if delta.tool_calls:
+                for call in delta.tool_calls:
+                    self._add_tool(acc, call)
+        if choice.finish_reason:
+            acc.finish = choice.finish_reason
+
+    @staticmethod
+    def _add_tool(acc: _Choice, call: Any) -> None:
+        slot = acc.tools.get(call.index)
+        if slot is None:
+            slot = acc.tools[call.index] = [None, "", []]
+        if call.id:
+            slot[0] = call.id
+        fn = call.function
+        if fn is not None:
+            if fn.name:
+                slot[1] += fn.name
+            if fn.arguments:
+                slot[2].append(fn.arguments)
+
+    def finish(self, inv: Invocation) -> None:
+        attrs = inv.attributes
+        if self.head is not None:
+            _response_fields(attrs, self.head)
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        attrs[semconv.RESPONSE_FINISH_REASONS] = [c.finish or "" for c in ordered]
+        if any(c.refusal for c in ordered):
+            attrs[semconv.LLMTAP_RESPONSE_REFUSAL] = True
+        if self.usage is not None:
+            attrs.update(common.usage_attributes(self.usage))
+        elif self.settings.estimate_stream_usage:
+            self._estimate(attrs, ordered)
+        if self.settings.capture.any:
+            inv.output_messages = [self._message(c) for c in ordered]
+
+    def _estimate(self, attrs: dict[str, Any], ordered: list[_Choice]) -> None:
+        model = self.options.model
+        prompt, method = tokens.count_messages(_texts(self.options.messages), model)
+        output = 0
+        for c in ordered:
+            pieces = c.text + c.refusal + [n + "".join(a) for _, n, a in c.tools.values()]
+            output += tokens.count_text("".join(pieces), model)[0] if pieces else 0
+        attrs[semconv.USAGE_INPUT_TOKENS] = prompt
+        attrs[semconv.USAGE_OUTPUT_TOKENS] = output
+        attrs[semconv.LLMTAP_USAGE_ESTIMATED] = True
+        attrs[semconv.LLMTAP_USAGE_ESTIMATE_METHOD] = method
+
+    @staticmethod
+    def _message(c: _Choice) -> dict[str, Any]:
+        body = [parts.text("".join(c.text))] if c.text else []
+        if c.refusal:
+            body.append(parts.text("".join(c.refusal)))
+        for i in sorted(c.tools):
+            call_id, name, args = c.tools[i]
+            body.append(parts.tool_call(call_id, name, "".join(args)))
+        out = parts.message("assistant", body)
+        out["finish_reason"] = parts.finish_reason(c.finish)
+        return out
