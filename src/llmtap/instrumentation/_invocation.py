@@ -239,6 +239,8 @@ class Telemetry:
                     span.set_status(Status(StatusCode.ERROR, _describe(error)))
                     if isinstance(error, Exception):
                         span.record_exception(error)
+                elif semconv.ERROR_TYPE in attrs:
+                    span.set_status(Status(StatusCode.ERROR, str(attrs[semconv.ERROR_TYPE])))
         finally:
             if span is not None and inv.own_span:
                 span.end()

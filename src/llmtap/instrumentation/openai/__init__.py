@@ -12,8 +12,21 @@ from llmtap.instrumentation._invocation import Telemetry
 from llmtap.instrumentation._patch import Patcher
 from llmtap.instrumentation._wrap import async_wrapper, sync_wrapper
 from llmtap.instrumentation.openai._chat import ChatAdapter
+from llmtap.instrumentation.openai._embeddings import EmbeddingsAdapter
+from llmtap.instrumentation.openai._responses import ResponsesAdapter
 
 _CHAT = "openai.resources.chat.completions.completions"
+_RESPONSES = "openai.resources.responses.responses"
+_BETA_RESPONSES = "openai.resources.beta.responses.responses"
+_EMBEDDINGS = "openai.resources.embeddings"
+
+# (module, class pair, methods, adapter class)
+_TARGETS = (
+    (_CHAT, ("Completions", "AsyncCompletions"), ("create", "parse"), ChatAdapter),
+    (_RESPONSES, ("Responses", "AsyncResponses"), ("create", "parse"), ResponsesAdapter),
+    (_BETA_RESPONSES, ("Responses", "AsyncResponses"), ("create",), ResponsesAdapter),
+    (_EMBEDDINGS, ("Embeddings", "AsyncEmbeddings"), ("create",), EmbeddingsAdapter),
+)
 
 
 class OpenAIInstrumentor(BaseInstrumentor):
@@ -34,11 +47,13 @@ class OpenAIInstrumentor(BaseInstrumentor):
             kwargs.get("meter_provider"),
             kwargs.get("logger_provider"),
         )
-        chat = ChatAdapter(settings)
-        wrap = self._patcher.wrap
-        for method in ("create", "parse"):
-            wrap(_CHAT, f"Completions.{method}", sync_wrapper(telemetry, chat))
-            wrap(_CHAT, f"AsyncCompletions.{method}", async_wrapper(telemetry, chat))
+        for module, (sync_cls, async_cls), methods, adapter_cls in _TARGETS:
+            adapter = adapter_cls(settings)
+            for method in methods:
+                self._patcher.wrap(module, f"{sync_cls}.{method}", sync_wrapper(telemetry, adapter))
+                self._patcher.wrap(
+                    module, f"{async_cls}.{method}", async_wrapper(telemetry, adapter)
+                )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self._patcher.unpatch()

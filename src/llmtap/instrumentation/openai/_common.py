@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,12 @@ _HOST_PROVIDERS = (
 _clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def provider_for(host: str, client_class: str) -> str:
+_RUNTIMES = {"bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai", "azure": "azure.ai.openai"}
+
+
+def provider_for(host: str, client_class: str, runtime: str | None = None) -> str:
+    if runtime in _RUNTIMES:
+        return _RUNTIMES[runtime]
     if "Azure" in client_class:
         return "azure.ai.openai"
     if "Bedrock" in client_class:
@@ -51,14 +57,14 @@ def client_attributes(resource: Any) -> dict[str, Any]:
         pass
     url = urlsplit(str(getattr(client, "base_url", "")))
     host = url.hostname or ""
-    attrs: dict[str, Any] = {semconv.PROVIDER: provider_for(host, type(client).__name__)}
+    runtime = getattr(getattr(client, "_provider_runtime", None), "name", None)
+    provider = provider_for(host, type(client).__name__, runtime)
+    attrs: dict[str, Any] = {semconv.PROVIDER: provider}
     if host:
         attrs[semconv.SERVER_ADDRESS] = host
         attrs[semconv.SERVER_PORT] = url.port or (443 if url.scheme == "https" else 80)
-    try:
+    with contextlib.suppress(TypeError):
         _clients[client] = attrs
-    except TypeError:
-        pass
     return attrs
 
 
