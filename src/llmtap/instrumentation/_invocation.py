@@ -162,7 +162,7 @@ class Telemetry:
 
     # lifecycle -----------------------------------------------------------------------
 
-    def start(self, inv: Invocation) -> Invocation:
+    def start(self, inv: Invocation, *, attach: bool = True) -> Invocation:
         """Open the span and make it current; call ``detach`` once the SDK call returns."""
         inv.attributes.update(current_attributes())
         foreign = _foreign_genai_span() if inv.kind is SpanKind.CLIENT else None
@@ -171,20 +171,23 @@ class Telemetry:
             foreign.set_attributes(inv.attributes)
         else:
             inv.span = self.tracer.start_span(inv.name, kind=inv.kind, attributes=inv.attributes)
-        ctx = trace.set_span_in_context(inv.span)
-        ctx = otel_context.set_value(ACTIVE_KEY, True, ctx)
-        ctx = otel_context.set_value(_FOREIGN_SUPPRESS_KEY, True, ctx)
-        inv._token = otel_context.attach(ctx)
+        if attach:
+            self.attach(inv)
         inv.start = time.perf_counter()
         return inv
+
+    def attach(self, inv: Invocation) -> None:
+        """Make the invocation's span current (and mark the GenAI call as handled)."""
+        ctx = trace.set_span_in_context(inv.span)
+        if inv.kind is SpanKind.CLIENT:
+            ctx = otel_context.set_value(ACTIVE_KEY, True, ctx)
+            ctx = otel_context.set_value(_FOREIGN_SUPPRESS_KEY, True, ctx)
+        inv._token = otel_context.attach(ctx)
 
     def detach(self, inv: Invocation) -> None:
         token, inv._token = inv._token, None
         if token is not None:
-            try:
-                otel_context.detach(token)
-            except Exception:  # detached in another context (a stream closed elsewhere)
-                pass
+            otel_context.detach(token)
 
     def chunk(self, inv: Invocation) -> None:
         """Note the arrival of one streamed chunk."""

@@ -1,0 +1,1 @@
+"""The in-process side: providers, exporters and instrumentors wired in one call."""
