@@ -122,7 +122,7 @@ def _instrument(settings: Settings, tracer_provider: Any, meter_provider: Any, l
     ):
         try:
             instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
-        except ImportError as exc:
+        except (ImportError, AttributeError) as exc:
             _log.debug("llmtap: %s not available: %s", module, exc)
             continue
         if instrumentor.is_instrumented_by_opentelemetry:

@@ -1,0 +1,103 @@
+"""A span exporter that prints finished traces as a readable tree in the terminal."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from llmtap import semconv
+
+_DETAILS = (
+    (semconv.PROVIDER, "{}"),
+    (semconv.RESPONSE_MODEL, "model={}"),
+    (semconv.USAGE_INPUT_TOKENS, "in={}"),
+    (semconv.USAGE_CACHE_READ_INPUT_TOKENS, "cached={}"),
+    (semconv.USAGE_OUTPUT_TOKENS, "out={}"),
+    (semconv.USAGE_REASONING_OUTPUT_TOKENS, "reasoning={}"),
+    (semconv.RESPONSE_FINISH_REASONS, "finish={}"),
+    (semconv.LLMTAP_STREAM_END, "stream={}"),
+    (semconv.USER_ID, "user={}"),
+    (semconv.LLMTAP_FEATURE, "feature={}"),
+    (semconv.ERROR_TYPE, "error={}"),
+)
+
+
+def describe(span: ReadableSpan) -> str:
+    attrs = span.attributes or {}
+    ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+    bits = [f"{span.name}", f"{ms:.1f} ms"]
+    ttfc = attrs.get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
+    if ttfc is not None:
+        bits.append(f"ttfc={ttfc * 1000:.1f} ms")
+    for key, fmt in _DETAILS:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            bits.append(fmt.format(",".join(value) if isinstance(value, tuple) else value))
+    if attrs.get(semconv.LLMTAP_USAGE_ESTIMATED):
+        bits.append("(tokens estimated)")
+    if span.status.status_code is StatusCode.ERROR:
+        bits.append("✗")
+    return "  ".join(bits)
+
+
+def render(spans: Sequence[ReadableSpan]) -> str:
+    """Trees of the given spans, one per trace, children under parents in start order."""
+    by_id = {s.context.span_id: s for s in spans}
+    children: dict[int | None, list[ReadableSpan]] = defaultdict(list)
+    for s in spans:
+        parent = s.parent.span_id if s.parent and s.parent.span_id in by_id else None
+        children[parent].append(s)
+    lines: list[str] = []
+
+    def walk(span: ReadableSpan, prefix: str, last: bool, root: bool) -> None:
+        branch = "" if root else ("└─ " if last else "├─ ")
+        lines.append(prefix + branch + describe(span))
+        kids = sorted(children.get(span.context.span_id, []), key=lambda s: s.start_time or 0)
+        deeper = prefix + ("" if root else ("   " if last else "│  "))
+        for i, kid in enumerate(kids):
+            walk(kid, deeper, i == len(kids) - 1, False)
+
+    for root in sorted(children[None], key=lambda s: s.start_time or 0):
+        lines.append(f"trace {root.context.trace_id:032x}")
+        walk(root, "  ", True, True)
+    return "\n".join(lines)
+
+
+class ConsoleTreeExporter(SpanExporter):
+    """Collects spans and prints each trace as a tree when its root span ends."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out
+        self._pending: dict[int, list[ReadableSpan]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        done: list[list[ReadableSpan]] = []
+        with self._lock:
+            for span in spans:
+                trace_spans = self._pending[span.context.trace_id]
+                trace_spans.append(span)
+                if span.parent is None or span.parent.is_remote:
+                    done.append(self._pending.pop(span.context.trace_id))
+        for trace_spans in done:
+            self._write(render(trace_spans))
+        return SpanExportResult.SUCCESS
+
+    def _write(self, text: str) -> None:
+        out: Any = self._out or sys.stdout
+        out.write(text + "\n\n")
+        out.flush()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            rest = [s for spans in self._pending.values() for s in spans]
+            self._pending.clear()
+        if rest:
+            self._write(render(rest))
