@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -58,6 +59,7 @@ class Invocation:
         "kind",
         "last_chunk",
         "name",
+        "opened_with",
         "output_messages",
         "own_span",
         "span",
@@ -92,6 +94,7 @@ class Invocation:
         self.chunks = 0
         self.chunk_attrs: dict[str, Any] | None = None
         self.ended = False
+        self.opened_with = 0
         self._token: object | None = None
 
     @property
@@ -171,6 +174,7 @@ class Telemetry:
             foreign.set_attributes(inv.attributes)
         else:
             inv.span = self.tracer.start_span(inv.name, kind=inv.kind, attributes=inv.attributes)
+            inv.opened_with = len(inv.attributes)
         if attach:
             self.attach(inv)
         inv.start = time.perf_counter()
@@ -235,7 +239,7 @@ class Telemetry:
         span = inv.span
         try:
             if span is not None:
-                span.set_attributes(attrs)
+                span.set_attributes(dict(islice(attrs.items(), inv.opened_with, None)))
                 if self.settings.capture.any:
                     self._record_content(inv, span)
                 if error is not None:
