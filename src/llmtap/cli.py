@@ -7,10 +7,14 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmtap", description="LLM observability on OpenTelemetry")
+    parser = argparse.ArgumentParser(
+        prog="llmtap", description="LLM observability on OpenTelemetry"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the offline demo app and print its traces", add_help=False)
-    sub.add_parser("devserver", help="run the local OpenAI/Anthropic-compatible server", add_help=False)
+    sub.add_parser(
+        "devserver", help="run the local OpenAI/Anthropic-compatible server", add_help=False
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         from llmtap.demo.__main__ import main as demo
