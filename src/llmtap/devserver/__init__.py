@@ -1,10 +1,22 @@
-"""Local model server speaking the OpenAI and Anthropic HTTP/SSE APIs, for demos, tests and benchmarks.
+"""Local model server speaking the OpenAI and Anthropic HTTP/SSE APIs (demos, tests, benchmarks).
 
 - `DevServer`: socket server on 127.0.0.1 (``with DevServer() as srv: srv.openai_base_url``).
 - `DevServerTransport`: the same replies in-process for ``httpx2.Client(transport=...)``;
   `openai_client()` / `anthropic_client()` (and async variants) build SDK clients on it.
 - `handle()`: the pure request -> `Reply` function both use.
 - Scenarios (errors, broken streams, delays): see `llmtap.devserver.scenarios`.
+
+Replies are deterministic (same request, same body; only ``created`` and request ids vary):
+the text echoes the first words of the last user message; with tools and a user message last,
+the first tool (or the one named by ``tool_choice``) is called, its arguments filled from its
+JSON schema (strings = last capitalized word of the user message, integers 42, enums first);
+after a tool result the reply quotes it. JSON response formats are filled the same way.
+``max_tokens``-style limits below the reply length truncate it (``length`` / ``max_tokens`` /
+``incomplete``). A user message containing "please refuse" gets a refusal. Usage: OpenAI
+``cached_tokens`` is half the prompt when ``prompt_cache_key`` is sent; reasoning tokens follow
+``reasoning_effort`` / ``reasoning.effort`` (low 8, medium 16, high 32; o-series/gpt-5 default
+16); Anthropic reports the prompt up to the last ``cache_control`` block as
+``cache_read_input_tokens`` (``cache_creation_input_tokens`` with the ``cache_write`` scenario).
 """
 
 from .content import REFUSAL_TRIGGER
@@ -32,7 +44,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name in {"DevServerTransport", "openai_client", "async_openai_client", "anthropic_client", "async_anthropic_client"}:
+    if name in {
+        "DevServerTransport",
+        "openai_client",
+        "async_openai_client",
+        "anthropic_client",
+        "async_anthropic_client",
+    }:
         from . import transport
 
         return getattr(transport, name)

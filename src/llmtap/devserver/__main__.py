@@ -13,8 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmtap.devserver", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per request and per stream chunk")
-    parser.add_argument("--chunk-latency-ms", type=float, default=None, help="per-chunk delay (default: latency)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay per request and per stream chunk"
+    )
+    parser.add_argument(
+        "--chunk-latency-ms", type=float, default=None, help="per-chunk delay (default: latency)"
+    )
     parser.add_argument("--log-requests", action="store_true")
     args = parser.parse_args(argv)
     server = DevServer(

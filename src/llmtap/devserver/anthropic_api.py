@@ -36,7 +36,9 @@ class Plan:
 def messages(body: dict[str, Any], ctx: Context) -> Reply:
     problem = _validate(body)
     if problem:
-        return json_reply(anthropic_error_body("invalid_request_error", problem, ctx.request_id), 400)
+        return json_reply(
+            anthropic_error_body("invalid_request_error", problem, ctx.request_id), 400
+        )
     plan = _plan(body, ctx)
     if body.get("stream"):
         return stream_reply(_stream_events(body, plan, ctx))
@@ -45,7 +47,12 @@ def messages(body: dict[str, Any], ctx: Context) -> Reply:
 
 def count_tokens(body: dict[str, Any], ctx: Context) -> Reply:
     if not isinstance(body.get("messages"), list):
-        return json_reply(anthropic_error_body("invalid_request_error", "messages: Field required", ctx.request_id), 400)
+        return json_reply(
+            anthropic_error_body(
+                "invalid_request_error", "messages: Field required", ctx.request_id
+            ),
+            400,
+        )
     return json_reply({"input_tokens": sum(tokens for tokens, _ in _segments(body))})
 
 
@@ -78,7 +85,11 @@ def _prompt(msgs: list[dict[str, Any]]) -> str:
 def _plan(body: dict[str, Any], ctx: Context) -> Plan:
     last = body["messages"][-1]
     prompt = _prompt(body["messages"])
-    results = [b for b in _blocks_of(last) if b.get("type") == "tool_result"] if last.get("role") == "user" else []
+    results = (
+        [b for b in _blocks_of(last) if b.get("type") == "tool_result"]
+        if last.get("role") == "user"
+        else []
+    )
     blocks = [_thinking_block(body, prompt)] if _thinking_enabled(body) else []
     tool = None if results or last.get("role") != "user" else _pick_tool(body)
     stop = "end_turn"
@@ -88,7 +99,10 @@ def _plan(body: dict[str, Any], ctx: Context) -> Plan:
     elif results:
         blocks.append(_text_block(c.tool_result_answer(c.text_of(results[-1].get("content")))))
     elif tool is not None:
-        blocks += [_text_block(f"I'll use the {tool['name']} tool."), _tool_block(body, tool, prompt)]
+        blocks += [
+            _text_block(f"I'll use the {tool['name']} tool."),
+            _tool_block(body, tool, prompt),
+        ]
         stop = "tool_use"
     else:
         pieces, cut = c.truncate(c.split_pieces(c.answer_text(prompt)), body["max_tokens"])
@@ -106,7 +120,9 @@ def _thinking_block(body: dict[str, Any], prompt: str) -> Block:
     text = "" if body["thinking"].get("display") == "omitted" else c.thinking_text(prompt)
     digest = hashlib.sha256(dumps([body["messages"], text]).encode()).digest()
     signature = base64.b64encode(b"llmtap-devserver:" + digest * 2).decode()
-    return Block({"type": "thinking", "thinking": text, "signature": signature}, c.split_pieces(text))
+    return Block(
+        {"type": "thinking", "thinking": text, "signature": signature}, c.split_pieces(text)
+    )
 
 
 def _text_block(text: str) -> Block:
@@ -132,13 +148,20 @@ def _tool_block(body: dict[str, Any], tool: dict[str, Any], prompt: str) -> Bloc
 
 def _segments(body: dict[str, Any]) -> list[tuple[int, bool]]:
     """(tokens, carries cache_control) for tools, system and message blocks, in prompt order."""
-    segs = [(c.count_tokens(dumps(t)), "cache_control" in t) for t in body.get("tools") or [] if isinstance(t, dict)]
+    segs = [
+        (c.count_tokens(dumps(t)), "cache_control" in t)
+        for t in body.get("tools") or []
+        if isinstance(t, dict)
+    ]
     system = body.get("system")
     system_blocks = [{"text": system}] if isinstance(system, str) else system or []
     segs += [(c.count_tokens(c.text_of(b)), bool(b.get("cache_control"))) for b in system_blocks]
     for message in body.get("messages") or []:
         segs.append((3, False))
-        segs += [(c.count_tokens(c.text_of(b)), bool(b.get("cache_control"))) for b in _blocks_of(message)]
+        segs += [
+            (c.count_tokens(c.text_of(b)), bool(b.get("cache_control")))
+            for b in _blocks_of(message)
+        ]
     return segs
 
 
@@ -187,7 +210,12 @@ def _stream_events(body: dict[str, Any], plan: Plan, ctx: Context) -> list[SSEEv
     events = [_event({"type": "message_start", "message": start})]
     for index, block in enumerate(plan.blocks):
         events += _block_events(index, block)
-    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+    keys = (
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+    )
     final_usage = {key: plan.usage[key] for key in keys}
     delta = {"stop_reason": plan.stop_reason, "stop_sequence": None}
     events.append(_event({"type": "message_delta", "delta": delta, "usage": final_usage}))
@@ -208,7 +236,15 @@ _START_FORMS = {
 
 def _block_events(index: int, block: Block) -> list[SSEEvent]:
     kind = block.final["type"]
-    events = [_event({"type": "content_block_start", "index": index, "content_block": _START_FORMS[kind](block.final)})]
+    events = [
+        _event(
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": _START_FORMS[kind](block.final),
+            }
+        )
+    ]
     if index == 0:
         events.append(SSEEvent.of({"type": "ping"}, "ping"))
     for delta in _deltas(block):

@@ -61,7 +61,8 @@ def topic_word(text: str) -> str:
 def answer_text(prompt: str) -> str:
     if not prompt.strip():
         return "Hello from the llmtap devserver! How can I help you today?"
-    return f'Hello from the llmtap devserver! You said: "{first_words(prompt)}". This is a deterministic reply.'
+    said = first_words(prompt)
+    return f'Hello from the llmtap devserver! You said: "{said}". This is a deterministic reply.'
 
 
 def tool_result_answer(result: str) -> str:
@@ -69,7 +70,8 @@ def tool_result_answer(result: str) -> str:
 
 
 def thinking_text(prompt: str) -> str:
-    return f'The user wrote "{first_words(prompt)}". A short, friendly, deterministic answer is enough here.'
+    said = first_words(prompt)
+    return f'The user wrote "{said}". A short, friendly, deterministic answer is enough here.'
 
 
 def is_refusal(prompt: str) -> bool:

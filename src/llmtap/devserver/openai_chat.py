@@ -42,7 +42,11 @@ def _validate(body: dict[str, Any]) -> tuple[str, str] | None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "model", "you must provide a model parameter"
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(isinstance(m, dict) for m in messages)
+    ):
         return "messages", "'messages' must be a non-empty array of message objects"
     return None
 
@@ -91,7 +95,9 @@ def _reply_text(body: dict[str, Any], last: dict[str, Any], prompt: str) -> str:
 
 
 def _pick_tool(body: dict[str, Any]) -> dict[str, Any] | None:
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
+    tools = [
+        t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"
+    ]
     choice = body.get("tool_choice")
     if not tools or choice == "none":
         return None
@@ -101,7 +107,9 @@ def _pick_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return tools[0]
 
 
-def _tool_call(body: dict[str, Any], tool: dict[str, Any], prompt: str, index: int) -> dict[str, str]:
+def _tool_call(
+    body: dict[str, Any], tool: dict[str, Any], prompt: str, index: int
+) -> dict[str, str]:
     function = tool.get("function") or {}
     schema = function.get("parameters") or {"type": "object", "properties": {}}
     arguments = dumps(c.fill_schema(schema, c.topic_word(prompt)))
@@ -169,9 +177,19 @@ def _message(plan: ChoicePlan) -> dict[str, Any]:
 
 def _completion(body: dict[str, Any], plans: list[ChoicePlan], ctx: Context) -> dict[str, Any]:
     choices = [
-        {"index": p.index, "message": _message(p), "logprobs": None, "finish_reason": p.finish_reason} for p in plans
+        {
+            "index": p.index,
+            "message": _message(p),
+            "logprobs": None,
+            "finish_reason": p.finish_reason,
+        }
+        for p in plans
     ]
-    return {**_envelope(body, ctx, "chat.completion"), "choices": choices, "usage": _usage(body, plans)}
+    return {
+        **_envelope(body, ctx, "chat.completion"),
+        "choices": choices,
+        "usage": _usage(body, plans),
+    }
 
 
 def _choice_deltas(plan: ChoicePlan) -> list[dict[str, Any]]:
@@ -182,10 +200,17 @@ def _choice_deltas(plan: ChoicePlan) -> list[dict[str, Any]]:
         rest = [{"refusal": piece} for piece in plan.refusal]
     if plan.tool_call is not None:
         call = plan.tool_call
-        header = {"index": 0, "id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": ""}}
+        header = {
+            "index": 0,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": ""},
+        }
         first.update(content=None, tool_calls=[header])
         fragments = c.split_fragments(call["arguments"])
-        rest = [{"tool_calls": [{"index": 0, "function": {"arguments": part}}]} for part in fragments]
+        rest = [
+            {"tool_calls": [{"index": 0, "function": {"arguments": part}}]} for part in fragments
+        ]
     return [first, *rest]
 
 

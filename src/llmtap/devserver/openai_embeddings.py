@@ -45,7 +45,11 @@ def _inputs(raw: Any) -> list[str]:
         return []
     if all(isinstance(x, int) for x in raw):
         return [" ".join(map(str, raw))]
-    return [x if isinstance(x, str) else " ".join(map(str, x)) for x in raw if isinstance(x, (str, list))]
+    return [
+        x if isinstance(x, str) else " ".join(map(str, x))
+        for x in raw
+        if isinstance(x, (str, list))
+    ]
 
 
 def vector_for(text: str, dims: int) -> list[float]:

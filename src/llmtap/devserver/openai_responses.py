@@ -34,7 +34,12 @@ class Plan:
 
 def responses(body: dict[str, Any], ctx: Context) -> Reply:
     if not isinstance(body.get("model"), str) or not body["model"]:
-        return json_reply(openai_error_body("Missing required parameter: 'model'.", "invalid_request_error", "model"), 400)
+        return json_reply(
+            openai_error_body(
+                "Missing required parameter: 'model'.", "invalid_request_error", "model"
+            ),
+            400,
+        )
     plan = _plan(body)
     if body.get("stream"):
         return stream_reply(_stream_events(body, plan, ctx))
@@ -68,7 +73,9 @@ def _plan(body: dict[str, Any]) -> Plan:
     elif tool is not None:
         output.append(_function_call_item(body, tool, prompt))
     else:
-        pieces, incomplete = c.truncate(c.split_pieces(_reply_text(body, last, prompt)), body.get("max_output_tokens"))
+        pieces, incomplete = c.truncate(
+            c.split_pieces(_reply_text(body, last, prompt)), body.get("max_output_tokens")
+        )
         output.append(_message_item(body, pieces, incomplete=incomplete))
     produced = sum(_item_tokens(item) for item in output)
     return Plan(output, _input_tokens(body, items), produced + reasoning, reasoning, incomplete)
@@ -84,15 +91,24 @@ def _reasoning_tokens(body: dict[str, Any]) -> int:
 
 def _reasoning_item(body: dict[str, Any], prompt: str) -> OutputItem:
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
-    wants_summary = reasoning.get("summary") in _SUMMARY_MODES or reasoning.get("generate_summary") in _SUMMARY_MODES
+    wants_summary = (
+        reasoning.get("summary") in _SUMMARY_MODES
+        or reasoning.get("generate_summary") in _SUMMARY_MODES
+    )
     text = f"**Answering briefly**\n\n{c.thinking_text(prompt)}" if wants_summary else ""
     summary = [{"type": "summary_text", "text": text}] if wants_summary else []
-    final = {"id": c.stable_id("rs_", body, "reasoning", length=48), "type": "reasoning", "summary": summary}
+    final = {
+        "id": c.stable_id("rs_", body, "reasoning", length=48),
+        "type": "reasoning",
+        "summary": summary,
+    }
     return OutputItem(final, c.split_pieces(text))
 
 
 def _pick_tool(body: dict[str, Any]) -> dict[str, Any] | None:
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
+    tools = [
+        t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"
+    ]
     choice = body.get("tool_choice")
     if not tools or choice == "none":
         return None
@@ -188,7 +204,9 @@ def _response(body: dict[str, Any], ctx: Context, plan: Plan, *, final: bool) ->
         "background": False,
         "completed_at": ctx.created if status == "completed" else None,
         "error": None,
-        "incomplete_details": {"reason": "max_output_tokens"} if final and plan.incomplete else None,
+        "incomplete_details": {"reason": "max_output_tokens"}
+        if final and plan.incomplete
+        else None,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
         "model": body["model"],
@@ -239,11 +257,19 @@ def _emit_reasoning(seq: _Sequence, index: int, item: OutputItem) -> None:
     if final["summary"]:
         ids = {"item_id": final["id"], "output_index": index, "summary_index": 0}
         text = final["summary"][0]["text"]
-        seq.add("response.reasoning_summary_part.added", **ids, part={"type": "summary_text", "text": ""})
+        seq.add(
+            "response.reasoning_summary_part.added",
+            **ids,
+            part={"type": "summary_text", "text": ""},
+        )
         for piece in item.pieces:
             seq.add("response.reasoning_summary_text.delta", **ids, delta=piece)
         seq.add("response.reasoning_summary_text.done", **ids, text=text)
-        seq.add("response.reasoning_summary_part.done", **ids, part={"type": "summary_text", "text": text})
+        seq.add(
+            "response.reasoning_summary_part.done",
+            **ids,
+            part={"type": "summary_text", "text": text},
+        )
     seq.add("response.output_item.done", output_index=index, item=final)
 
 
@@ -252,7 +278,12 @@ def _emit_function_call(seq: _Sequence, index: int, item: OutputItem) -> None:
     started = {**final, "arguments": "", "status": "in_progress"}
     seq.add("response.output_item.added", output_index=index, item=started)
     for piece in item.pieces:
-        seq.add("response.function_call_arguments.delta", item_id=final["id"], output_index=index, delta=piece)
+        seq.add(
+            "response.function_call_arguments.delta",
+            item_id=final["id"],
+            output_index=index,
+            delta=piece,
+        )
     seq.add(
         "response.function_call_arguments.done",
         item_id=final["id"],
@@ -265,7 +296,11 @@ def _emit_function_call(seq: _Sequence, index: int, item: OutputItem) -> None:
 def _emit_message(seq: _Sequence, index: int, item: OutputItem) -> None:
     final = item.final
     part = final["content"][0]
-    seq.add("response.output_item.added", output_index=index, item={**final, "status": "in_progress", "content": []})
+    seq.add(
+        "response.output_item.added",
+        output_index=index,
+        item={**final, "status": "in_progress", "content": []},
+    )
     ids = {"item_id": final["id"], "output_index": index, "content_index": 0}
     if part["type"] == "refusal":
         seq.add("response.content_part.added", **ids, part={"type": "refusal", "refusal": ""})
@@ -282,13 +317,25 @@ def _emit_message(seq: _Sequence, index: int, item: OutputItem) -> None:
     seq.add("response.output_item.done", output_index=index, item=final)
 
 
-_EMITTERS = {"reasoning": _emit_reasoning, "function_call": _emit_function_call, "message": _emit_message}
+_EMITTERS = {
+    "reasoning": _emit_reasoning,
+    "function_call": _emit_function_call,
+    "message": _emit_message,
+}
 
 
-def _with_stream_error(events: list[SSEEvent], pending: dict[str, Any], ctx: Context) -> list[SSEEvent]:
+def _with_stream_error(
+    events: list[SSEEvent], pending: dict[str, Any], ctx: Context
+) -> list[SSEEvent]:
     keep = int(ctx.scenario.number(3)) if ctx.scenario else 3
     message = "The server had an error while processing your request. Sorry about that!"
-    error = {"type": "error", "code": "server_error", "message": message, "param": None, "sequence_number": keep}
+    error = {
+        "type": "error",
+        "code": "server_error",
+        "message": message,
+        "param": None,
+        "sequence_number": keep,
+    }
     failed = {**pending, "status": "failed", "error": {"code": "server_error", "message": message}}
     done = {"type": "response.failed", "response": failed, "sequence_number": keep + 1}
     return [*events[:keep], SSEEvent.of(error, "error"), SSEEvent.of(done, "response.failed")]

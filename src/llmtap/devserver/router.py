@@ -32,7 +32,14 @@ ROUTES: dict[str, Endpoint] = {
     "/messages": messages,
     "/messages/count_tokens": count_tokens,
 }
-MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-5", "text-embedding-3-small", "claude-sonnet-4-6", "claude-haiku-4-5")
+MODELS = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-5",
+    "text-embedding-3-small",
+    "claude-sonnet-4-6",
+    "claude-haiku-4-5",
+)
 
 
 def handle(
@@ -49,7 +56,10 @@ def handle(
     lowered = {key.lower(): value for key, value in headers.items()}
     route = normalize_path(path)
     provider = "anthropic" if route.startswith("/messages") else "openai"
-    ctx = Context(request_id=f"req_{uuid.uuid4().hex}", created=int(time.time()) if created is None else created)
+    ctx = Context(
+        request_id=f"req_{uuid.uuid4().hex}",
+        created=int(time.time()) if created is None else created,
+    )
     reply = _dispatch(method.upper(), route, lowered, body, ctx)
     reply.delay_ms += latency_ms
     reply.chunk_delay_ms = latency_ms if chunk_latency_ms is None else chunk_latency_ms
@@ -71,22 +81,28 @@ def _dispatch(method: str, route: str, headers: dict[str, str], raw: Any, ctx: C
         return json_reply({"object": "list", "data": [_model(name) for name in MODELS]})
     endpoint = ROUTES.get(route)
     if endpoint is None:
-        return _error(route, 404, "not_found", f"Unknown path {route!r}", ctx)
+        return _error(route, 404, f"Invalid URL ({method} {route})", ctx)
     if method != "POST":
-        return _error(route, 405, "invalid_request_error", f"Method {method} not allowed on {route!r}", ctx)
+        return _error(route, 405, f"Method {method} not allowed on {route}", ctx)
     body = _decode(raw)
     if body is None:
-        return _error(route, 400, "invalid_request_error", "The request body is not a valid JSON object.", ctx)
+        return _error(route, 400, "The request body is not a valid JSON object.", ctx)
     try:
         scenario = parse_scenario(headers, body.get("model"))
     except ValueError as exc:
-        return _error(route, 400, "invalid_request_error", str(exc), ctx)
-    ctx = Context(ctx.request_id, ctx.created, scenario)
-    kind = error_kind(scenario, headers)
-    if kind is not None:
-        is_anthropic = route.startswith("/messages")
-        return anthropic_error(kind, body.get("model"), ctx) if is_anthropic else openai_error(kind, body.get("model"), scenario)
-    return _apply_scenario(endpoint(body, ctx), ctx)
+        return _error(route, 400, str(exc), ctx)
+    return _serve(endpoint, route, headers, body, Context(ctx.request_id, ctx.created, scenario))
+
+
+def _serve(
+    endpoint: Endpoint, route: str, headers: dict[str, str], body: dict[str, Any], ctx: Context
+) -> Reply:
+    kind = error_kind(ctx.scenario, headers)
+    if kind is None:
+        return _apply_scenario(endpoint(body, ctx), ctx)
+    if route.startswith("/messages"):
+        return anthropic_error(kind, body.get("model"), ctx)
+    return openai_error(kind, body.get("model"), ctx.scenario)
 
 
 def _decode(raw: Any) -> dict[str, Any] | None:
@@ -116,11 +132,11 @@ def _apply_scenario(reply: Reply, ctx: Context) -> Reply:
     return reply
 
 
-def _error(route: str, status: int, type_: str, message: str, ctx: Context) -> Reply:
+def _error(route: str, status: int, message: str, ctx: Context) -> Reply:
     if route.startswith("/messages"):
-        anthropic_type = "not_found_error" if status == 404 else "invalid_request_error"
-        return json_reply(anthropic_error_body(anthropic_type, message, ctx.request_id), status)
-    return json_reply(openai_error_body(message, "invalid_request_error" if type_ != "not_found" else type_), status)
+        type_ = "not_found_error" if status == 404 else "invalid_request_error"
+        return json_reply(anthropic_error_body(type_, message, ctx.request_id), status)
+    return json_reply(openai_error_body(message, "invalid_request_error"), status)
 
 
 def _model(name: str) -> dict[str, Any]:

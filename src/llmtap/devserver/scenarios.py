@@ -75,7 +75,9 @@ def parse_scenario(headers: Mapping[str, str], model: Any) -> Scenario | None:
     name = name.strip().lower().replace("-", "_")
     if name not in SCENARIOS:
         if from_header:
-            raise ValueError(f"unknown devserver scenario {raw!r}; known: {', '.join(sorted(SCENARIOS))}")
+            raise ValueError(
+                f"unknown devserver scenario {raw!r}; known: {', '.join(sorted(SCENARIOS))}"
+            )
         return None
     return Scenario(name, arg.strip() or None)
 
@@ -87,8 +89,8 @@ def error_kind(scenario: Scenario | None, headers: Mapping[str, str]) -> str | N
     if scenario.name in ERROR_SCENARIOS:
         return scenario.name
     if scenario.name == "flaky":
-        attempt = headers.get("x-stainless-retry-count", "0")
-        return "flaky" if int(attempt) < scenario.number(1) else None
+        attempt = Scenario("retry", headers.get("x-stainless-retry-count")).number(0)
+        return "flaky" if attempt < scenario.number(1) else None
     return None
 
 
@@ -100,7 +102,13 @@ _OPENAI_ERRORS: dict[str, tuple[int, str, str | None, str | None, str]] = {
         "rate_limit_exceeded",
         "Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, Requested 1.",
     ),
-    "flaky": (429, "requests", None, "rate_limit_exceeded", "Rate limit reached for {model} (flaky scenario)."),
+    "flaky": (
+        429,
+        "requests",
+        None,
+        "rate_limit_exceeded",
+        "Rate limit reached for {model} (flaky scenario).",
+    ),
     "server_error": (
         500,
         "server_error",
@@ -122,7 +130,13 @@ _OPENAI_ERRORS: dict[str, tuple[int, str, str | None, str | None, str]] = {
         "invalid_api_key",
         "Incorrect API key provided. You can find your API key in your account settings.",
     ),
-    "permission": (403, "invalid_request_error", None, "unsupported_country_region_territory", "Access denied."),
+    "permission": (
+        403,
+        "invalid_request_error",
+        None,
+        "unsupported_country_region_territory",
+        "Access denied.",
+    ),
     "not_found": (
         404,
         "invalid_request_error",
@@ -130,7 +144,13 @@ _OPENAI_ERRORS: dict[str, tuple[int, str, str | None, str | None, str]] = {
         "model_not_found",
         "The model `{model}` does not exist or you do not have access to it.",
     ),
-    "overloaded": (503, "server_error", None, None, "The engine is currently overloaded, please try again later."),
+    "overloaded": (
+        503,
+        "server_error",
+        None,
+        None,
+        "The engine is currently overloaded, please try again later.",
+    ),
 }
 
 _ANTHROPIC_ERRORS: dict[str, tuple[int, str, str]] = {
@@ -139,17 +159,27 @@ _ANTHROPIC_ERRORS: dict[str, tuple[int, str, str]] = {
         "rate_limit_error",
         "This request would exceed the rate limit for your organization of 50 requests per minute.",
     ),
-    "flaky": (429, "rate_limit_error", "This request would exceed the rate limit (flaky scenario)."),
+    "flaky": (
+        429,
+        "rate_limit_error",
+        "This request would exceed the rate limit (flaky scenario).",
+    ),
     "server_error": (500, "api_error", "Internal server error"),
     "bad_request": (400, "invalid_request_error", "messages: rejected by the devserver"),
     "auth": (401, "authentication_error", "invalid x-api-key"),
-    "permission": (403, "permission_error", "Your API key does not have permission to use the specified resource."),
+    "permission": (
+        403,
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
     "not_found": (404, "not_found_error", "model: {model}"),
     "overloaded": (529, "overloaded_error", "Overloaded"),
 }
 
 
-def openai_error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def openai_error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -89,8 +90,12 @@ class DevServer:
     def start(self) -> DevServer:
         if self._httpd is not None:
             return self
-        self._httpd = _HTTPServer(self._address, _Handler, owner=self, log_requests=self._log_requests)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="llmtap-devserver", daemon=True)
+        self._httpd = _HTTPServer(
+            self._address, _Handler, owner=self, log_requests=self._log_requests
+        )
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="llmtap-devserver", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -111,19 +116,31 @@ class DevServer:
 
     def respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         self.requests.add(ReceivedRequest(method, path, headers, body))
-        return handle(method, path, headers, body, latency_ms=self.latency_ms, chunk_latency_ms=self.chunk_latency_ms)
+        return handle(
+            method,
+            path,
+            headers,
+            body,
+            latency_ms=self.latency_ms,
+            chunk_latency_ms=self.chunk_latency_ms,
+        )
 
     def __enter__(self) -> DevServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
     def _server(self) -> _HTTPServer:
         if self._httpd is None:
-            raise RuntimeError("DevServer is not running; call start() or use it as a context manager")
+            raise RuntimeError(
+                "DevServer is not running; call start() or use it as a context manager"
+            )
         return self._httpd
 
 
@@ -131,7 +148,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], handler: Any, *, owner: DevServer, log_requests: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: Any, *, owner: DevServer, log_requests: bool
+    ) -> None:
         self.owner = owner
         self.log_requests = log_requests
         self._connections: set[socket.socket] = set()
@@ -153,10 +172,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 def _shutdown(conn: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -182,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, active=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.log_requests:
             super().log_message(format, *args)
 

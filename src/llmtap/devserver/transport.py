@@ -53,12 +53,18 @@ class DevServerTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
 
     def _response(self, reply: Reply, request: httpx2.Request) -> httpx2.Response:
         if reply.drops_connection:
-            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+            raise httpx2.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
         extensions = {"http_version": b"HTTP/1.1"}
         if reply.is_stream:
             stream = _EventStream(reply, request)
-            return httpx2.Response(reply.status, headers=reply.headers, stream=stream, extensions=extensions)
-        return httpx2.Response(reply.status, headers=reply.headers, content=reply.body_bytes(), extensions=extensions)
+            return httpx2.Response(
+                reply.status, headers=reply.headers, stream=stream, extensions=extensions
+            )
+        return httpx2.Response(
+            reply.status, headers=reply.headers, content=reply.body_bytes(), extensions=extensions
+        )
 
 
 class _EventStream(httpx2.SyncByteStream, httpx2.AsyncByteStream):
@@ -70,7 +76,9 @@ class _EventStream(httpx2.SyncByteStream, httpx2.AsyncByteStream):
         return self._reply.first_event_delay_ms if index == 0 else self._reply.chunk_delay_ms
 
     def _broken(self) -> httpx2.ReadError:
-        return httpx2.ReadError("devserver cut the connection mid-stream (broken_stream)", request=self._request)
+        return httpx2.ReadError(
+            "devserver cut the connection mid-stream (broken_stream)", request=self._request
+        )
 
     def __iter__(self) -> Iterator[bytes]:
         for index, chunk in enumerate(self._reply.event_chunks()):
@@ -102,26 +110,38 @@ def openai_client(transport: DevServerTransport | None = None, **kwargs: Any) ->
 
     kwargs.setdefault("api_key", "devserver")
     kwargs.setdefault("base_url", f"{IN_PROCESS_BASE_URL}/v1")
-    return openai.OpenAI(http_client=httpx2.Client(transport=transport or DevServerTransport()), **kwargs)
+    return openai.OpenAI(
+        http_client=httpx2.Client(transport=transport or DevServerTransport()), **kwargs
+    )
 
 
-def async_openai_client(transport: DevServerTransport | None = None, **kwargs: Any) -> openai.AsyncOpenAI:
+def async_openai_client(
+    transport: DevServerTransport | None = None, **kwargs: Any
+) -> openai.AsyncOpenAI:
     import openai
 
     kwargs.setdefault("api_key", "devserver")
     kwargs.setdefault("base_url", f"{IN_PROCESS_BASE_URL}/v1")
-    return openai.AsyncOpenAI(http_client=httpx2.AsyncClient(transport=transport or DevServerTransport()), **kwargs)
+    return openai.AsyncOpenAI(
+        http_client=httpx2.AsyncClient(transport=transport or DevServerTransport()), **kwargs
+    )
 
 
-def anthropic_client(transport: DevServerTransport | None = None, **kwargs: Any) -> anthropic.Anthropic:
+def anthropic_client(
+    transport: DevServerTransport | None = None, **kwargs: Any
+) -> anthropic.Anthropic:
     import anthropic
 
     kwargs.setdefault("api_key", "devserver")
     kwargs.setdefault("base_url", IN_PROCESS_BASE_URL)
-    return anthropic.Anthropic(http_client=httpx2.Client(transport=transport or DevServerTransport()), **kwargs)
+    return anthropic.Anthropic(
+        http_client=httpx2.Client(transport=transport or DevServerTransport()), **kwargs
+    )
 
 
-def async_anthropic_client(transport: DevServerTransport | None = None, **kwargs: Any) -> anthropic.AsyncAnthropic:
+def async_anthropic_client(
+    transport: DevServerTransport | None = None, **kwargs: Any
+) -> anthropic.AsyncAnthropic:
     import anthropic
 
     kwargs.setdefault("api_key", "devserver")
