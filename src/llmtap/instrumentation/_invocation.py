@@ -34,6 +34,7 @@ ACTIVE_KEY = otel_context.create_key("llmtap.genai_call")
 # Other GenAI instrumentations (OpenLLMetry) skip their own span when they see this key.
 _FOREIGN_SUPPRESS_KEY = "suppress_language_model_instrumentation"
 
+_MODEL_CALLS = semconv.INFERENCE_OPERATIONS | {semconv.OP_EMBEDDINGS}
 _METRIC_KEYS = (
     semconv.OPERATION,
     semconv.PROVIDER,
@@ -46,7 +47,11 @@ _METRIC_KEYS = (
 
 
 class Invocation:
-    """One GenAI operation as the adapters see it."""
+    """One GenAI operation as the adapters see it.
+
+    Attributes present when the span starts go on it then; at the end only the keys added
+    since are set, so adapters add response fields rather than rewrite request ones.
+    """
 
     __slots__ = (
         "_token",
@@ -119,7 +124,7 @@ def _foreign_genai_span() -> trace.Span | None:
     if not attrs or not span.is_recording():
         return None
     op = attrs.get(semconv.OPERATION)
-    if op in semconv.INFERENCE_OPERATIONS or op == semconv.OP_EMBEDDINGS:
+    if op in _MODEL_CALLS:
         return span
     return None
 
@@ -183,7 +188,7 @@ class Telemetry:
     def attach(self, inv: Invocation) -> None:
         """Make the invocation's span current (and mark the GenAI call as handled)."""
         ctx = trace.set_span_in_context(inv.span)
-        if inv.kind is SpanKind.CLIENT:
+        if inv.operation in _MODEL_CALLS:
             ctx = otel_context.set_value(ACTIVE_KEY, True, ctx)
             ctx = otel_context.set_value(_FOREIGN_SUPPRESS_KEY, True, ctx)
         inv._token = otel_context.attach(ctx)
@@ -287,6 +292,7 @@ class Telemetry:
             return
         base = self._metric_attributes(attrs)
         self._duration.record(elapsed, base)
+        base.pop(semconv.ERROR_TYPE, None)
         if inv.chunks:
             self._ttfc.record(inv.first_chunk - inv.start, base)
         for key, token_type in (

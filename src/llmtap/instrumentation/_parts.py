@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 FINISH_REASONS = {
@@ -41,6 +42,18 @@ def as_dict(value: Any) -> Any:
         except Exception:
             return dump()
     return value
+
+
+def materialize(kwargs: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Turn one-shot iterators among ``kwargs[names]`` into lists, so reading them for
+    telemetry leaves the SDK the same values."""
+    changed = None
+    for name in names:
+        value = kwargs.get(name)
+        if isinstance(value, Iterator):
+            changed = changed or dict(kwargs)
+            changed[name] = list(value)
+    return changed or kwargs
 
 
 def text(content: Any) -> dict[str, Any]:

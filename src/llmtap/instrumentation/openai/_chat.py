@@ -164,6 +164,7 @@ class ChatAdapter:
         self.settings = settings
 
     def begin(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Call:
+        kwargs = parts.materialize(kwargs, "messages", "tools")
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
         inv = Invocation(semconv.OP_CHAT, "openai", model)

@@ -175,6 +175,7 @@ class ResponsesAdapter:
         self.settings = settings
 
     def begin(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Call:
+        kwargs = parts.materialize(kwargs, "input", "tools")
         model = kwargs.get("model")
         inv = Invocation(semconv.OP_CHAT, "openai", model if isinstance(model, str) else None)
         attrs = inv.attributes
