@@ -47,7 +47,7 @@ class Adapter(Protocol):
         """An accumulator when ``result`` is a stream, else None."""
 
 
-def _begin(telemetry: Telemetry, adapter: Adapter, instance: Any, args: tuple, kwargs: dict):
+def begin_call(telemetry: Telemetry, adapter: Adapter, instance: Any, args: tuple, kwargs: dict):
     if suppressed():
         return None
     try:
@@ -94,7 +94,7 @@ def _deliver_raw(telemetry: Telemetry, adapter: Adapter, call: Call, raw: Any, p
 
 def sync_wrapper(telemetry: Telemetry, adapter: Adapter) -> Callable[..., Any]:
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = _begin(telemetry, adapter, instance, args, kwargs)
+        call = begin_call(telemetry, adapter, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -111,7 +111,7 @@ def sync_wrapper(telemetry: Telemetry, adapter: Adapter) -> Callable[..., Any]:
 
 def async_wrapper(telemetry: Telemetry, adapter: Adapter) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = _begin(telemetry, adapter, instance, args, kwargs)
+        call = begin_call(telemetry, adapter, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:

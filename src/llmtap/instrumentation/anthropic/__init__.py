@@ -14,14 +14,10 @@ Result: one span per call, ``chat {model}``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
-from typing import Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from llmtap.config import Settings
+from llmtap.instrumentation._instrumentor import SdkInstrumentor
 from llmtap.instrumentation._invocation import Telemetry
-from llmtap.instrumentation._patch import Patcher
 from llmtap.instrumentation._wrap import async_wrapper, sync_wrapper
 from llmtap.instrumentation.anthropic._common import no_sdk_span, traced
 from llmtap.instrumentation.anthropic._manager import manager_wrapper
@@ -35,27 +31,15 @@ _BASE_CLIENT = "anthropic._base_client"
 _CLASSES = ("Messages", "AsyncMessages")
 
 
-class AnthropicInstrumentor(BaseInstrumentor):
+class AnthropicInstrumentor(SdkInstrumentor):
     """Turns every Anthropic Messages call into a GenAI semantic-convention span with metrics."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patcher = Patcher()
+    dependencies = ("anthropic >= 0.50, < 3",)
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ("anthropic >= 0.50, < 3",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        settings = kwargs.get("settings") or Settings.from_env()
-        telemetry = Telemetry(
-            settings,
-            kwargs.get("tracer_provider"),
-            kwargs.get("meter_provider"),
-            kwargs.get("logger_provider"),
-        )
+    def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         messages = MessagesAdapter(settings)
         streams = MessagesAdapter(settings, streaming=True)
-        wrap = self._patcher.wrap
+        wrap = self.patcher.wrap
         for module in (_MESSAGES, _BETA_MESSAGES):
             sync_cls, async_cls = _CLASSES
             for method in ("create", "parse"):
@@ -65,6 +49,3 @@ class AnthropicInstrumentor(BaseInstrumentor):
             wrap(module, f"{async_cls}.stream", manager_wrapper(telemetry, streams, is_async=True))
         if not wrap(_BASE_CLIENT, "start_api_call_span", no_sdk_span):
             _log.debug("llmtap: the Anthropic SDK's own span, if any, stays (as a child span)")
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        self._patcher.unpatch()

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 
 from llmtap import semconv
+from llmtap.instrumentation import _client
 from llmtap.instrumentation._invocation import ACTIVE_KEY, log_once
 
 _log = logging.getLogger("llmtap")
 
 # Platform clients of SDKs that predate ``_gen_ai_provider_name``, by class name.
 _CLASS_PROVIDERS = (("Bedrock", "aws.bedrock"), ("Vertex", "gcp.vertex_ai"))
-
-_clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def provider_for(client: Any) -> str:
@@ -33,44 +29,24 @@ def provider_for(client: Any) -> str:
     return "anthropic"
 
 
-def client_attributes(resource: Any) -> dict[str, Any]:
-    """Provider name, server address and conversation of the client behind a resource."""
-    client = getattr(resource, "_client", None)
-    if client is None:
-        return {semconv.PROVIDER: "anthropic"}
-    try:
-        return _clients[client]
-    except (KeyError, TypeError):
-        pass
-    url = urlsplit(str(getattr(client, "base_url", "")))
-    host = url.hostname or ""
+def _identify(client: Any) -> dict[str, Any]:
     attrs: dict[str, Any] = {semconv.PROVIDER: provider_for(client)}
-    if host:
-        attrs[semconv.SERVER_ADDRESS] = host
-        attrs[semconv.SERVER_PORT] = url.port or (443 if url.scheme == "https" else 80)
     # The SDK's own span would carry the conversation the client was configured with.
     conversation = _otel_options(client).get("conversation_id")
     if isinstance(conversation, str) and conversation:
         attrs[semconv.CONVERSATION_ID] = conversation
-    with contextlib.suppress(TypeError):
-        _clients[client] = attrs
     return attrs
+
+
+def client_attributes(resource: Any) -> dict[str, Any]:
+    """Provider name, server address and conversation of the client behind a resource."""
+    return _client.client_attributes(resource, _identify, "anthropic")
 
 
 def _otel_options(client: Any) -> dict[str, Any]:
     """The client's resolved ``open_telemetry`` option ({} for SDKs without one)."""
     options = getattr(client, "_open_telemetry", None)
     return options if isinstance(options, dict) else {}
-
-
-def given(value: Any) -> bool:
-    """False for None and the SDK's NOT_GIVEN / Omit sentinels."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
-
-
-def set_number(attrs: dict[str, Any], key: str, value: Any, kind: type) -> None:
-    if given(value) and isinstance(value, int | float) and not isinstance(value, bool):
-        attrs[key] = kind(value)
 
 
 def get(obj: Any, key: str) -> Any:

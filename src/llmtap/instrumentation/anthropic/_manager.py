@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from llmtap import semconv
-from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once, suppressed
+from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 from llmtap.instrumentation._stream import AsyncStreamProxy, StreamState, SyncStreamProxy
-from llmtap.instrumentation._wrap import Adapter, Call
+from llmtap.instrumentation._wrap import Adapter, Call, begin_call
 from llmtap.instrumentation.anthropic._common import propagating
 
 _REQUEST_SUFFIX = "__api_request"  # MessageStreamManager.__api_request, name-mangled
@@ -114,19 +114,6 @@ class _Deferred:
         return self.pending.run_async(self.request).__await__()
 
 
-def _begin(telemetry: Telemetry, adapter: Adapter, instance: Any, args: tuple, kwargs: dict):
-    if suppressed():
-        return None
-    try:
-        call = adapter.begin(instance, args, kwargs)
-        if call is not None:
-            telemetry.start(call.inv)
-        return call
-    except Exception as exc:
-        log_once(f"{type(adapter).__name__} request", exc)
-        return None
-
-
 def _hook(telemetry: Telemetry, adapter: Adapter, call: Call, manager: Any, is_async: bool):
     try:
         name = _request_attribute(manager)
@@ -162,7 +149,7 @@ def manager_wrapper(telemetry: Telemetry, adapter: Adapter, *, is_async: bool) -
     """
 
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = _begin(telemetry, adapter, instance, args, kwargs)
+        call = begin_call(telemetry, adapter, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         manager = _opened(telemetry, call, wrapped, instance)

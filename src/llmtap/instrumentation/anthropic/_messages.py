@@ -8,6 +8,7 @@ from typing import Any
 
 from llmtap import semconv
 from llmtap.config import Settings
+from llmtap.instrumentation import _client
 from llmtap.instrumentation import _parts as parts
 from llmtap.instrumentation._invocation import Invocation
 from llmtap.instrumentation._stream import is_stream
@@ -20,7 +21,7 @@ _TOOL_CALLS = ("tool_use", *_SERVER_TOOL_CALLS)
 
 
 def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    num = common.set_number
+    num = _client.set_number
     num(attrs, semconv.REQUEST_MAX_TOKENS, kwargs.get("max_tokens"), int)
     # SDK 2.x has no sampling parameters: they travel in ``extra_body`` (which wins, as there).
     extra = kwargs.get("extra_body")
@@ -29,7 +30,7 @@ def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
     num(attrs, semconv.REQUEST_TOP_P, sampling.get("top_p"), float)
     num(attrs, semconv.REQUEST_TOP_K, sampling.get("top_k"), float)
     stops = kwargs.get("stop_sequences")
-    if common.given(stops) and stops and not isinstance(stops, str):
+    if _client.given(stops) and stops and not isinstance(stops, str):
         attrs[semconv.REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
     if _wants_json(kwargs):
         attrs[semconv.OUTPUT_TYPE] = "json"
@@ -38,11 +39,11 @@ def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
 def _wants_json(kwargs: dict[str, Any]) -> bool:
     # ``output_format`` is a type for parse()/stream(), a format dict in older (beta) create().
     fmt = kwargs.get("output_format")
-    if common.given(fmt) and not isinstance(fmt, Mapping):
+    if _client.given(fmt) and not isinstance(fmt, Mapping):
         return True
     config = kwargs.get("output_config")
     config_fmt = (
-        config.get("format") if common.given(config) and isinstance(config, Mapping) else None
+        config.get("format") if _client.given(config) and isinstance(config, Mapping) else None
     )
     return any(isinstance(f, Mapping) and f.get("type") == "json_schema" for f in (fmt, config_fmt))
 
@@ -166,7 +167,7 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
 
 
 def system_instructions(system: Any) -> list[dict[str, Any]] | None:
-    if not common.given(system) or not system:
+    if not _client.given(system) or not system:
         return None
     if isinstance(system, str):
         return [parts.text(system)]
@@ -175,7 +176,7 @@ def system_instructions(system: Any) -> list[dict[str, Any]] | None:
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not common.given(tools) or not tools:
+    if not _client.given(tools) or not tools:
         return None
     out = []
     for tool in tools:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
 from llmtap.config import Settings
+from llmtap.instrumentation._instrumentor import SdkInstrumentor
 from llmtap.instrumentation._invocation import Telemetry
-from llmtap.instrumentation._patch import Patcher
 from llmtap.instrumentation._wrap import async_wrapper, sync_wrapper
 from llmtap.instrumentation.openai._chat import ChatAdapter
 from llmtap.instrumentation.openai._embeddings import EmbeddingsAdapter
@@ -29,31 +24,16 @@ _TARGETS = (
 )
 
 
-class OpenAIInstrumentor(BaseInstrumentor):
+class OpenAIInstrumentor(SdkInstrumentor):
     """Turns every OpenAI SDK call into a GenAI semantic-convention span with metrics."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patcher = Patcher()
+    dependencies = ("openai >= 2.0, < 4",)
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ("openai >= 2.0, < 4",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        settings = kwargs.get("settings") or Settings.from_env()
-        telemetry = Telemetry(
-            settings,
-            kwargs.get("tracer_provider"),
-            kwargs.get("meter_provider"),
-            kwargs.get("logger_provider"),
-        )
+    def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         for module, (sync_cls, async_cls), methods, adapter_cls in _TARGETS:
             adapter = adapter_cls(settings)
             for method in methods:
-                self._patcher.wrap(module, f"{sync_cls}.{method}", sync_wrapper(telemetry, adapter))
-                self._patcher.wrap(
+                self.patcher.wrap(module, f"{sync_cls}.{method}", sync_wrapper(telemetry, adapter))
+                self.patcher.wrap(
                     module, f"{async_cls}.{method}", async_wrapper(telemetry, adapter)
                 )
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        self._patcher.unpatch()

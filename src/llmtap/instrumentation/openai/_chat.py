@@ -6,6 +6,7 @@ from typing import Any
 
 from llmtap import semconv
 from llmtap.config import Settings
+from llmtap.instrumentation import _client
 from llmtap.instrumentation import _parts as parts
 from llmtap.instrumentation._invocation import Invocation
 from llmtap.instrumentation._stream import is_stream
@@ -15,28 +16,28 @@ from llmtap.pipeline import tokens
 
 
 def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    num = common.set_number
+    num = _client.set_number
     num(attrs, semconv.REQUEST_TEMPERATURE, kwargs.get("temperature"), float)
     num(attrs, semconv.REQUEST_TOP_P, kwargs.get("top_p"), float)
     num(attrs, semconv.REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"), float)
     num(attrs, semconv.REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"), float)
     num(attrs, semconv.REQUEST_SEED, kwargs.get("seed"), int)
     max_tokens = kwargs.get("max_completion_tokens")
-    if not common.given(max_tokens):
+    if not _client.given(max_tokens):
         max_tokens = kwargs.get("max_tokens")
     num(attrs, semconv.REQUEST_MAX_TOKENS, max_tokens, int)
     n = kwargs.get("n")
-    if common.given(n) and n != 1:
+    if _client.given(n) and n != 1:
         attrs[semconv.REQUEST_CHOICE_COUNT] = int(n)
     stops = common.stop_sequences(kwargs.get("stop"))
     if stops:
         attrs[semconv.REQUEST_STOP_SEQUENCES] = stops
     fmt = kwargs.get("response_format")
-    if common.given(fmt):
+    if _client.given(fmt):
         kind = fmt.get("type") if isinstance(fmt, dict) else "json_schema"
         attrs[semconv.OUTPUT_TYPE] = "text" if kind == "text" else "json"
     tier = kwargs.get("service_tier")
-    if common.given(tier) and tier != "auto":
+    if _client.given(tier) and tier != "auto":
         attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
 
 
@@ -114,7 +115,7 @@ def _joined(content: Any) -> Any:
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not common.given(tools) or not tools:
+    if not _client.given(tools) or not tools:
         return None
     out = []
     for tool in tools:
@@ -180,7 +181,7 @@ class ChatAdapter:
         hide = False
         if stream and self.settings.inject_stream_usage and _wants_no_usage(kwargs):
             opts = kwargs.get("stream_options")
-            base = dict(opts) if common.given(opts) and opts else {}
+            base = dict(opts) if _client.given(opts) and opts else {}
             kwargs = {**kwargs, "stream_options": {**base, "include_usage": True}}
             hide = True
         return Call(inv, args, kwargs, ChatOptions(kwargs.get("messages"), model, hide))
@@ -205,7 +206,7 @@ class ChatAdapter:
 
 def _wants_no_usage(kwargs: dict[str, Any]) -> bool:
     opts = kwargs.get("stream_options")
-    return not (common.given(opts) and opts and opts.get("include_usage"))
+    return not (_client.given(opts) and opts and opts.get("include_usage"))
 
 
 def _response_fields(attrs: dict[str, Any], result: Any) -> None:

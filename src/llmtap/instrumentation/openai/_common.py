@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 from llmtap import semconv
+from llmtap.instrumentation import _client
+from llmtap.instrumentation._client import given
 
 _HOST_PROVIDERS = (
     ("openai.azure.com", "azure.ai.openai"),
@@ -27,8 +27,6 @@ _HOST_PROVIDERS = (
     ("cloud.ibm.com", "ibm.watsonx.ai"),
 )
 
-_clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
 
 _RUNTIMES = {"bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai", "azure": "azure.ai.openai"}
 
@@ -46,36 +44,15 @@ def provider_for(host: str, client_class: str, runtime: str | None = None) -> st
     return "openai"
 
 
-def client_attributes(resource: Any) -> dict[str, Any]:
-    """Provider name and server address of the client behind a resource, cached per client."""
-    client = getattr(resource, "_client", None)
-    if client is None:
-        return {semconv.PROVIDER: "openai"}
-    try:
-        return _clients[client]
-    except (KeyError, TypeError):
-        pass
-    url = urlsplit(str(getattr(client, "base_url", "")))
-    host = url.hostname or ""
+def _identify(client: Any) -> dict[str, Any]:
+    host = urlsplit(str(getattr(client, "base_url", ""))).hostname or ""
     runtime = getattr(getattr(client, "_provider_runtime", None), "name", None)
-    provider = provider_for(host, type(client).__name__, runtime)
-    attrs: dict[str, Any] = {semconv.PROVIDER: provider}
-    if host:
-        attrs[semconv.SERVER_ADDRESS] = host
-        attrs[semconv.SERVER_PORT] = url.port or (443 if url.scheme == "https" else 80)
-    with contextlib.suppress(TypeError):
-        _clients[client] = attrs
-    return attrs
+    return {semconv.PROVIDER: provider_for(host, type(client).__name__, runtime)}
 
 
-def given(value: Any) -> bool:
-    """False for None and the SDK's NOT_GIVEN / Omit sentinels."""
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
-
-
-def set_number(attrs: dict[str, Any], key: str, value: Any, kind: type) -> None:
-    if given(value) and isinstance(value, int | float) and not isinstance(value, bool):
-        attrs[key] = kind(value)
+def client_attributes(resource: Any) -> dict[str, Any]:
+    """Provider name and server address of the client behind a resource."""
+    return _client.client_attributes(resource, _identify, "openai")
 
 
 def stop_sequences(value: Any) -> list[str] | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from llmtap import semconv
 from llmtap.config import Settings
+from llmtap.instrumentation import _client
 from llmtap.instrumentation._invocation import Invocation
 from llmtap.instrumentation._wrap import Call
 from llmtap.instrumentation.openai import _common as common
@@ -21,10 +22,10 @@ class EmbeddingsAdapter:
         attrs = inv.attributes
         attrs.update(common.client_attributes(instance))
         fmt = kwargs.get("encoding_format")
-        if common.given(fmt):
+        if _client.given(fmt):
             attrs[semconv.REQUEST_ENCODING_FORMATS] = [str(fmt)]
         dims = kwargs.get("dimensions")
-        if common.given(dims):
+        if _client.given(dims):
             attrs[semconv.EMBEDDINGS_DIMENSION_COUNT] = int(dims)
         return Call(inv, args, kwargs)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from llmtap import semconv
 from llmtap.config import Settings
+from llmtap.instrumentation import _client
 from llmtap.instrumentation import _parts as parts
 from llmtap.instrumentation._invocation import Invocation
 from llmtap.instrumentation._stream import is_stream
@@ -17,20 +18,20 @@ _CLIENT_TOOL_CALLS = ("function_call", "custom_tool_call")
 
 
 def _request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    num = common.set_number
+    num = _client.set_number
     num(attrs, semconv.REQUEST_TEMPERATURE, kwargs.get("temperature"), float)
     num(attrs, semconv.REQUEST_TOP_P, kwargs.get("top_p"), float)
     num(attrs, semconv.REQUEST_MAX_TOKENS, kwargs.get("max_output_tokens"), int)
     text = kwargs.get("text")
-    fmt = text.get("format") if common.given(text) and isinstance(text, dict) else None
-    if fmt or common.given(kwargs.get("text_format")):
+    fmt = text.get("format") if _client.given(text) and isinstance(text, dict) else None
+    if fmt or _client.given(kwargs.get("text_format")):
         kind = fmt.get("type") if isinstance(fmt, dict) else "json_schema"
         attrs[semconv.OUTPUT_TYPE] = "text" if kind == "text" else "json"
     tier = kwargs.get("service_tier")
-    if common.given(tier) and tier != "auto":
+    if _client.given(tier) and tier != "auto":
         attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     conversation = kwargs.get("conversation")
-    if common.given(conversation):
+    if _client.given(conversation):
         conv_id = conversation if isinstance(conversation, str) else conversation.get("id")
         if conv_id:
             attrs[semconv.CONVERSATION_ID] = conv_id
@@ -119,7 +120,7 @@ def input_messages(value: Any) -> list[dict[str, Any]]:
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not common.given(tools) or not tools:
+    if not _client.given(tools) or not tools:
         return None
     out = []
     for tool in tools:
@@ -186,7 +187,7 @@ class ResponsesAdapter:
         if self.settings.capture.any:
             inv.input_messages = input_messages(kwargs.get("input"))
             instructions = kwargs.get("instructions")
-            if common.given(instructions) and instructions:
+            if _client.given(instructions) and instructions:
                 inv.system_instructions = [parts.text(instructions)]
             inv.tool_definitions = tool_definitions(kwargs.get("tools"))
         return Call(inv, args, kwargs)

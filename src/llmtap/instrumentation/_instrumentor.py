@@ -1,0 +1,41 @@
+"""The shared shape of llmtap's instrumentors: settings and telemetry in, patches out."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from llmtap.config import Settings
+from llmtap.instrumentation._invocation import Telemetry
+from llmtap.instrumentation._patch import Patcher
+
+
+class SdkInstrumentor(BaseInstrumentor):
+    """Subclasses name the SDK range they support and patch through ``self.patcher``."""
+
+    dependencies: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patcher = Patcher()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.dependencies
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings = kwargs.get("settings") or Settings.from_env()
+        telemetry = Telemetry(
+            settings,
+            kwargs.get("tracer_provider"),
+            kwargs.get("meter_provider"),
+            kwargs.get("logger_provider"),
+        )
+        self.patch(settings, telemetry)
+
+    def patch(self, settings: Settings, telemetry: Telemetry) -> None:
+        raise NotImplementedError
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self.patcher.unpatch()
