@@ -74,7 +74,10 @@ def _cap_item(item: Any, limits: ContentLimits, stats: ContentStats) -> Any:
 
 def encode_list(items: Sequence[Any], limits: ContentLimits, stats: ContentStats) -> str:
     """JSON of a message (or part, or definition) list within ``limits``; oldest dropped first."""
-    encoded = [_dumps(_cap_item(item, limits, stats)) for item in items]
+    per_item = [ContentStats() for _ in items]
+    encoded = [
+        _dumps(_cap_item(item, limits, st)) for item, st in zip(items, per_item, strict=True)
+    ]
     budget = limits.max_attribute_chars - 2
     total = sum(len(e) + 1 for e in encoded)
     first = 0
@@ -82,6 +85,9 @@ def encode_list(items: Sequence[Any], limits: ContentLimits, stats: ContentStats
         total -= len(encoded[first]) + 1
         first += 1
     stats.dropped += first
+    for st in per_item[first:]:
+        stats.truncated += st.truncated
+        stats.blobs += st.blobs
     kept = encoded[first:]
     if kept and total > budget:
         kept = [_shrink(items[-1], limits, stats)]

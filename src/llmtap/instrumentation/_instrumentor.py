@@ -19,7 +19,9 @@ class SdkInstrumentor(BaseInstrumentor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.patcher = Patcher()
+        # BaseInstrumentor is a per-class singleton: a second handle must find the patches.
+        if not hasattr(self, "patcher"):
+            self.patcher = Patcher()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.dependencies
@@ -32,6 +34,7 @@ class SdkInstrumentor(BaseInstrumentor):
             kwargs.get("meter_provider"),
             kwargs.get("logger_provider"),
         )
+        self.telemetry = telemetry
         self.patch(settings, telemetry)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
@@ -39,3 +42,6 @@ class SdkInstrumentor(BaseInstrumentor):
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self.patcher.unpatch()
+        telemetry = getattr(self, "telemetry", None)
+        if telemetry is not None:
+            telemetry.enabled = False

@@ -56,7 +56,7 @@ class Invocation:
     __slots__ = (
         "_token",
         "attributes",
-        "chunk_attrs",
+        "chunk_gaps",
         "chunks",
         "ended",
         "first_chunk",
@@ -97,7 +97,7 @@ class Invocation:
         self.first_chunk = 0.0
         self.last_chunk = 0.0
         self.chunks = 0
-        self.chunk_attrs: dict[str, Any] | None = None
+        self.chunk_gaps: list[float] = []
         self.ended = False
         self.opened_with = 0
         self._token: object | None = None
@@ -140,6 +140,7 @@ class Telemetry:
         logger_provider: Any = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
+        self.enabled = True  # off after uninstrument(): SDK-cached bound wrappers call through
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
         meter = get_meter(SCOPE, __version__, meter_provider)
         self._logger = get_logger(SCOPE, __version__, logger_provider)
@@ -172,7 +173,8 @@ class Telemetry:
 
     def start(self, inv: Invocation, *, attach: bool = True) -> Invocation:
         """Open the span and make it current; call ``detach`` once the SDK call returns."""
-        inv.attributes.update(current_attributes())
+        for key, value in current_attributes().items():
+            inv.attributes.setdefault(key, value)
         foreign = _foreign_genai_span() if inv.kind is SpanKind.CLIENT else None
         if foreign is not None:
             inv.span, inv.own_span = foreign, False
@@ -204,9 +206,7 @@ class Telemetry:
         if inv.chunks == 0:
             inv.first_chunk = now
         else:
-            if inv.chunk_attrs is None:
-                inv.chunk_attrs = self._metric_attributes(inv.attributes)
-            self._per_chunk.record(now - inv.last_chunk, inv.chunk_attrs)
+            inv.chunk_gaps.append(now - inv.last_chunk)
         inv.last_chunk = now
         inv.chunks += 1
 
@@ -295,6 +295,8 @@ class Telemetry:
         base.pop(semconv.ERROR_TYPE, None)
         if inv.chunks:
             self._ttfc.record(inv.first_chunk - inv.start, base)
+            for gap in inv.chunk_gaps:
+                self._per_chunk.record(gap, base)
         for key, token_type in (
             (semconv.USAGE_INPUT_TOKENS, "input"),
             (semconv.USAGE_OUTPUT_TOKENS, "output"),

@@ -45,15 +45,13 @@ def as_dict(value: Any) -> Any:
 
 
 def materialize(kwargs: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Turn one-shot iterators among ``kwargs[names]`` into lists, so reading them for
-    telemetry leaves the SDK the same values."""
-    changed = None
+    """Turn one-shot iterators among ``kwargs[names]`` into lists, in place (the wrapper's
+    own per-call dict), so reading them for telemetry leaves the SDK the same values."""
     for name in names:
         value = kwargs.get(name)
         if isinstance(value, Iterator):
-            changed = changed or dict(kwargs)
-            changed[name] = list(value)
-    return changed or kwargs
+            kwargs[name] = list(value)
+    return kwargs
 
 
 def text(content: Any) -> dict[str, Any]:

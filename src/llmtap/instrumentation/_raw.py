@@ -40,11 +40,16 @@ class _Once:
         return self.value
 
 
+def _unless_parsed(once: _Once, abandon: Callable[[], None]) -> None:
+    if not once.done:
+        abandon()
+
+
 class RawResponseProxy(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, hook: Callable[[Any], Any], abandon: Callable[[], None]):
         super().__init__(wrapped)
         self._self_once = _Once(hook)
-        weakref.finalize(self, abandon)
+        weakref.finalize(self, _unless_parsed, self._self_once, abandon)
 
     def parse(self, *, to: Any = None) -> Any:
         parsed = self.__wrapped__.parse(to=to) if to is not None else self.__wrapped__.parse()

@@ -46,11 +46,11 @@ class StreamState:
             return
         if self.finalizer is not None:
             self.finalizer.detach()
+        inv.attributes[semconv.LLMTAP_STREAM_END] = end
         try:
             self.acc.finish(inv)
         except Exception as exc:
             log_once("stream finish", exc)
-        inv.attributes[semconv.LLMTAP_STREAM_END] = end
         if error is None:
             self.telemetry.stop(inv)
         else:

@@ -48,7 +48,7 @@ class Adapter(Protocol):
 
 
 def begin_call(telemetry: Telemetry, adapter: Adapter, instance: Any, args: tuple, kwargs: dict):
-    if suppressed():
+    if not telemetry.enabled or suppressed():
         return None
     try:
         call = adapter.begin(instance, args, kwargs)

@@ -363,4 +363,7 @@ class MessagesAccumulator:
         attrs.update(common.usage_attributes(self.usage))
         if self.capture and (self.blocks or self.stop):
             content = [self.blocks[i].final() for i in sorted(self.blocks)]
-            inv.output_messages = [output_message(content, self.stop)]
+            message = output_message(content, self.stop)
+            if not self.stop and attrs.get(semconv.LLMTAP_STREAM_END) == "error":
+                message["finish_reason"] = "error"
+            inv.output_messages = [message]

@@ -262,6 +262,8 @@ class ChatAccumulator:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
+        elif self.options.hide_usage:
+            getattr(chunk, "__pydantic_fields_set__", set()).discard("usage")
         choices = chunk.choices
         if not choices:
             return not (usage is not None and self.options.hide_usage)
@@ -304,7 +306,10 @@ class ChatAccumulator:
         if self.head is not None:
             _response_fields(attrs, self.head)
         ordered = [self.choices[i] for i in sorted(self.choices)]
-        attrs[semconv.RESPONSE_FINISH_REASONS] = [c.finish or "" for c in ordered]
+        reasons = [c.finish for c in ordered if c.finish]
+        if reasons:
+            attrs[semconv.RESPONSE_FINISH_REASONS] = reasons
+        cut = "error" if attrs.get(semconv.LLMTAP_STREAM_END) == "error" else None
         if any(c.refusal for c in ordered):
             attrs[semconv.LLMTAP_RESPONSE_REFUSAL] = True
         if self.usage is not None:
@@ -312,7 +317,7 @@ class ChatAccumulator:
         elif self.settings.estimate_stream_usage:
             self._estimate(attrs, ordered)
         if self.settings.capture.any:
-            inv.output_messages = [self._message(c) for c in ordered]
+            inv.output_messages = [self._message(c, cut) for c in ordered]
 
     def _estimate(self, attrs: dict[str, Any], ordered: list[_Choice]) -> None:
         model = self.options.model
@@ -327,7 +332,7 @@ class ChatAccumulator:
         attrs[semconv.LLMTAP_USAGE_ESTIMATE_METHOD] = method
 
     @staticmethod
-    def _message(c: _Choice) -> dict[str, Any]:
+    def _message(c: _Choice, cut: str | None) -> dict[str, Any]:
         body = [parts.text("".join(c.text))] if c.text else []
         if c.refusal:
             body.append(parts.text("".join(c.refusal)))
@@ -335,5 +340,5 @@ class ChatAccumulator:
             call_id, name, args = c.tools[i]
             body.append(parts.tool_call(call_id, name, "".join(args)))
         out = parts.message("assistant", body)
-        out["finish_reason"] = parts.finish_reason(c.finish)
+        out["finish_reason"] = parts.finish_reason(c.finish) if c.finish else cut or "stop"
         return out

@@ -217,7 +217,10 @@ def record_response(inv: Invocation, response: Any, items: list[Any], adapter: A
             attrs[semconv.ERROR_TYPE] = str(getattr(error, "code", None) or "response_failed")
     status = getattr(response, "status", None)
     finish = _finish(status, getattr(response, "incomplete_details", None), items)
-    attrs[semconv.RESPONSE_FINISH_REASONS] = [finish]
+    if status in ("in_progress", "queued") and attrs.get(semconv.LLMTAP_STREAM_END):
+        finish = "error" if attrs[semconv.LLMTAP_STREAM_END] == "error" else "stop"
+    else:
+        attrs[semconv.RESPONSE_FINISH_REASONS] = [finish]
     if _refused(items):
         attrs[semconv.LLMTAP_RESPONSE_REFUSAL] = True
     if adapter.settings.capture.any:
