@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Collection
 from typing import Any
 
@@ -37,8 +38,9 @@ class SdkInstrumentor(BaseInstrumentor):
         self.telemetry = telemetry
         self.patch(settings, telemetry)
 
+    @abstractmethod
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
-        raise NotImplementedError
+        """Wrap the SDK's methods through ``self.patcher``."""
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self.patcher.unpatch()
