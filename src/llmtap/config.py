@@ -40,7 +40,7 @@ class CaptureMode(enum.Enum):
         try:
             return cls(text)
         except ValueError:
-            allowed = ", ".join(m.name for m in cls)
+            allowed = ", ".join(m.value for m in cls)
             raise ValueError(f"{source}: {value!r} is not one of {allowed}") from None
 
 
@@ -109,3 +109,16 @@ def _bool(env: dict[str, str] | os._Environ, name: str, default: bool) -> bool:
         return False
     _log.warning("%s=%r is not a boolean; using %s", name, raw, default)
     return default
+
+
+_active: Settings | None = None
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` what instrumentors use when they are given none (set by configure)."""
+    global _active
+    _active = settings
+
+
+def current_settings() -> Settings:
+    return _active if _active is not None else Settings.from_env()

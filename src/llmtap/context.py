@@ -63,3 +63,8 @@ def context(*, metadata: Mapping[str, Any] | None = None, **fields: Any) -> Iter
 
 def current_attributes() -> Mapping[str, Any]:
     return otel_context.get_value(_KEY) or _EMPTY
+
+
+def attributes_in(ctx: otel_context.Context | None) -> Mapping[str, Any]:
+    """The business attributes held by ``ctx`` (the current context when None)."""
+    return otel_context.get_value(_KEY, ctx) or _EMPTY
