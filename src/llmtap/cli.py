@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from llmtap.cli_pricing import add_parser as add_pricing
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -15,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "devserver", help="run the local OpenAI/Anthropic-compatible server", add_help=False
     )
+    add_pricing(sub)
     args, rest = parser.parse_known_args(argv)
+    if args.command == "pricing":
+        return args.handler(args)
     if args.command == "demo":
         from llmtap.demo.__main__ import main as demo
 

@@ -1,4 +1,4 @@
-"""``llmtap.configure()``: tracing, metrics and the SDK instrumentors in one call."""
+"""``llmtap.configure()``: tracing, metrics, the span pipeline and the SDK instrumentors."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
-from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from llmtap import steps
-from llmtap.config import Settings
+from llmtap.config import Settings, use_settings
 from llmtap.instrumentation._invocation import Telemetry
+from llmtap.sdk.build import build_destinations, build_sampler, build_stages
+from llmtap.sdk.processor import PipelineProcessor, exporter_queue
 
 _log = logging.getLogger("llmtap")
 
@@ -29,6 +29,7 @@ class Configured:
 
     tracer_provider: Any
     meter_provider: Any
+    pipeline: PipelineProcessor | None = None
     instrumentors: list[Any] = field(default_factory=list)
     owns_providers: bool = True
 
@@ -36,47 +37,48 @@ class Configured:
         for instrumentor in self.instrumentors:
             instrumentor.uninstrument()
         steps.use_telemetry(None)
+        use_settings(None)
         if self.owns_providers:
             self.tracer_provider.shutdown()
             self.meter_provider.shutdown()
 
 
-def _otlp_processor(endpoint: str | None) -> SpanProcessor | None:
-    if not (endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
-        return None
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    if protocol.startswith("http"):
+def load(config: Any) -> Any:
+    """An ``LlmtapConfig`` from an object, a path, or ``LLMTAP_CONFIG`` (None)."""
+    from llmtap.config_file import LlmtapConfig, load_config
+
+    if isinstance(config, LlmtapConfig):
+        return config
+    return load_config(config)
+
+
+def _otlp_env_destination(otlp_endpoint: str | None) -> list[Any]:
+    endpoint = otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint:
+        return []
+    if os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").startswith("http"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        url = f"{endpoint.rstrip('/')}/v1/traces" if endpoint else None
-        return BatchSpanProcessor(OTLPSpanExporter(endpoint=url))
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        exporter = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
+    else:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    return BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint))
+        exporter = OTLPSpanExporter(endpoint=endpoint)
+    return [exporter_queue("otlp-env", exporter)]
 
 
-def _providers(
-    service_name: str | None,
-    processors: Sequence[SpanProcessor],
-    metric_readers: Sequence[MetricReader],
-    otlp_endpoint: str | None,
-) -> tuple[TracerProvider, MeterProvider]:
-    name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "llmtap-app"
-    resource = Resource.create({"service.name": name})
-    tracer_provider = TracerProvider(resource=resource)
-    otlp = _otlp_processor(otlp_endpoint)
-    for processor in [*processors, *([otlp] if otlp else [])]:
-        tracer_provider.add_span_processor(processor)
-    readers = list(metric_readers)
-    if otlp is not None:
+def _metric_readers(readers: Sequence[MetricReader], otlp_endpoint: str | None) -> list[Any]:
+    out = list(readers)
+    endpoint = otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint and not os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").startswith("http"):
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        if not os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").startswith("http"):
-            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(otlp_endpoint)))
-    return tracer_provider, MeterProvider(resource=resource, metric_readers=readers)
+        out.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint)))
+    return out
 
 
 def configure(
+    config: Any = None,
     *,
     service_name: str | None = None,
     span_processors: Sequence[SpanProcessor] = (),
@@ -86,34 +88,59 @@ def configure(
     settings: Settings | None = None,
     set_global: bool = True,
 ) -> Configured:
-    """Trace every OpenAI and Anthropic call of this process.
+    """Trace every OpenAI and Anthropic call of this process through the span pipeline.
 
-    When a tracer provider is already installed (``opentelemetry-instrument``), it is used
-    as it is and only the instrumentors are added.
+    ``config`` is an ``llmtap.yaml`` path or a loaded ``LlmtapConfig`` (default: the file
+    named by ``LLMTAP_CONFIG``, else built-in defaults). When a tracer provider is already
+    installed (``opentelemetry-instrument``), it is kept and only the instrumentors are added.
     """
-    settings = settings or Settings.from_env()
+    from llmtap.config_file import settings_from
+
+    cfg = load(config)
+    settings = settings or settings_from(cfg, os.environ)
+    use_settings(settings)
     existing = trace.get_tracer_provider()
     if isinstance(existing, TracerProvider) and not (span_processors or span_exporters):
-        tracer_provider, meter_provider, owns = existing, metrics.get_meter_provider(), False
+        done = Configured(existing, metrics.get_meter_provider(), owns_providers=False)
     else:
-        processors = [*span_processors, *(SimpleSpanProcessor(e) for e in span_exporters)]
-        tracer_provider, meter_provider = _providers(
-            service_name, processors, metric_readers, otlp_endpoint
-        )
-        owns = True
+        done = _providers(cfg, service_name, span_processors, span_exporters, metric_readers,
+                          otlp_endpoint)  # fmt: skip
         if set_global:
-            trace.set_tracer_provider(tracer_provider)
-            metrics.set_meter_provider(meter_provider)
+            trace.set_tracer_provider(done.tracer_provider)
+            metrics.set_meter_provider(done.meter_provider)
     logger_provider = _logs.get_logger_provider()
-    if settings.capture.on_event and not isinstance(logger_provider, LoggerProvider):
-        _log.info("llmtap: content events requested but no logger provider is configured")
-    steps.use_telemetry(Telemetry(settings, tracer_provider, meter_provider, logger_provider))
-    done = Configured(tracer_provider, meter_provider, owns_providers=owns)
-    done.instrumentors = _instrument(settings, tracer_provider, meter_provider, logger_provider)
+    telemetry = Telemetry(settings, done.tracer_provider, done.meter_provider, logger_provider)
+    steps.use_telemetry(telemetry)
+    done.instrumentors = _instrument(settings, done, logger_provider)
     return done
 
 
-def _instrument(settings: Settings, tracer_provider: Any, meter_provider: Any, logger: Any):
+def _providers(
+    cfg: Any,
+    service_name: str | None,
+    span_processors: Sequence[SpanProcessor],
+    span_exporters: Sequence[Any],
+    metric_readers: Sequence[MetricReader],
+    otlp_endpoint: str | None,
+) -> Configured:
+    from llmtap.config_file import effective_service_name
+
+    name = service_name or effective_service_name(cfg, os.environ) or "llmtap-app"
+    resource = Resource.create({"service.name": name})
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=_metric_readers(metric_readers, otlp_endpoint)
+    )
+    tracer_provider = TracerProvider(resource=resource, sampler=build_sampler(cfg))
+    for processor in span_processors:
+        tracer_provider.add_span_processor(processor)
+    destinations = build_destinations(cfg) + _otlp_env_destination(otlp_endpoint)
+    destinations += [exporter_queue(f"exporter#{i}", e) for i, e in enumerate(span_exporters)]
+    pipeline = PipelineProcessor(build_stages(cfg, meter_provider), destinations)
+    tracer_provider.add_span_processor(pipeline)
+    return Configured(tracer_provider, meter_provider, pipeline)
+
+
+def _instrument(settings: Settings, done: Configured, logger_provider: Any) -> list[Any]:
     found = []
     for module, cls in (
         ("llmtap.instrumentation.openai", "OpenAIInstrumentor"),
@@ -129,9 +156,9 @@ def _instrument(settings: Settings, tracer_provider: Any, meter_provider: Any, l
             continue
         instrumentor.instrument(
             settings=settings,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            logger_provider=logger,
+            tracer_provider=done.tracer_provider,
+            meter_provider=done.meter_provider,
+            logger_provider=logger_provider,
         )
         found.append(instrumentor)
     return found

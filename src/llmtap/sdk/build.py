@@ -1,0 +1,58 @@
+"""From an ``LlmtapConfig`` to the app-side parts: stages, destinations, sampler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from llmtap.export.presets import build_exporter, destination_name
+from llmtap.export.queue import DestinationQueue
+from llmtap.pipeline.span import Stage
+from llmtap.sdk.processor import exporter_queue
+
+_log = logging.getLogger("llmtap")
+
+
+def build_stages(cfg: Any, meter_provider: Any = None) -> list[Stage]:
+    """Cost, then redaction (so costs are computed before anything is removed)."""
+    stages: list[Stage] = []
+    pricing = getattr(cfg, "pricing", None)
+    if pricing is None or getattr(pricing, "enabled", True):
+        from llmtap.pipeline.cost import CostStage
+
+        stages.append(CostStage(pricing, meter_provider=meter_provider))
+    redaction = getattr(cfg, "redaction", None)
+    if redaction is None or getattr(redaction, "enabled", True):
+        from llmtap.pipeline.redact import RedactionStage
+
+        stages.append(RedactionStage(redaction))
+    return stages
+
+
+def build_destinations(cfg: Any) -> list[DestinationQueue[ReadableSpan]]:
+    queues = []
+    for index, export in enumerate(getattr(cfg, "export", None) or ()):
+        name = destination_name(export, index)
+        queues.append(
+            exporter_queue(
+                name,
+                build_exporter(export),
+                max_items=export.queue_size,
+                batch_size=export.batch_size,
+            )
+        )
+        _log.info("llmtap: exporting spans to %s (%s)", name, export.preset)
+    return queues
+
+
+def build_sampler(cfg: Any) -> Sampler | None:
+    sampling = getattr(cfg, "sampling", None)
+    head = getattr(sampling, "head", None)
+    if head is None or (not head.rules and head.default >= 1.0 and head.parent_based):
+        return None
+    from llmtap.pipeline.sampling import RuleSampler
+
+    return RuleSampler(head)
