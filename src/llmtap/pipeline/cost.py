@@ -72,19 +72,19 @@ from llmtap.pipeline.span import SpanData
 _log = logging.getLogger("llmtap")
 
 # Attribute names (llmtap.* ones to be registered in semconv/) -----------------------------
-COST_TOTAL: Final = "gen_ai.usage.cost"
-COST_INPUT: Final = "llmtap.cost.input"
-COST_CACHED_INPUT: Final = "llmtap.cost.cached_input"
-COST_CACHE_WRITE: Final = "llmtap.cost.cache_write"
-COST_OUTPUT: Final = "llmtap.cost.output"
-COST_REASONING: Final = "llmtap.cost.reasoning"
-COST_CURRENCY: Final = "llmtap.cost.currency"
-COST_PRICE_SOURCE: Final = "llmtap.cost.price_source"
-COST_PRICE_MODEL: Final = "llmtap.cost.price_model"
-COST_UNKNOWN_MODEL: Final = "llmtap.cost.unknown_model"
-COST_ESTIMATED: Final = "llmtap.cost.estimated"
-METRIC_COST: Final = "llmtap.cost"
-METRIC_UNPRICED: Final = "llmtap.cost.unpriced"
+COST_TOTAL: Final = semconv.USAGE_COST
+COST_INPUT: Final = semconv.LLMTAP_COST_INPUT
+COST_CACHED_INPUT: Final = semconv.LLMTAP_COST_CACHED_INPUT
+COST_CACHE_WRITE: Final = semconv.LLMTAP_COST_CACHE_WRITE
+COST_OUTPUT: Final = semconv.LLMTAP_COST_OUTPUT
+COST_REASONING: Final = semconv.LLMTAP_COST_REASONING
+COST_CURRENCY: Final = semconv.LLMTAP_COST_CURRENCY
+COST_PRICE_SOURCE: Final = semconv.LLMTAP_COST_PRICE_SOURCE
+COST_PRICE_MODEL: Final = semconv.LLMTAP_COST_PRICE_MODEL
+COST_UNKNOWN_MODEL: Final = semconv.LLMTAP_COST_UNKNOWN_MODEL
+COST_ESTIMATED: Final = semconv.LLMTAP_COST_ESTIMATED
+METRIC_COST: Final = semconv.METRIC_LLMTAP_COST
+METRIC_UNPRICED: Final = semconv.METRIC_LLMTAP_COST_UNPRICED
 
 PRICING_FILE_ENV: Final = "LLMTAP_PRICING_FILE"
 CURRENCY: Final = "USD"
