@@ -121,6 +121,10 @@ LLMTAP_COST_UNKNOWN_MODEL: Final = "llmtap.cost.unknown_model"
 LLMTAP_COST_ESTIMATED: Final = "llmtap.cost.estimated"
 METRIC_LLMTAP_COST: Final = "llmtap.cost"
 METRIC_LLMTAP_COST_UNPRICED: Final = "llmtap.cost.unpriced"
+# Redaction: a total, a count per type (llmtap.redaction.<type>), and the fail-closed flag
+LLMTAP_REDACTION_COUNT: Final = "llmtap.redaction.count"
+LLMTAP_REDACTION_FAILED: Final = "llmtap.redaction.failed"
+LLMTAP_REDACTION_TYPE_PREFIX: Final = "llmtap.redaction."
 # gen_ai.* names outside the v1.41 registry that llmtap emits on purpose
 GEN_AI_EXTENSIONS: Final = frozenset({USAGE_COST})
 USER_ID: Final = "user.id"

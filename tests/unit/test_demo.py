@@ -26,4 +26,6 @@ def test_demo_prints_trace_trees_offline():
     assert "chat claude-sonnet-4-5" in out
     assert "anthropic.messages.create" not in out
     assert "user=user-7" in out and "feature=support" in out
+    assert "redacted=3" in out  # email, phone and card in the support question
+    assert "cost=$" in out
     assert out.count("trace ") >= 5

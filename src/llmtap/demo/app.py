@@ -79,7 +79,13 @@ def run(openai_client, anthropic_client=None) -> list[str]:
     """One request per feature, each under its own business context."""
     out = []
     with llmtap.context(user_id="user-7", session_id="s-42", feature="support"):
-        out.append(answer(openai_client, "When will my refund arrive?"))
+        out.append(
+            answer(
+                openai_client,
+                "When will my refund arrive? Reach me at jane.doe@example.com or "
+                "+44 20 7946 0958; card 4111 1111 1111 1111.",
+            )
+        )
     with llmtap.context(user_id="user-7", feature="orders"):
         out.append(order_agent(openai_client, "Where is order A-1001?"))
     with llmtap.context(user_id="user-9", feature="chat-stream"):

@@ -8,7 +8,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from llmtap.config import Settings
+from llmtap.config import Settings, current_settings
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.instrumentation._patch import Patcher
 
@@ -28,7 +28,7 @@ class SdkInstrumentor(BaseInstrumentor):
         return self.dependencies
 
     def _instrument(self, **kwargs: Any) -> None:
-        settings = kwargs.get("settings") or Settings.from_env()
+        settings = kwargs.get("settings") or current_settings()
         telemetry = Telemetry(
             settings,
             kwargs.get("tracer_provider"),

@@ -23,10 +23,15 @@ _DETAILS = (
     (semconv.USAGE_REASONING_OUTPUT_TOKENS, "reasoning={}"),
     (semconv.RESPONSE_FINISH_REASONS, "finish={}"),
     (semconv.LLMTAP_STREAM_END, "stream={}"),
+    (semconv.USAGE_COST, "cost=${:.6g}"),
+    (semconv.LLMTAP_REDACTION_COUNT, "redacted={}"),
     (semconv.USER_ID, "user={}"),
     (semconv.LLMTAP_FEATURE, "feature={}"),
     (semconv.ERROR_TYPE, "error={}"),
 )
+
+
+_HIDE_ZERO = frozenset({semconv.LLMTAP_REDACTION_COUNT})
 
 
 def describe(span: ReadableSpan) -> str:
@@ -38,8 +43,10 @@ def describe(span: ReadableSpan) -> str:
         bits.append(f"ttfc={ttfc * 1000:.1f} ms")
     for key, fmt in _DETAILS:
         value = attrs.get(key)
-        if value is not None and value != "":
+        if value is not None and value != "" and not (key in _HIDE_ZERO and value == 0):
             bits.append(fmt.format(",".join(value) if isinstance(value, tuple) else value))
+    if attrs.get(semconv.LLMTAP_COST_UNKNOWN_MODEL):
+        bits.append("cost=unknown")
     if attrs.get(semconv.LLMTAP_USAGE_ESTIMATED):
         bits.append("(tokens estimated)")
     if span.status.status_code is StatusCode.ERROR:

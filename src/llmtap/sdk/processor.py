@@ -4,6 +4,7 @@ finished span and hands that copy to every destination's own queue."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +67,11 @@ def exporter_queue(
 
 
 class PipelineProcessor(SpanProcessor):
-    """Stages (cost, redaction, ...) then fan-out to independent destination queues."""
+    """Stages (cost, redaction, ...) then fan-out to independent destination queues.
+
+    ``on_end`` only enqueues: the stages run on a worker thread of their own, so the
+    application's thread never pays for them, and no destination sees a span before they ran.
+    """
 
     def __init__(
         self,
@@ -74,10 +79,14 @@ class PipelineProcessor(SpanProcessor):
         destinations: Sequence[DestinationQueue[ReadableSpan]],
         *,
         fail_closed: bool = True,
+        max_items: int = 8192,
     ) -> None:
         self.stages = list(stages)
         self.destinations = list(destinations)
         self._fail_closed = fail_closed
+        self._staging: DestinationQueue[ReadableSpan] = DestinationQueue(
+            "pipeline", self._process, max_items=max_items, batch_size=256, delay_s=0.2
+        )
 
     def add_destination(self, queue: DestinationQueue[ReadableSpan]) -> None:
         self.destinations.append(queue)
@@ -86,11 +95,14 @@ class PipelineProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        out = self.transform(span)
-        if out is None:
-            return
-        for queue in self.destinations:
-            queue.offer((out,))
+        self._staging.offer((span,))
+
+    def _process(self, batch: Sequence[ReadableSpan]) -> bool:
+        out = [t for t in (self.transform(span) for span in batch) if t is not None]
+        if out:
+            for queue in self.destinations:
+                queue.offer(out)
+        return True
 
     def transform(self, span: ReadableSpan) -> ReadableSpan | None:
         if not self.stages:
@@ -105,12 +117,27 @@ class PipelineProcessor(SpanProcessor):
             # A stage that failed may have left content unredacted: send nothing.
             return None if self._fail_closed else span
 
-    def shutdown(self) -> None:
+    @property
+    def dropped(self) -> int:
+        return self._staging.dropped
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Drain within ``timeout_s`` in all, destinations in parallel; the rest is dropped."""
+        self._staging.close(timeout_s)
+        closing = [
+            threading.Thread(target=q.close, args=(timeout_s,), daemon=True)
+            for q in self.destinations
+        ]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join(timeout_s + 1)
         for queue in self.destinations:
-            queue.close()
             exporter = getattr(queue, "exporter", None)
             if exporter is not None:
                 exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all(q.flush(timeout_millis / 1000) for q in self.destinations)
+        timeout = timeout_millis / 1000
+        staged = self._staging.flush(timeout)
+        return staged and all(q.flush(timeout) for q in self.destinations)

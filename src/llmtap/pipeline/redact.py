@@ -1,0 +1,602 @@
+"""The redaction stage: PII and credentials out of span attributes, events and status.
+
+It sees every string (and string-array) attribute, the JSON inside the GenAI content
+attributes (parsed, string leaves redacted, re-serialized compactly: still valid JSON of
+the same structure), the attributes of every span event and the status message. Keys on
+the allow list are left alone.
+
+Modes:
+
+- ``mask``: the value becomes a typed placeholder, ``<EMAIL>``, ``<PHONE>``, ...
+- ``hash``: ``<EMAIL:3f2a9c1b7d4e>``, an HMAC-SHA256 of the (normalized) value under a key
+  from the environment, so equal values give equal tokens and can still be grouped.
+- ``drop``: a plain attribute with a finding is removed; inside JSON content only the
+  affected string becomes ``<REDACTED>`` (the JSON stays valid); an event attribute is
+  removed; the status message becomes ``<REDACTED>``.
+
+The span gets ``llmtap.redaction.count`` (also 0 on a clean span) and a count per type
+(``llmtap.redaction.email``, ...). A span that already has the count is left alone, so
+the stage can run in the app and again in the service. If anything fails inside the stage,
+the content (every string attribute not on the allow list, every event attribute and the
+status message) is dropped and ``llmtap.redaction.failed`` is set: content is never let
+through unredacted.
+"""
+
+import fnmatch
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from llmtap import semconv
+from llmtap.pipeline.detectors import (
+    ALL_DETECTORS,
+    CREDIT_CARD,
+    DETECTOR_TYPES,
+    EMAIL,
+    IBAN,
+    IP,
+    PHONE,
+    PLACEHOLDER_RE,
+    SECRET,
+    SSN,
+    Detectors,
+    is_secret_name,
+    looks_secret,
+)
+from llmtap.pipeline.span import SpanData
+
+__all__ = [
+    "DEFAULT_ALLOW_KEYS",
+    "JSON_ATTRIBUTES",
+    "REDACTED",
+    "REDACTION_COUNT",
+    "REDACTION_FAILED",
+    "CustomPattern",
+    "RedactionConfig",
+    "RedactionConfigError",
+    "RedactionStage",
+    "Redactor",
+    "redact_text",
+    "redaction_count_attribute",
+]
+
+logger = logging.getLogger(__name__)
+
+# Attribute names (the lead moves them to semconv.py).
+REDACTION_COUNT: Final = semconv.LLMTAP_REDACTION_COUNT
+REDACTION_FAILED: Final = semconv.LLMTAP_REDACTION_FAILED
+REDACTION_TYPE_PREFIX: Final = semconv.LLMTAP_REDACTION_TYPE_PREFIX
+
+
+def redaction_count_attribute(kind: str) -> str:
+    """``llmtap.redaction.<type>``: ``email``, ``phone``, ``credit_card``, ``ssn``, ``iban``,
+    ``ip``, ``secret``, or a custom pattern's name in lower case."""
+    return REDACTION_TYPE_PREFIX + kind.lower()
+
+
+MODES: Final = ("mask", "hash", "drop")
+REDACTED: Final = "<REDACTED>"
+
+# Attributes whose value is JSON: parsed, string leaves redacted, written back compactly.
+JSON_ATTRIBUTES: Final = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.retrieval.documents",
+    }
+)
+
+# Identifiers, model names, enums and numbers: never personal data, never redacted.
+DEFAULT_ALLOW_KEYS: Final[tuple[str, ...]] = (
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.*",
+    "gen_ai.response.id",
+    "gen_ai.response.model",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.output.type",
+    "gen_ai.token.type",
+    "gen_ai.conversation.id",
+    "gen_ai.agent.id",
+    "gen_ai.agent.name",
+    "gen_ai.agent.version",
+    "gen_ai.tool.name",
+    "gen_ai.tool.type",
+    "gen_ai.tool.call.id",
+    "gen_ai.data_source.id",
+    "gen_ai.prompt.name",
+    "gen_ai.evaluation.name",
+    "gen_ai.evaluation.score.label",
+    "openai.*",
+    "server.address",
+    "server.port",
+    "error.type",
+    "exception.type",
+    "session.id",
+    "llmtap.feature",
+    "llmtap.prompt.version",
+    "llmtap.step.kind",
+    "llmtap.stream.*",
+    "llmtap.cost.*",
+    "llmtap.usage.*",
+    "llmtap.content.*",
+    "llmtap.redaction.*",
+)
+
+_CUSTOM_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_RESERVED_NAMES: Final = frozenset(
+    [t.lower() for t in DETECTOR_TYPES.values()] + list(DETECTOR_TYPES) + ["count", "failed"]
+)
+
+
+class RedactionConfigError(ValueError):
+    """A ``redaction:`` setting that cannot work; the message names the key."""
+
+
+@dataclass
+class CustomPattern:
+    """A user pattern: ``name`` gives the placeholder (``<EMPLOYEE_ID>``) and the count
+    attribute (``llmtap.redaction.employee_id``). If ``regex`` has a group named ``value``,
+    only that group is redacted. ``mode`` overrides the config's mode ("" = inherit)."""
+
+    name: str
+    regex: str
+    mode: str = ""
+
+
+@dataclass
+class RedactionConfig:
+    """``redaction:`` in ``llmtap.yaml``."""
+
+    enabled: bool = True
+    mode: str = "mask"
+    detectors: list[str] = field(default_factory=lambda: list(ALL_DETECTORS))
+    custom: list[CustomPattern] = field(default_factory=list)
+    allow_values: list[str] = field(default_factory=list)
+    allow_keys: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOW_KEYS))
+    hash_key_env: str = "LLMTAP_REDACTION_HASH_KEY"
+    hash_length: int = 12
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise RedactionConfigError(
+                f"redaction.enabled: expected true or false, got {self.enabled!r}"
+            )
+        if self.mode not in MODES:
+            raise RedactionConfigError(
+                f"redaction.mode: expected one of {', '.join(MODES)}, got {self.mode!r}"
+            )
+        _check_str_list("redaction.detectors", self.detectors)
+        for name in self.detectors:
+            if name not in DETECTOR_TYPES:
+                raise RedactionConfigError(
+                    f"redaction.detectors: unknown detector {name!r}; "
+                    f"expected some of {', '.join(ALL_DETECTORS)}"
+                )
+        if not isinstance(self.custom, list):
+            raise RedactionConfigError(
+                "redaction.custom: expected a list of {name, regex, mode} entries"
+            )
+        self.custom = [_custom_pattern(i, c) for i, c in enumerate(self.custom)]
+        seen: set[str] = set()
+        for i, c in enumerate(self.custom):
+            where = f"redaction.custom[{i}]"
+            if not isinstance(c.name, str) or not _CUSTOM_NAME.match(c.name):
+                raise RedactionConfigError(
+                    f"{where}.name: expected a name of letters, digits and underscores "
+                    f"starting with a letter (it becomes <{str(c.name).upper()}>), "
+                    f"got {c.name!r}"
+                )
+            low = c.name.lower()
+            if low in _RESERVED_NAMES or low in seen:
+                raise RedactionConfigError(
+                    f"{where}.name: {c.name!r} is already used "
+                    f"({'a built-in type' if low in _RESERVED_NAMES else 'another pattern'})"
+                )
+            seen.add(low)
+            if c.mode not in ("", *MODES):
+                raise RedactionConfigError(
+                    f"{where}.mode ({c.name}): expected one of {', '.join(MODES)} "
+                    f"or empty, got {c.mode!r}"
+                )
+            if not isinstance(c.regex, str) or not c.regex:
+                raise RedactionConfigError(f"{where}.regex ({c.name}): expected a regex")
+            try:
+                compiled = re.compile(c.regex)
+            except re.error as exc:
+                raise RedactionConfigError(
+                    f"{where}.regex ({c.name}): {c.regex!r} does not compile: {exc}"
+                ) from None
+            if compiled.fullmatch(""):
+                raise RedactionConfigError(
+                    f"{where}.regex ({c.name}): {c.regex!r} matches the empty string"
+                )
+        _check_str_list("redaction.allow_values", self.allow_values)
+        _check_str_list("redaction.allow_keys", self.allow_keys)
+        if not isinstance(self.hash_key_env, str) or not self.hash_key_env:
+            raise RedactionConfigError(
+                "redaction.hash_key_env: expected the name of an environment variable"
+            )
+        if (
+            not isinstance(self.hash_length, int)
+            or isinstance(self.hash_length, bool)
+            or not 4 <= self.hash_length <= 64
+        ):
+            raise RedactionConfigError(
+                f"redaction.hash_length: expected an integer from 4 to 64, got {self.hash_length!r}"
+            )
+
+    @property
+    def uses_hash(self) -> bool:
+        return self.mode == "hash" or any(c.mode == "hash" for c in self.custom)
+
+
+def _check_str_list(key: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RedactionConfigError(f"{key}: expected a list of strings, got {value!r}")
+
+
+def _custom_pattern(i: int, c: Any) -> CustomPattern:
+    if isinstance(c, CustomPattern):
+        return c
+    if isinstance(c, Mapping):
+        unknown = set(c) - {"name", "regex", "mode"}
+        if unknown:
+            raise RedactionConfigError(
+                f"redaction.custom[{i}]: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                "expected name, regex and optionally mode"
+            )
+        if "name" not in c or "regex" not in c:
+            raise RedactionConfigError(f"redaction.custom[{i}]: needs both name and regex")
+        return CustomPattern(name=c["name"], regex=c["regex"], mode=c.get("mode") or "")
+    raise RedactionConfigError(
+        f"redaction.custom[{i}]: expected a mapping with name and regex, got {c!r}"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------
+
+_NON_DIGITS: Final = re.compile(r"\D")
+_COMPACT: Final = re.compile(r"[\s\-.()/]")
+_COMPACT_TYPES: Final = frozenset({PHONE, CREDIT_CARD, SSN, IBAN})
+
+
+def _normalize(kind: str, value: str) -> str:
+    """The form that is hashed, so that one value written two ways gets one token."""
+    if kind == EMAIL:
+        return value.lower()
+    if kind in (CREDIT_CARD, SSN):
+        return _NON_DIGITS.sub("", value)
+    if kind == PHONE:
+        return ("+" if value.startswith("+") else "") + _NON_DIGITS.sub("", value)
+    if kind == IBAN:
+        return value.replace(" ", "").upper()
+    if kind == IP:
+        try:
+            return ipaddress.ip_address(value).compressed
+        except ValueError:
+            return value
+    return value
+
+
+def _clean_json(detectors: Detectors, raw: str) -> bool:
+    """True when no string inside the JSON text ``raw`` can hold a finding, known without
+    parsing it: the detectors' triggers are looked for in the raw text, with the two-char
+    escapes turned into spaces first (so ``"call\\n555…"`` is seen as it decodes). A raw
+    text with ``\\u`` or ``\\/`` escapes, which can hide what they encode, is not judged."""
+    if "\\" in raw:
+        if "\\u" in raw or "\\/" in raw:
+            return False
+        raw = (
+            raw.replace("\\\\", "  ")
+            .replace('\\"', ' "')
+            .replace("\\n", "  ")
+            .replace("\\t", "  ")
+            .replace("\\r", "  ")
+            .replace("\\b", "  ")
+            .replace("\\f", "  ")
+        )
+    return not detectors.may_find(raw)
+
+
+class Redactor:
+    """Detects and replaces values in text and JSON, with the modes and allow-lists of a
+    :class:`RedactionConfig`. Raises :class:`RedactionConfigError` when hashing is asked
+    for and the key's environment variable is unset or empty."""
+
+    def __init__(self, config: RedactionConfig | None = None) -> None:
+        self.config = config = config if config is not None else RedactionConfig()
+        custom = [(c.name.upper(), re.compile(c.regex)) for c in config.custom]
+        self.detectors = Detectors(config.detectors, custom)
+        self.secrets = "secrets" in config.detectors
+        self.modes: dict[str, str] = {t: config.mode for t in DETECTOR_TYPES.values()}
+        for c in config.custom:
+            self.modes[c.name.upper()] = c.mode or config.mode
+        self.key: bytes | None = None
+        if config.uses_hash:
+            key = os.environ.get(config.hash_key_env, "")
+            if not key:
+                raise RedactionConfigError(
+                    f"redaction.mode: hash needs a key in the environment variable "
+                    f"{config.hash_key_env} (set by redaction.hash_key_env), which is "
+                    "unset or empty"
+                )
+            self.key = key.encode()
+        self.hash_length = config.hash_length
+        self.allow_exact = {v.casefold() for v in config.allow_values}
+        self.allow_compact = {_COMPACT.sub("", v).casefold() for v in config.allow_values}
+        exact = [k for k in config.allow_keys if not any(c in k for c in "*?[")]
+        globs = [k for k in config.allow_keys if k not in exact]
+        self._allow_key_exact = frozenset(exact)
+        self._allow_key_glob = (
+            re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+        )
+        self._key_cache: dict[str, bool] = {}
+
+    # -- keys and values -----------------------------------------------------------------
+
+    def key_allowed(self, key: str) -> bool:
+        hit = self._key_cache.get(key)
+        if hit is None:
+            hit = key in self._allow_key_exact or bool(
+                self._allow_key_glob and self._allow_key_glob.match(key)
+            )
+            if len(self._key_cache) < 4096:
+                self._key_cache[key] = hit
+        return hit
+
+    def _value_allowed(self, kind: str, value: str) -> bool:
+        if not self.allow_exact:
+            return False
+        if value.casefold() in self.allow_exact:
+            return True
+        return kind in _COMPACT_TYPES and _COMPACT.sub("", value).casefold() in self.allow_compact
+
+    def _token(self, kind: str, value: str) -> str:
+        if self.modes[kind] == "hash":
+            assert self.key is not None
+            digest = hmac.new(self.key, _normalize(kind, value).encode(), hashlib.sha256)
+            return f"<{kind}:{digest.hexdigest()[: self.hash_length]}>"
+        return f"<{kind}>"
+
+    # -- text --------------------------------------------------------------------------
+
+    def redact(self, text: str, counts: dict[str, int] | None = None) -> tuple[str, bool]:
+        """``(new_text, drop)``: ``new_text is text`` when nothing was found; ``drop`` is
+        true when a finding's mode is ``drop`` (the caller removes the whole value)."""
+        found = self.detectors.find(text)
+        if not found:
+            return text, False
+        parts: list[str] = []
+        pos = 0
+        drop = False
+        for start, end, kind in found:
+            value = text[start:end]
+            if self._value_allowed(kind, value):
+                continue
+            if counts is not None:
+                counts[kind] = counts.get(kind, 0) + 1
+            if self.modes[kind] == "drop":
+                drop = True
+                continue
+            parts.append(text[pos:start])
+            parts.append(self._token(kind, value))
+            pos = end
+        if drop:
+            return REDACTED, True
+        if not parts:
+            return text, False
+        parts.append(text[pos:])
+        return "".join(parts), False
+
+    def redact_text(self, text: str, counts: dict[str, int] | None = None) -> str:
+        """The redacted text; in drop mode a text with a finding becomes ``<REDACTED>``."""
+        return self.redact(text, counts)[0]
+
+    # -- JSON --------------------------------------------------------------------------
+
+    def redact_json(self, raw: str, counts: dict[str, int] | None = None) -> tuple[str, bool]:
+        """Redact the string leaves of a JSON document; ``(new_raw, drop)``.
+
+        The result is compact JSON of the same structure (keys are kept as they are). A
+        value that is not JSON (cut short by a size cap, say) is redacted as text.
+        """
+        if _clean_json(self.detectors, raw):
+            return raw, False
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return self.redact(raw, counts)
+        if isinstance(doc, str):
+            new, _ = self.redact(doc, counts)
+            if new is doc:
+                return raw, False
+            return json.dumps(new, ensure_ascii=False), False
+        if not isinstance(doc, (dict, list)):
+            return raw, False
+        if not self._walk(doc, counts):
+            return raw, False
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")), False
+
+    def _leaf(self, value: str, counts: dict[str, int] | None, key: Any = None) -> str | None:
+        """The new value of one string leaf, or None when it stays as it is."""
+        if (
+            self.secrets
+            and isinstance(key, str)
+            and is_secret_name(key)
+            and looks_secret(value)
+            and not PLACEHOLDER_RE.fullmatch(value)
+            and not self._value_allowed(SECRET, value)
+        ):
+            if counts is not None:
+                counts[SECRET] = counts.get(SECRET, 0) + 1
+            return REDACTED if self.modes[SECRET] == "drop" else self._token(SECRET, value)
+        new, _ = self.redact(value, counts)
+        return None if new is value else new
+
+    def _walk(self, node: Any, counts: dict[str, int] | None) -> bool:
+        changed = False
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str):
+                    new = self._leaf(v, counts, k)
+                    if new is not None:
+                        node[k] = new
+                        changed = True
+                elif isinstance(v, (dict, list)) and self._walk(v, counts):
+                    changed = True
+        else:
+            for i, v in enumerate(node):
+                if isinstance(v, str):
+                    new = self._leaf(v, counts)
+                    if new is not None:
+                        node[i] = new
+                        changed = True
+                elif isinstance(v, (dict, list)) and self._walk(v, counts):
+                    changed = True
+        return changed
+
+    # -- attribute maps ------------------------------------------------------------------
+
+    def plan(self, attributes: Mapping[str, Any], counts: dict[str, int]) -> dict[str, Any] | None:
+        """The changes redaction makes to one attribute map (``_DROP`` removes a key), or
+        None when there are none. Nothing is changed yet: the caller commits."""
+        updates: dict[str, Any] | None = None
+        for key, value in attributes.items():
+            if isinstance(value, str):
+                if self.key_allowed(key):
+                    continue
+                if key in JSON_ATTRIBUTES:
+                    new, drop = self.redact_json(value, counts)
+                else:
+                    new, drop = self.redact(value, counts)
+            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+                if self.key_allowed(key):
+                    continue
+                items = []
+                drop = False
+                for item in value:
+                    if isinstance(item, str):
+                        r, d = self.redact(item, counts)
+                        drop = drop or d
+                        items.append(r)
+                    else:
+                        items.append(item)
+                unchanged = all(a is b for a, b in zip(items, value, strict=True))
+                new = value if unchanged else type(value)(items)
+            else:
+                continue
+            if drop or new is not value:
+                if updates is None:
+                    updates = {}
+                updates[key] = _DROP if drop else new
+        return updates
+
+
+class _Drop:
+    def __repr__(self) -> str:
+        return "<drop>"
+
+
+_DROP: Final = _Drop()
+
+
+def _commit(attributes: MutableMapping[str, Any], updates: Mapping[str, Any] | None) -> None:
+    if updates:
+        for key, value in updates.items():
+            if value is _DROP:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = value
+
+
+class RedactionStage:
+    """The pipeline stage (see :class:`llmtap.pipeline.span.Stage`)."""
+
+    name = "redact"
+
+    def __init__(self, config: RedactionConfig | None = None) -> None:
+        self.config = config if config is not None else RedactionConfig()
+        self.redactor = Redactor(self.config)
+        self._warned = False
+
+    def apply(self, span: SpanData) -> None:
+        if not self.config.enabled:
+            return
+        attrs = span.attributes
+        if REDACTION_COUNT in attrs or REDACTION_FAILED in attrs:
+            return  # redacted before, in this process or upstream
+        try:
+            counts: dict[str, int] = {}
+            r = self.redactor
+            updates = r.plan(attrs, counts)
+            event_updates = [r.plan(ev.attributes, counts) for ev in span.events]
+            status = span.status_message
+            if status:
+                new_status, drop = r.redact(status, counts)
+                status = REDACTED if drop else new_status
+        except Exception:
+            self._fail_closed(span)
+            return
+        _commit(attrs, updates)
+        for ev, ev_updates in zip(span.events, event_updates, strict=True):
+            _commit(ev.attributes, ev_updates)
+        span.status_message = status
+        attrs[REDACTION_COUNT] = sum(counts.values())
+        for kind, n in counts.items():
+            attrs[redaction_count_attribute(kind)] = n
+
+    def _fail_closed(self, span: SpanData) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "llmtap: redaction failed; the span's content was dropped", exc_info=True
+            )
+        else:
+            logger.debug("llmtap: redaction failed; the span's content was dropped")
+        attrs = span.attributes
+        for key in list(attrs):
+            value = attrs[key]
+            if isinstance(value, str) or (
+                isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value)
+            ):
+                try:
+                    keep = self.redactor.key_allowed(key) and key not in JSON_ATTRIBUTES
+                except Exception:
+                    keep = False
+                if not keep:
+                    del attrs[key]
+        for ev in span.events:
+            ev.attributes = {}
+        if span.status_message:
+            span.status_message = REDACTED
+        attrs[REDACTION_FAILED] = True
+
+
+_default: Redactor | None = None
+
+
+def redact_text(text: str, config: RedactionConfig | None = None) -> str:
+    """Redact one text with ``config`` (default: every detector, mask mode).
+
+    In drop mode a text with a finding comes back as ``<REDACTED>``.
+    """
+    global _default
+    if config is None:
+        if _default is None:
+            _default = Redactor()
+        return _default.redact_text(text)
+    return Redactor(config).redact_text(text)
