@@ -31,6 +31,10 @@ class SpanData:
     resource: Mapping[str, Any] = field(default_factory=dict)
     trace_id: int = 0
     span_id: int = 0
+    parent_span_id: int = 0
+    kind: str = "INTERNAL"
+    start_ns: int = 0
+    end_ns: int = 0
 
 
 class Stage(Protocol):
