@@ -255,7 +255,7 @@ async def test_breaker_opens_fails_fast_then_half_opens(judge, make_client) -> N
     client = make_client(
         max_retries=0,
         breaker_threshold=3,
-        breaker_cooldown_s=0.4,
+        breaker_cooldown_s=1.5,
         client_kw={"on_breaker_change": lambda old, new: changes.append((old, new))},
     )
     for _ in range(3):
@@ -270,10 +270,10 @@ async def test_breaker_opens_fails_fast_then_half_opens(judge, make_client) -> N
     verdict = await judge_.evaluate(EvalInput(input_text="q", output_text="a"))
     assert verdict.error_type == "circuit_open"
     assert verdict.score is None and verdict.passed is None
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5
     assert len(judge.requests) == 3  # nothing sent while open
 
-    await asyncio.sleep(0.45)
+    await asyncio.sleep(1.6)
     assert client.breaker.state == "half_open"
     # the probe fails: open again at once, after a single request
     with pytest.raises(JudgeError) as info:
@@ -282,7 +282,7 @@ async def test_breaker_opens_fails_fast_then_half_opens(judge, make_client) -> N
     assert len(judge.requests) == 4
     assert client.breaker.state == "open"
 
-    await asyncio.sleep(0.45)
+    await asyncio.sleep(1.6)
     judge.default = judge.default.__class__(text='{"score": 0.9, "explanation": "ok"}')
     verdict = await judge_.evaluate(EvalInput(input_text="q", output_text="a"))
     assert verdict.error_type is None and verdict.score == 0.9
