@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from llmtap.cli_pricing import add_parser as add_pricing
+from llmtap.cli_serve import add_parser as add_serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,8 +19,9 @@ def main(argv: list[str] | None = None) -> int:
         "devserver", help="run the local OpenAI/Anthropic-compatible server", add_help=False
     )
     add_pricing(sub)
+    add_serve(sub)
     args, rest = parser.parse_known_args(argv)
-    if args.command == "pricing":
+    if args.command in ("pricing", "serve"):
         return args.handler(args)
     if args.command == "demo":
         from llmtap.demo.__main__ import main as demo

@@ -762,6 +762,7 @@ class LlmtapConfig:
     pricing: Any = None
     export: list[ExportConfig] = field(default_factory=list)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    service: Any = None
     judge: dict[str, Any] | None = None
     #: the file this came from (None: defaults)
     source: str | None = field(default=None, init=False, compare=False)
@@ -814,6 +815,7 @@ class LlmtapConfig:
 _SECTIONS = {
     "redaction": ("llmtap.pipeline.redact", "RedactionConfig"),
     "pricing": ("llmtap.pipeline.cost", "PricingConfig"),
+    "service": ("llmtap.service", "ServiceConfig"),
 }
 
 

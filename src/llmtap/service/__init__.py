@@ -1,0 +1,130 @@
+"""The llmtap service: OTLP in (gRPC and HTTP), the span pipeline, forwarding to every
+destination, hooks for the judge side, Prometheus metrics.
+
+This module holds only what loading ``llmtap.yaml`` needs (:class:`ServiceConfig`, the
+``service:`` section), so that apps reading the shared config file do not import gRPC
+servers. :class:`~llmtap.service.app.ServiceApp` lives in :mod:`llmtap.service.app` and is
+also reachable here, imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ServiceApp", "ServiceConfig", "parse_address", "service_config_of"]
+
+
+def parse_address(address: str, what: str = "address") -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` → (host, port); port 0 picks a free one."""
+    text = address.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{what}: expected host:port, got {address!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def _optional_address(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    return None if text.lower() in ("", "off", "none", "disabled") else text
+
+
+@dataclass
+class ServiceConfig:
+    """The ``service:`` section of ``llmtap.yaml`` (what ``llmtap serve`` runs).
+
+    Addresses are ``host:port`` (``[::1]:4317`` for IPv6; port 0 picks a free port); ``null``
+    or ``off`` turns a listener off. Bind ``0.0.0.0`` in a container.
+
+    ``queue_size`` is how many spans may wait per destination (the larger of it and the
+    destination's own ``export[].queue_size``); ``best_effort`` lists destination names
+    (``export[].name``, else ``<preset>#<index>``) that drop what does not fit instead of
+    pushing back on senders. ``retry_after_s`` is the delay senders are told to wait when
+    a queue is full. ``hook_queue_size`` bounds the spans waiting for ``on_spans`` hooks.
+    ``usage_metrics`` counts cost and tokens by model and feature
+    (``llmtap_cost_usd_total``, ``llmtap_tokens_total``) from every GenAI span; reading
+    them costs about a quarter of the per-span CPU of spans that need no processing, so
+    turn it off when the backends or the apps' own metrics give those numbers.
+    ``workers`` is the number of gRPC handler threads.
+    """
+
+    grpc_address: str | None = "127.0.0.1:4317"
+    http_address: str | None = "127.0.0.1:4318"
+    metrics_address: str | None = "127.0.0.1:9464"
+    auth_token: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    max_message_bytes: int = 16 * 1024 * 1024
+    queue_size: int = 16384
+    shutdown_timeout_s: float = 10.0
+    retry_after_s: float = 1.0
+    best_effort: list[str] = field(default_factory=list)
+    hook_queue_size: int = 16384
+    workers: int = 8
+    usage_metrics: bool = True
+
+    def __post_init__(self) -> None:
+        errors: list[str] = []
+        for name in ("grpc_address", "http_address", "metrics_address"):
+            value = _optional_address(getattr(self, name))
+            setattr(self, name, value)
+            if value is not None:
+                try:
+                    parse_address(value, name)
+                except ValueError as exc:
+                    errors.append(str(exc))
+        if self.grpc_address is None and self.http_address is None:
+            errors.append("grpc_address: both receivers are off; set grpc_address or http_address")
+        if self.auth_token is not None and not self.auth_token.strip():
+            errors.append("auth_token: is empty (leave it out to turn authentication off)")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            missing = "tls_key_file" if self.tls_key_file is None else "tls_cert_file"
+            errors.append(f"{missing}: TLS needs both tls_cert_file and tls_key_file")
+        for name, low in (
+            ("max_message_bytes", 1024),
+            ("queue_size", 1),
+            ("hook_queue_size", 1),
+            ("workers", 1),
+        ):
+            if getattr(self, name) < low:
+                errors.append(
+                    f"{name}: expected an integer of at least {low}, got {getattr(self, name)!r}"
+                )
+        if self.shutdown_timeout_s < 0:
+            errors.append(
+                f"shutdown_timeout_s: expected 0 or more, got {self.shutdown_timeout_s!r}"
+            )
+        if self.retry_after_s <= 0:
+            errors.append(f"retry_after_s: expected a positive number, got {self.retry_after_s!r}")
+        if errors:
+            raise ValueError("\n".join(errors))
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+
+def service_config_of(cfg: Any) -> ServiceConfig:
+    """The ``service`` section of a loaded ``LlmtapConfig`` (defaults when it has none)."""
+    section = getattr(cfg, "service", None)
+    if isinstance(section, ServiceConfig):
+        return section
+    if section is None:
+        return ServiceConfig()
+    if isinstance(section, Mapping):  # registered as a raw mapping: build it here
+        return cfg.section("service", ServiceConfig)
+    raise TypeError(f"service: expected a ServiceConfig, got {type(section).__name__}")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ServiceApp":
+        from llmtap.service.app import ServiceApp
+
+        return ServiceApp
+    raise AttributeError(f"module 'llmtap.service' has no attribute {name!r}")

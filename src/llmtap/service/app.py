@@ -1,0 +1,1003 @@
+"""The llmtap service: OTLP in, the span pipeline, every destination out, hooks for the judge.
+
+::
+
+    app = ServiceApp(load_config("llmtap.yaml"))
+    app.on_spans(assembler.add)            # the judge side: every processed span, off-thread
+    app.start()                            # binds gRPC, HTTP and metrics listeners
+    ...
+    report = app.stop()                    # stop taking data, drain queues, count the rest
+
+Receiving a request (:meth:`ServiceApp.ingest`): the bytes are parsed once by the C protobuf
+runtime (which validates them); spans with invalid ids are left out and reported as a
+partial success; each other span is checked against the stages' idempotency markers (a
+span an llmtap app already costed and redacted carries ``gen_ai.usage.cost`` and
+``llmtap.redaction.count``): only spans a stage has work on are decoded into
+:class:`~llmtap.service.spans.ReceivedSpan` records, run through the stages (the same
+``build_stages`` as in the app) and re-encoded; the rest are forwarded as received. Then
+the whole request is admitted or refused: if a (strict) destination's queue has no room
+for all of its spans, nothing is queued and the sender gets a retryable error with a retry
+delay (gRPC UNAVAILABLE + RetryInfo, HTTP 503 + Retry-After); otherwise every destination
+gets every span. Hooks get the processed spans afterwards, on their own thread and
+bounded queue: a slow hook drops (and counts) spans, it never holds up forwarding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from llmtap import semconv
+from llmtap.pipeline.span import SpanData, Stage
+from llmtap.service import ServiceConfig, parse_address, service_config_of
+from llmtap.service.forward import Destination, build_forwarder
+from llmtap.service.metrics import MetricsRegistry, MetricsServer
+from llmtap.service.receiver import (
+    INVALID,
+    UNAVAILABLE,
+    Accepted,
+    BindError,
+    GrpcReceiver,
+    HttpReceiver,
+    Rejected,
+)
+from llmtap.service.spans import (
+    RawRequest,
+    ReceivedSpan,
+    Snapshot,
+    SpanItem,
+    WireRequest,
+    from_span_data,
+    group_for,
+    item,
+    resource_group,
+    scope_group,
+    span_header,
+    to_span_data,
+    write_back,
+)
+
+__all__ = [
+    "BindError",
+    "JsonLogFormatter",
+    "ServiceApp",
+    "ServiceConfig",
+    "StopReport",
+    "configure_logging",
+    "service_config_of",
+]
+
+_log = logging.getLogger("llmtap.service")
+
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
+
+
+# Structured logs -------------------------------------------------------------------------------
+
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, the fields of
+    ``extra={"fields": {...}}`` (or any other ``extra`` keys), and ``exception``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, Mapping):
+            out.update(fields)
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and key != "fields" and not key.startswith("_"):
+                out.setdefault(key, value)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int | str = logging.INFO, stream: Any = None) -> logging.Handler:
+    """JSON lines on stderr for every logger (the service's, grpc's, ...)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
+
+
+# Stage skipping --------------------------------------------------------------------------------
+
+# Per stage: (keys whose presence means the stage has nothing to do, keys one of which it
+# needs to have any work; None = every span). From the stages' documented idempotency.
+_Rule = tuple[tuple[str, ...], tuple[str, ...] | None]
+
+
+def _rule(stage: Stage) -> _Rule | None:
+    """When ``stage`` has work on a span, judged by attribute keys; None: always."""
+    from llmtap.pipeline.cost import COST_TOTAL, CostStage
+    from llmtap.pipeline.redact import REDACTION_COUNT, REDACTION_FAILED, RedactionStage
+
+    if type(stage) is CostStage:
+        if not stage.config.enabled:
+            return ((), ())
+        return (
+            (COST_TOTAL,),
+            (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS),
+        )
+    if type(stage) is RedactionStage:
+        if not stage.config.enabled:
+            return ((), ())
+        return ((REDACTION_COUNT, REDACTION_FAILED), None)
+    return None
+
+
+def _needs_check(stages: Sequence[Stage]) -> Callable[[Any], bool]:
+    rules = [_rule(s) for s in stages]
+    if any(r is None for r in rules):
+        return lambda attrs: True
+    active = [(done, need) for done, need in rules if need is None or need]  # type: ignore[misc]
+    if not active:
+        return lambda attrs: False
+
+    def needs(attrs: Any) -> bool:
+        for done, need in active:
+            for key in done:
+                if key in attrs:
+                    break
+            else:
+                if need is None:
+                    return True
+                for key in need:
+                    if key in attrs:
+                        return True
+        return False
+
+    return needs
+
+
+# Hooks -----------------------------------------------------------------------------------------
+
+
+class _Hooks:
+    """``on_spans`` callbacks, called on one worker thread from a bounded queue."""
+
+    def __init__(self, max_spans: int, on_drop: Callable[[int], None]) -> None:
+        self.max_spans = max_spans
+        self._on_drop = on_drop
+        self.hooks: list[
+            tuple[Callable[[list[ReceivedSpan]], Any], Callable[[int], bool] | None]
+        ] = []
+        self._filters: list[Callable[[int], bool]] = []
+        self._everything = False
+        self._batches: deque[list[ReceivedSpan]] = deque()
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._failed: set[int] = set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.hooks)
+
+    def add(
+        self, fn: Callable[[list[ReceivedSpan]], Any], trace_filter: Callable[[int], bool] | None
+    ) -> None:
+        with self._cond:
+            self.hooks.append((fn, trace_filter))
+            if trace_filter is None:
+                self._everything = True
+            else:
+                self._filters.append(trace_filter)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="llmtap-hooks", daemon=True)
+                self._thread.start()
+
+    def wants(self, trace_id: bytes) -> bool:
+        if self._everything:
+            return True
+        if not self._filters:
+            return False
+        number = int.from_bytes(trace_id, "big")
+        for keep in self._filters:
+            try:
+                if keep(number):
+                    return True
+            except Exception:
+                return True
+        return False
+
+    def offer(self, spans: list[ReceivedSpan]) -> None:
+        if not spans:
+            return
+        with self._cond:
+            if self._stopping or self._pending + len(spans) > self.max_spans:
+                dropped = len(spans)
+            else:
+                self._batches.append(spans)
+                self._pending += len(spans)
+                self._cond.notify()
+                return
+        self._on_drop(dropped)
+
+    def depth(self) -> int:
+        return self._pending
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._batches and not self._stopping:
+                    self._cond.wait()
+                if not self._batches:
+                    return
+                batch = self._batches.popleft()
+                self._busy = True
+            try:
+                self._deliver(batch)
+            finally:
+                with self._cond:
+                    self._pending -= len(batch)
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _deliver(self, batch: list[ReceivedSpan]) -> None:
+        for i, (fn, keep) in enumerate(self.hooks):
+            spans = batch
+            if keep is not None:
+                spans = [s for s in batch if _safe(keep, s.trace_id)]
+                if not spans:
+                    continue
+            try:
+                fn(spans)
+            except Exception:
+                if i not in self._failed:
+                    self._failed.add(i)
+                    _log.exception("an on_spans hook (%r) failed; it is still called", fn)
+                else:
+                    _log.debug("an on_spans hook failed", exc_info=True)
+
+    def stop(self, timeout_s: float) -> int:
+        """Deliver what is queued within ``timeout_s``; the number of spans left over."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while (self._batches or self._busy) and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, min(0.1, deadline - time.monotonic())))
+            self._stopping = True
+            left = sum(len(b) for b in self._batches)
+            self._batches.clear()
+            self._pending = 0
+            self._cond.notify_all()
+        return left
+
+
+def _safe(keep: Callable[[int], bool], trace_id: int) -> bool:
+    try:
+        return bool(keep(trace_id))
+    except Exception:
+        return True
+
+
+# Metrics ---------------------------------------------------------------------------------------
+
+
+class _Metrics:
+    """The service's own metrics on a :class:`MetricsRegistry`."""
+
+    def __init__(self, registry: MetricsRegistry) -> None:
+        r = registry
+        self.requests = r.counter(
+            "llmtap_service_requests_total",
+            "OTLP export requests received, by transport (grpc, http) and outcome (ok, "
+            "partial, invalid, too_large, unauthenticated, backpressure, shutting_down, ...)",
+            ("transport", "outcome"),
+        )
+        self.received = r.counter(
+            "llmtap_service_spans_received_total",
+            "Spans in well-formed OTLP requests, by transport",
+            ("transport",),
+        )
+        self.rejected = r.counter(
+            "llmtap_service_spans_rejected_total",
+            "Spans not taken: invalid (bad ids, reported as partial success; lost) or "
+            "backpressure/shutting_down (refused with a retryable error; the sender retries)",
+            ("reason",),
+        )
+        self.accepted = r.counter(
+            "llmtap_service_spans_accepted_total", "Spans taken for forwarding"
+        )
+        self.processed = r.counter(
+            "llmtap_service_spans_processed_total",
+            "Spans the stages had work on (decoded, processed, re-encoded); the others "
+            "were already processed upstream and are forwarded as received",
+        )
+        self.forwarded = r.counter(
+            "llmtap_service_spans_forwarded_total",
+            "Spans delivered to a destination",
+            ("destination",),
+        )
+        self.dropped = r.counter(
+            "llmtap_service_spans_dropped_total",
+            "Spans lost for a destination: queue_full (best-effort destinations), shutdown "
+            "(not sent within the shutdown timeout), rejected (refused by the backend)",
+            ("destination", "reason"),
+        )
+        self.send_failures = r.counter(
+            "llmtap_service_export_failures_total",
+            "Failed sends to a destination that will be retried",
+            ("destination",),
+        )
+        self.hook_dropped = r.counter(
+            "llmtap_service_hook_spans_dropped_total",
+            "Spans not handed to on_spans hooks (judge) because their queue was full",
+        )
+        self.duration = r.histogram(
+            "llmtap_service_request_duration_seconds",
+            "Time to process an export request (decode, stages, queueing)",
+            ("transport",),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.cost = r.counter(
+            "llmtap_cost_usd_total",
+            "Cost of GenAI calls (gen_ai.usage.cost), by model and llmtap.feature",
+            ("model", "feature"),
+            max_series=500,
+        )
+        self.tokens = r.counter(
+            "llmtap_tokens_total",
+            "GenAI tokens by model, llmtap.feature and type (input, output)",
+            ("model", "feature", "type"),
+            max_series=1000,
+        )
+
+    # the Destination counters interface
+    def forwarded_spans(self, destination: str, spans: int) -> None:
+        self.forwarded.inc(spans, destination=destination)
+
+    def dropped_spans(self, destination: str, reason: str, spans: int) -> None:
+        self.dropped.inc(spans, destination=destination, reason=reason)
+
+
+class _DestinationCounts:
+    def __init__(self, metrics: _Metrics) -> None:
+        self.m = metrics
+        self._lock = threading.Lock()
+        self._last_log: dict[str, float] = {}
+
+    def forwarded(self, destination: str, spans: int) -> None:
+        self.m.forwarded_spans(destination, spans)
+
+    def dropped(self, destination: str, reason: str, spans: int) -> None:
+        self.m.dropped_spans(destination, reason, spans)
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_log.get(destination + reason, -1e9) < 10.0:
+                return
+            self._last_log[destination + reason] = now
+        _log.warning(
+            "dropped %d span(s) for %s (%s)",
+            spans,
+            destination,
+            reason,
+            extra={"fields": {"destination": destination, "reason": reason, "spans": spans}},
+        )
+
+    def send_failed(self, destination: str) -> None:
+        self.m.send_failures.inc(destination=destination)
+
+
+_COST = semconv.USAGE_COST
+_INPUT = semconv.USAGE_INPUT_TOKENS
+_OUTPUT = semconv.USAGE_OUTPUT_TOKENS
+_REQUEST_MODEL = semconv.REQUEST_MODEL
+_RESPONSE_MODEL = semconv.RESPONSE_MODEL
+_FEATURE = semconv.LLMTAP_FEATURE
+
+
+def _number(value: Any) -> float:
+    if value is None or isinstance(value, bool):
+        return 0.0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number > 0 else 0.0
+
+
+def _wire_number(value: Any) -> float:
+    """A number from a wire ``AnyValue`` (double or int; anything else counts 0)."""
+    if value is None:
+        return 0.0
+    number = value.double_value or value.int_value
+    return float(number) if number > 0 else 0.0
+
+
+def _wire_text(value: Any) -> str:
+    return value.string_value if value is not None else ""
+
+
+def _usage_from_data(attrs: Mapping[str, Any]) -> tuple[str, str, float, float, float] | None:
+    if _COST not in attrs and _INPUT not in attrs and _OUTPUT not in attrs:
+        return None
+    model = attrs.get(_REQUEST_MODEL) or attrs.get(_RESPONSE_MODEL) or ""
+    feature = attrs.get(_FEATURE) or ""
+    return (
+        str(model),
+        str(feature),
+        _number(attrs.get(_COST)),
+        _number(attrs.get(_INPUT)),
+        _number(attrs.get(_OUTPUT)),
+    )
+
+
+def _usage_from_wire(attrs: Any) -> tuple[str, str, float, float, float] | None:
+    get = attrs.get
+    cost, tin, tout = get(_COST), get(_INPUT), get(_OUTPUT)
+    if cost is None and tin is None and tout is None:
+        return None
+    model = _wire_text(get(_REQUEST_MODEL)) or _wire_text(get(_RESPONSE_MODEL))
+    return (
+        model,
+        _wire_text(get(_FEATURE)),
+        _wire_number(cost),
+        _wire_number(tin),
+        _wire_number(tout),
+    )
+
+
+# The service -----------------------------------------------------------------------------------
+
+
+@dataclass
+class StopReport:
+    """What :meth:`ServiceApp.stop` left behind."""
+
+    drained: bool
+    dropped: dict[str, int]
+    hook_spans_dropped: int
+    seconds: float
+
+
+@dataclass
+class _Batch:
+    items: list[SpanItem]
+    rejected: int
+    problem: str
+    hook_spans: list[ReceivedSpan]
+    processed: int
+    usage: dict[tuple[str, str], list[float]]
+
+
+class ServiceApp:
+    """The service object: receivers → stages → destinations, plus hooks and metrics.
+
+    ``config`` is a loaded ``LlmtapConfig`` (``export``, ``redaction``, ``pricing``, and
+    ``service`` once registered); ``service`` overrides its service section. ``stages`` and
+    ``destinations`` replace the ones built from the config (tests, embedding).
+    """
+
+    def __init__(
+        self,
+        config: Any = None,
+        service: ServiceConfig | None = None,
+        *,
+        stages: Sequence[Stage] | None = None,
+        destinations: Sequence[Destination] | None = None,
+        registry: MetricsRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.service = service if service is not None else service_config_of(config)
+        self.metrics = registry if registry is not None else MetricsRegistry()
+        self._m = _Metrics(self.metrics)
+        self._counts = _DestinationCounts(self._m)
+        if stages is None:
+            from llmtap.sdk.build import build_stages
+
+            stages = build_stages(config) if config is not None else build_stages(_NoConfig())
+        self.stages: list[Stage] = list(stages)
+        self._needs = _needs_check(self.stages)
+        self.destinations: list[Destination] = (
+            list(destinations) if destinations is not None else self._build_destinations()
+        )
+        for dest in self.destinations:
+            dest.count_with(self._counts)
+        self._strict = [d for d in self.destinations if not d.best_effort]
+        self._admit = threading.Lock()
+        self._accepting = False
+        self._forwarding = True
+        self._on_stop: list[Callable[[float], Any]] = []
+        self._started = False
+        self._stopped = False
+        self._hooks = _Hooks(self.service.hook_queue_size, self._hook_dropped)
+        self._stage_failed: set[str] = set()
+        self._last_backpressure_log = 0.0
+        self.grpc: GrpcReceiver | None = None
+        self.http: HttpReceiver | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.metrics.gauge_callback(
+            "llmtap_service_queue_depth",
+            "Spans waiting per destination",
+            lambda: {(d.name,): d.depth() for d in self.destinations},
+            ("destination",),
+        )
+        self.metrics.gauge_callback(
+            "llmtap_service_queue_capacity",
+            "Spans that may wait per destination",
+            lambda: {(d.name,): d.capacity for d in self.destinations},
+            ("destination",),
+        )
+        self.metrics.gauge_callback(
+            "llmtap_service_hook_queue_depth",
+            "Spans waiting for the on_spans hooks",
+            lambda: self._hooks.depth(),
+        )
+        self.metrics.gauge_callback(
+            "llmtap_service_up", "1 while the service takes data", lambda: int(self._accepting)
+        )
+
+    # construction
+
+    def _build_destinations(self) -> list[Destination]:
+        from llmtap.export.presets import destination_name
+
+        exports = list(getattr(self.config, "export", None) or ())
+        names = [destination_name(e, i) for i, e in enumerate(exports)]
+        unknown = [n for n in self.service.best_effort if n not in names]
+        if unknown:
+            raise ValueError(
+                f"service.best_effort: no export destination named {', '.join(unknown)} "
+                f"(destinations: {', '.join(names) or 'none'})"
+            )
+        out = []
+        for name, export in zip(names, exports, strict=True):
+            forwarder = build_forwarder(export)
+            out.append(
+                Destination(
+                    name,
+                    forwarder,
+                    capacity=max(self.service.queue_size, int(export.queue_size or 0)),
+                    batch_size=int(export.batch_size or 512),
+                    best_effort=name in self.service.best_effort,
+                    counts=self._counts,
+                    description=f"{export.preset}, {forwarder.kind} {forwarder.target}",
+                )
+            )
+        return out
+
+    # hooks
+
+    def on_spans(
+        self,
+        hook: Callable[[list[ReceivedSpan]], Any],
+        *,
+        trace_filter: Callable[[int], bool] | None = None,
+    ) -> None:
+        """Call ``hook(spans)`` with every processed span (batches, in arrival order, on one
+        worker thread). ``trace_filter(trace_id)`` -> False skips a trace's spans before they
+        are even decoded (use it for trace-id sampling). A slow hook loses spans (counted
+        in ``llmtap_service_hook_spans_dropped_total``); it never delays forwarding."""
+        self._hooks.add(hook, trace_filter)
+
+    def on_stop(self, callback: Callable[[float], Any]) -> None:
+        """Call ``callback(seconds_left)`` while stopping: after the receivers stopped and the
+        ``on_spans`` hooks got every span taken, before the destination queues are drained,
+        so that spans it passes to :meth:`submit` are still forwarded (the judge's last results).
+        It gets about half of the time left."""
+        self._on_stop.append(callback)
+
+    def _hook_dropped(self, count: int) -> None:
+        self._m.hook_dropped.inc(count)
+
+    # receiving
+
+    def accepting(self) -> bool:
+        return self._accepting
+
+    def count_request(self, transport: str, outcome: str) -> None:
+        self._m.requests.inc(transport=transport, outcome=outcome)
+
+    def ingest(self, request: bytes, transport: str = "grpc") -> Accepted:
+        """Take one serialized ``ExportTraceServiceRequest`` (see the module doc)."""
+        started = time.perf_counter()
+        try:
+            result = self._ingest(request, transport)
+        except Rejected as exc:
+            self._m.requests.inc(transport=transport, outcome=exc.outcome)
+            raise
+        self._m.requests.inc(transport=transport, outcome="partial" if result.rejected else "ok")
+        self._m.duration.observe(time.perf_counter() - started, transport=transport)
+        return result
+
+    def _refuse(self, reason: str, message: str, spans: int | None = None) -> Rejected:
+        if spans:
+            self._m.rejected.inc(spans, reason=reason)
+        return Rejected(
+            UNAVAILABLE, message, retry_after_s=self.service.retry_after_s, outcome=reason
+        )
+
+    def _full(self) -> Destination | None:
+        for dest in self._strict:
+            if dest.depth() >= dest.capacity:
+                return dest
+        return None
+
+    def _ingest(self, request: bytes, transport: str) -> Accepted:
+        if not self._accepting:
+            raise self._refuse("shutting_down", "the service is not taking data (shutting down)")
+        full = self._full()
+        if full is not None:  # cheap early answer before any decoding
+            raise self._backpressure(full, None)
+        try:
+            batch = self._process(request)
+        except DecodeError as exc:
+            raise Rejected(INVALID, f"malformed OTLP protobuf: {exc or 'cannot parse'}") from None
+        spans = len(batch.items)
+        self._m.received.inc(spans + batch.rejected, transport=transport)
+        if batch.rejected:
+            self._m.rejected.inc(batch.rejected, reason="invalid")
+        if spans:
+            with self._admit:
+                if not self._accepting:
+                    raise self._refuse(
+                        "shutting_down", "the service is not taking data (shutting down)", spans
+                    )
+                for dest in self._strict:
+                    if not dest.has_room(spans):
+                        raise self._backpressure(dest, spans)
+                for dest in self.destinations:
+                    dest.offer(batch.items)
+            self._m.accepted.inc(spans)
+            if batch.processed:
+                self._m.processed.inc(batch.processed)
+            for (model, feature), (cost, tin, tout) in batch.usage.items():
+                if cost:
+                    self._m.cost.inc(cost, model=model, feature=feature)
+                if tin:
+                    self._m.tokens.inc(tin, model=model, feature=feature, type="input")
+                if tout:
+                    self._m.tokens.inc(tout, model=model, feature=feature, type="output")
+            self._hooks.offer(batch.hook_spans)
+        message = ""
+        if batch.rejected:
+            message = f"{batch.rejected} span(s) rejected: {batch.problem}"
+        return Accepted(spans, batch.rejected, message)
+
+    def _backpressure(self, dest: Destination, spans: int | None) -> Rejected:
+        now = time.monotonic()
+        if now - self._last_backpressure_log > 10.0:
+            self._last_backpressure_log = now
+            _log.warning(
+                "queue of %s is full (%d/%d spans); answering senders with a retryable error",
+                dest.name,
+                dest.depth(),
+                dest.capacity,
+                extra={"fields": {"destination": dest.name, "depth": dest.depth()}},
+            )
+        return self._refuse(
+            "backpressure",
+            f"the queue for {dest.name} is full; retry later",
+            spans,
+        )
+
+    def _process(self, request: bytes) -> _Batch:
+        wire = WireRequest.FromString(request)
+        raw = RawRequest.FromString(request)
+        needs = self._needs
+        hooks = self._hooks
+        hooked = hooks.active
+        count_usage = self.service.usage_metrics
+        items: list[SpanItem] = []
+        hook_spans: list[ReceivedSpan] = []
+        usage: dict[tuple[str, str], list[float]] = {}
+        rejected = processed = 0
+        problem = ""
+        for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
+            rgroup = None
+            for ss, raw_ss in zip(rs.scope_spans, raw_rs.scope_spans, strict=True):
+                group = None
+                for span, body in zip(ss.spans, raw_ss.spans, strict=True):
+                    trace_id = span.trace_id
+                    span_id = span.span_id
+                    parent = span.parent_span_id
+                    if (
+                        len(trace_id) != 16
+                        or trace_id == _ZERO_TRACE
+                        or len(span_id) != 8
+                        or span_id == _ZERO_SPAN
+                        or (parent and len(parent) != 8)
+                    ):
+                        rejected += 1
+                        if not problem:
+                            problem = _id_problem(trace_id, span_id, parent)
+                        continue
+                    if group is None:
+                        if rgroup is None:
+                            rgroup = resource_group(rs)
+                        group = scope_group(rgroup, ss)
+                    attrs = span.attributes
+                    run = needs(attrs)
+                    hook = hooked and hooks.wants(trace_id)
+                    if run or hook:
+                        pb = trace_pb2.Span.FromString(body)
+                        data = to_span_data(
+                            pb, group.resource.attributes, group.name, group.version
+                        )
+                        if run:
+                            processed += 1
+                            before = Snapshot(data)
+                            self._run_stages(data)
+                            if write_back(pb, data, before):
+                                body = pb.SerializeToString()
+                        if hook:
+                            hook_spans.append(data)
+                        row = _usage_from_data(data.attributes) if count_usage else None
+                    elif count_usage and (_COST in attrs or _INPUT in attrs or _OUTPUT in attrs):
+                        row = _usage_from_wire(attrs)
+                    else:
+                        row = None
+                    if row is not None:
+                        acc = usage.get(row[:2])
+                        if acc is None:
+                            usage[row[:2]] = list(row[2:])
+                        else:
+                            acc[0] += row[2]
+                            acc[1] += row[3]
+                            acc[2] += row[4]
+                    items.append((group, span_header(len(body)), body))
+        return _Batch(items, rejected, problem, hook_spans, processed, usage)
+
+    def _run_stages(self, data: SpanData) -> None:
+        for stage in self.stages:
+            try:
+                stage.apply(data)
+            except Exception:  # the stages guard themselves; this is the last resort
+                name = getattr(stage, "name", type(stage).__name__)
+                if name not in self._stage_failed:
+                    self._stage_failed.add(name)
+                    _log.exception("stage %s failed on a span", name)
+
+    # spans made by the service itself (the judge's evaluation spans)
+
+    def submit(self, spans: Sequence[SpanData], *, scope_name: str = "llmtap.service") -> int:
+        """Forward spans made in the service (e.g. evaluation results) to every destination,
+        after the stages. Thread-safe; never blocks and never pushes back: what does not fit
+        a queue is dropped and counted; returns that number (summed over destinations).
+        Works from construction until the queues are drained at :meth:`stop` (so also from
+        an :meth:`on_stop` callback)."""
+        items = []
+        for data in spans:
+            self._run_stages(data)
+            pb = from_span_data(data)
+            group = group_for(dict(data.resource or {}), scope_name)
+            items.append(item(group, pb.SerializeToString()))
+        if not items or not self._forwarding:
+            if items:
+                for dest in self.destinations:
+                    self._counts.dropped(dest.name, "shutdown", len(items))
+            return len(items) * len(self.destinations)
+        dropped = 0
+        with self._admit:
+            for dest in self.destinations:
+                if dest.best_effort or dest.depth() + len(items) <= dest.capacity:
+                    dropped += dest.offer(items)
+                else:
+                    self._counts.dropped(dest.name, "queue_full", len(items))
+                    dropped += len(items)
+        return dropped
+
+    # lifecycle
+
+    def start(self) -> ServiceApp:
+        """Bind the listeners and start taking data. Raises :class:`BindError`."""
+        if self._started:
+            return self
+        svc = self.service
+        tls = None
+        if svc.tls:
+            try:
+                with open(os.path.expanduser(svc.tls_cert_file or ""), "rb") as fh:
+                    cert = fh.read()
+                with open(os.path.expanduser(svc.tls_key_file or ""), "rb") as fh:
+                    key = fh.read()
+            except OSError as exc:
+                raise BindError(f"cannot read the TLS certificate/key: {exc}") from None
+            tls = (cert, key)
+        try:
+            if svc.grpc_address:
+                host, port = parse_address(svc.grpc_address, "grpc_address")
+                self.grpc = GrpcReceiver(
+                    self,
+                    host,
+                    port,
+                    auth_token=svc.auth_token,
+                    max_message_bytes=svc.max_message_bytes,
+                    tls=tls,
+                    workers=svc.workers,
+                )
+            if svc.http_address:
+                host, port = parse_address(svc.http_address, "http_address")
+                self.http = HttpReceiver(
+                    self,
+                    host,
+                    port,
+                    auth_token=svc.auth_token,
+                    max_message_bytes=svc.max_message_bytes,
+                    tls_files=(
+                        (
+                            os.path.expanduser(svc.tls_cert_file or ""),
+                            os.path.expanduser(svc.tls_key_file or ""),
+                        )
+                        if svc.tls
+                        else None
+                    ),
+                )
+            if svc.metrics_address:
+                host, port = parse_address(svc.metrics_address, "metrics_address")
+                try:
+                    self.metrics_server = MetricsServer(host, port, self.metrics, self.accepting)
+                except OSError as exc:
+                    raise BindError(
+                        f"cannot listen on {svc.metrics_address} (metrics): {exc.strerror or exc}"
+                    ) from None
+        except BindError:
+            self._close_listeners()
+            raise
+        self._accepting = True
+        self._started = True
+        if self.grpc is not None:
+            self.grpc.start()
+        if self.http is not None:
+            self.http.start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+        fields: dict[str, Any] = {
+            "grpc": self.grpc.address if self.grpc else None,
+            "http": self.http.url if self.http else None,
+            "metrics": self.metrics_server.url if self.metrics_server else None,
+            "destinations": {d.name: d.description for d in self.destinations},
+            "tls": svc.tls,
+            "auth": svc.auth_token is not None,
+        }
+        _log.info("llmtap service started", extra={"fields": fields})
+        if not self.destinations:
+            _log.warning("no export destinations configured: spans are received but not forwarded")
+        return self
+
+    def _close_listeners(self) -> None:
+        if self.grpc is not None:
+            self.grpc.stop(0)
+            self.grpc = None
+        if self.http is not None:
+            self.http.stop(0)
+            self.http = None
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
+
+    def stop(self, timeout_s: float | None = None) -> StopReport:
+        """Stop taking data (senders get a retryable error), finish requests under way, send
+        what is queued within ``timeout_s`` (default ``shutdown_timeout_s``), and count what
+        could not be sent as dropped (reason ``shutdown``)."""
+        started = time.monotonic()
+        timeout = self.service.shutdown_timeout_s if timeout_s is None else timeout_s
+        deadline = started + timeout
+        if self._stopped:
+            return StopReport(True, {}, 0, 0.0)
+        self._stopped = True
+        self._accepting = False
+        grace = min(2.0, timeout / 2)
+        events = []
+        if self.grpc is not None:
+            events.append(self.grpc.stop(grace))
+        if self.http is not None:
+            self.http.stop(grace)
+        for event in events:
+            event.wait(max(0.0, grace - (time.monotonic() - started)) + 0.1)
+        with self._admit:  # requests past admission have queued their spans by now
+            pass
+        # the hooks get what was taken; then the stop callbacks (the judge: decide open
+        # traces, submit() its last results); only then are the queues drained
+        hook_left = self._hooks.stop(max(0.0, (deadline - time.monotonic()) / 2))
+        if hook_left:
+            self._m.hook_dropped.inc(hook_left)
+        for callback in self._on_stop:
+            try:
+                callback(max(0.0, (deadline - time.monotonic()) / 2))
+            except Exception:
+                _log.exception("a stop callback (%r) failed", callback)
+        self._forwarding = False
+        before = {d.name: int(self._m.dropped.total(destination=d.name)) for d in self.destinations}
+        threads = [
+            threading.Thread(
+                target=d.close, args=(max(0.0, deadline - time.monotonic()),), daemon=True
+            )
+            for d in self.destinations
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()) + 2.0)
+        dropped = {
+            d.name: int(self._m.dropped.total(destination=d.name)) - before[d.name]
+            for d in self.destinations
+        }
+        drained = not any(dropped.values()) and all(d.depth() == 0 for d in self.destinations)
+        report = StopReport(drained, dropped, hook_left, time.monotonic() - started)
+        _log.info(
+            "llmtap service stopped",
+            extra={
+                "fields": {
+                    "drained": drained,
+                    "dropped": dropped,
+                    "hook_spans_dropped": hook_left,
+                    "seconds": round(report.seconds, 3),
+                    "spans_accepted": int(self._m.accepted.value()),
+                    "spans_forwarded": {
+                        d.name: int(self._m.forwarded.value(destination=d.name))
+                        for d in self.destinations
+                    },
+                }
+            },
+        )
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        return report
+
+    def __enter__(self) -> ServiceApp:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # numbers for tests, the CLI and the judge side
+
+    def counters(self) -> dict[str, Any]:
+        m = self._m
+        return {
+            "accepted": int(m.accepted.value()),
+            "processed": int(m.processed.value()),
+            "rejected": {
+                r: int(m.rejected.value(reason=r))
+                for r in ("invalid", "backpressure", "shutting_down")
+            },
+            "forwarded": {
+                d.name: int(m.forwarded.value(destination=d.name)) for d in self.destinations
+            },
+            "dropped": {
+                d.name: int(m.dropped.total(destination=d.name)) for d in self.destinations
+            },
+            "hook_dropped": int(m.hook_dropped.value()),
+        }
+
+
+def _id_problem(trace_id: bytes, span_id: bytes, parent: bytes) -> str:
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return "invalid trace_id (expected 16 bytes, not all zero)"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        return "invalid span_id (expected 8 bytes, not all zero)"
+    return "invalid parent_span_id (expected empty or 8 bytes)"
+
+
+@dataclass
+class _NoConfig:
+    pricing: Any = None
+    redaction: Any = None
