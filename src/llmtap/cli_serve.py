@@ -127,15 +127,15 @@ def _describe(app: Any, out: Any, judging: Any = None) -> None:
         lines.append(f"  metrics    {app.metrics_server.url}")
     if app.service.auth_token:
         lines.append("  auth       bearer token required")
+    if judging is not None:
+        rules = len(getattr(judging, "rules", ()) or ())
+        lines.append(f"  judging    {rules} rule(s) from the judge: section")
     if app.destinations:
         for dest in app.destinations:
             mode = " (best effort)" if dest.best_effort else ""
             lines.append(f"  forwarding to {dest.name}: {dest.description}{mode}")
     else:
         lines.append("  forwarding to nothing (no export destinations in the config)")
-    if judging is not None:
-        rules = len(getattr(judging, "rules", ()) or ())
-        lines.append(f"  judging    {rules} rule(s) from the judge: section")
     out.write("\n".join(lines) + "\n")
     out.flush()
 
