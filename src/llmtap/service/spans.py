@@ -325,12 +325,14 @@ def _field(tag: bytes, payload: bytes) -> bytes:
 
 class ResourceGroup:
     """A ``ResourceSpans`` without its spans: its other fields serialized (``part``), and its
-    resource attributes, decoded on first use."""
+    resource attributes, decoded on first use from the serialized resource (``source``).
+    Only bytes are kept, never the parsed request, whose memory would otherwise live as long
+    as any of its spans waits in a queue."""
 
     __slots__ = ("_attributes", "_source", "part")
 
     def __init__(
-        self, part: bytes, attributes: Mapping[str, Any] | None = None, source: Any = None
+        self, part: bytes, attributes: Mapping[str, Any] | None = None, source: bytes = b""
     ) -> None:
         self.part = part
         self._attributes = attributes
@@ -339,9 +341,9 @@ class ResourceGroup:
     @property
     def attributes(self) -> Mapping[str, Any]:
         if self._attributes is None:
-            source = self._source
-            self._attributes = attributes_of(source.attributes) if source is not None else {}
-            self._source = None
+            resource = Resource.FromString(self._source) if self._source else None
+            self._attributes = attributes_of(resource.attributes) if resource else {}
+            self._source = b""
         return self._attributes
 
 
@@ -545,8 +547,14 @@ WireRequest, RawRequest = _build_wire_types()
 
 def resource_group(resource_spans: Any) -> ResourceGroup:
     """The group of a ``ResourceSpans`` (standard or ``WireRequest``'s)."""
-    source = resource_spans.resource if resource_spans.HasField("resource") else None
-    return ResourceGroup(resource_part(resource_spans), None, source)
+    part = b""
+    source = b""
+    if resource_spans.HasField("resource"):
+        source = resource_spans.resource.SerializeToString()
+        part = _field(_TAG_1, source)
+    if resource_spans.schema_url:
+        part += _field(_TAG_3, resource_spans.schema_url.encode())
+    return ResourceGroup(part, None, source)
 
 
 def scope_group(resource: ResourceGroup, scope_spans: Any) -> ScopeGroup:
@@ -556,12 +564,7 @@ def scope_group(resource: ResourceGroup, scope_spans: Any) -> ScopeGroup:
 
 def resource_part(resource_spans: Any) -> bytes:
     """The fields of a ``ResourceSpans`` other than its spans, serialized."""
-    part = b""
-    if resource_spans.HasField("resource"):
-        part = _field(_TAG_1, resource_spans.resource.SerializeToString())
-    if resource_spans.schema_url:
-        part += _field(_TAG_3, resource_spans.schema_url.encode())
-    return part
+    return resource_group(resource_spans).part
 
 
 def scope_part(scope_spans: Any) -> bytes:
