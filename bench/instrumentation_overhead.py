@@ -979,6 +979,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=20261122)
     p.add_argument("--quick", action="store_true", help="tiny run to check the wiring")
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument(
+        "--keep-blocks", action="store_true", help="also write every block's timing to the JSON"
+    )
     p.add_argument("--name", default="instrumentation_overhead", help="output file stem")
     p.add_argument("--profile", metavar="ROW", help="profile one row against the baseline instead")
     p.add_argument("--profile-calls", type=int, default=2000)
@@ -1002,6 +1005,11 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.md").write_text(text + "\n")
+    if (
+        not args.keep_blocks
+    ):  # every block's timing: ~3 MB; the summary keeps the per-repeat medians
+        result.pop("blocks", None)
+        result.pop("baseline_blocks", None)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     log(f"wrote {out / (args.name + '.md')} and .json")
 

@@ -14,7 +14,10 @@ REPO="$(dirname "$HERE")"
 PYTHON="${PYTHON:-python3}"
 RESULTS="$HERE/results"
 QUICK=""
-if [[ "${1:-}" == "--quick" ]]; then QUICK="--quick"; fi
+if [[ "${1:-}" == "--quick" ]]; then
+  QUICK="--quick"
+  RESULTS="$HERE/results-quick"  # a wiring check must not overwrite the real figures
+fi
 mkdir -p "$RESULTS"
 
 PEERS=(
@@ -52,7 +55,8 @@ install_main() {
     echo "## pip check"
     "$venv/bin/pip" check 2>&1 || true
     echo "## versions"
-    "$venv/bin/pip" list 2>/dev/null | grep -iE '^(llmtap|openai|httpx|wrapt|opentelemetry|openinference|pydantic) ' || true
+    "$venv/bin/pip" list 2>/dev/null \
+      | grep -iE '^(llmtap|openai|httpx2?|wrapt|pydantic|pyinstrument|opentelemetry-[a-z0-9-]+|openinference-[a-z0-9-]+) ' || true
   } | tee "$log"
 }
 
@@ -71,7 +75,8 @@ install_httpx_venv() {
     "$venv/bin/pip" install -q -e "$REPO[dev]" opentelemetry-instrumentation-openai-v2 \
       "opentelemetry-util-genai<1" httpx pyinstrument 2>&1
     "$venv/bin/pip" check 2>&1 || true
-    "$venv/bin/pip" list 2>/dev/null | grep -iE '^(httpx|openai|opentelemetry-instrumentation-openai-v2|opentelemetry-util-genai|opentelemetry-sdk) ' || true
+    "$venv/bin/pip" list 2>/dev/null \
+      | grep -iE '^(httpx2?|openai|opentelemetry-instrumentation-openai-v2|opentelemetry-util-genai|opentelemetry-sdk) ' || true
   } | tee "$RESULTS/install-httpx.txt"
 }
 
