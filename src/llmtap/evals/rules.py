@@ -35,6 +35,7 @@ import logging
 import math
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -68,7 +69,7 @@ class _Missing(Exception):
     """The item lacks what this rule needs: verdict ``missing_input``."""
 
 
-class RuleEvaluator:
+class RuleEvaluator(ABC):
     """Base: timing, and exceptions turned into ``evaluator_error`` verdicts."""
 
     uses_model = False
@@ -94,8 +95,9 @@ class RuleEvaluator:
         verdict.duration_s = time.perf_counter() - started
         return verdict
 
-    def check(self, item: EvalInput) -> Verdict:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, item: EvalInput) -> Verdict:
+        """The rule itself: a verdict for one input."""
 
     def text(self, item: EvalInput) -> str:
         return field_text(resolve_field(item, self.field))
