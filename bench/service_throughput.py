@@ -540,6 +540,10 @@ def write_report(
         "",
         "Target: 50,000 spans/s per core.",
         "",
+        "On a small shared machine the numbers move a lot between runs (other processes "
+        "take CPU and cache; the ranges show it): compare rows of one run, and read the "
+        "in-process table below for the relative cost of each part.",
+        "",
         "| workload | span size | spans | spans/s per core | CPU µs/span (range) "
         "| spans/s (wall) | MB/s | RSS start → end (peak) MB | pushed back |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
