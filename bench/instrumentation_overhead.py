@@ -5,8 +5,8 @@ One process measures every row. Rows are switched on (instrument) and off (unins
 around each measured block, and the blocks of all rows are interleaved round by round in a
 shuffled order, so slow drift of the machine (other processes, frequency) hits every row alike.
 
-    bench/.venv/bin/python bench/instrumentation_overhead.py            # full run (~15 min)
-    bench/.venv/bin/python bench/instrumentation_overhead.py --quick    # smoke run (~1 min)
+    bench/.venv/bin/python bench/instrumentation_overhead.py            # full run (~35 min)
+    bench/.venv/bin/python bench/instrumentation_overhead.py --quick    # smoke run (~2 min)
     bench/.venv/bin/python bench/instrumentation_overhead.py --profile llmtap
 
 Writes a Markdown table to stdout and bench/results/instrumentation_overhead.{md,json}.
@@ -946,6 +946,22 @@ def profile(args: argparse.Namespace) -> None:
                 f"| {us:,.1f} | {us / base * 100:.1f}% | {_area(path)} | `{_short(path)}:{line} {func}` |"
             )
         print()
+        own = [
+            e
+            for e in sorted(
+                ((v / n * 1e6, p, f, ln) for (p, f, ln), v in times[(tk, mode)].items()),
+                reverse=True,
+            )
+            if _area(e[1]) in ("llmtap", "peer instrumentation")
+        ][: args.profile_top]
+        if own:
+            total_own = sum(us for us, *_ in own)
+            print(f"The instrumentation's own functions in {tk} ({total_own:,.1f} µs shown):\n")
+            print("| self µs | share of added | function |")
+            print("|---:|---:|---|")
+            for us, path, func, line in own:
+                print(f"| {us:,.1f} | {us / base * 100:.1f}% | `{_short(path)}:{line} {func}` |")
+            print()
 
 
 def _short(filename: str) -> str:

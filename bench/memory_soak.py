@@ -6,12 +6,16 @@ tasks sharing one call counter. Every 10 calls: 7 non-streaming, 2 streams read 
 1 stream abandoned after a few chunks with ``break`` (its span must then be ended by GC).
 Telemetry: ``BatchSpanProcessor`` + an exporter that drops spans, ``InMemoryMetricReader``.
 
-After a warm-up, ``tracemalloc`` is started and every ``--sample-every`` calls the process
-collects garbage and samples the traced size and RSS. Flat memory = growth from the sample at
-``--flat-from`` calls to the last sample below ``--max-growth-mb``.
+After a warm-up, every ``--sample-every`` calls the process flushes the span processor, collects
+garbage and samples RSS, ``sys.getallocatedblocks()``, the gc object count and, with
+``--tracemalloc`` (started after the warm-up; ~4x slower calls), the traced size. Flat = growth
+from the sample at ``--flat-from`` calls to the last one below ``--max-growth-mb`` (traced size,
+else RSS) and fewer than ``--max-objects-growth`` new gc-tracked objects.
 
-    bench/.venv/bin/python bench/memory_soak.py                  # both modes, side by side (~6 min)
+    bench/.venv/bin/python bench/memory_soak.py                  # both modes side by side (6-11 min)
     bench/.venv/bin/python bench/memory_soak.py --calls 20000    # shorter
+    bench/.venv/bin/python bench/memory_soak.py --tracemalloc --calls 15000 --warmup 5000 \
+        --sample-every 2000 --flat-from 7000
     bench/.venv/bin/python bench/memory_soak.py --mode llmtap    # one mode, in this process
 """
 
