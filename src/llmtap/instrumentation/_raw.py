@@ -15,7 +15,11 @@ import wrapt
 
 
 def is_raw(result: Any) -> bool:
-    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
+    # Class-level checks first: a miss on a pydantic model's instance costs an exception.
+    kind = type(result)
+    if hasattr(kind, "model_fields") or not callable(getattr(kind, "parse", None)):
+        return False
+    return hasattr(result, "http_response")
 
 
 def is_eager(result: Any) -> bool:

@@ -59,7 +59,8 @@ class StreamState:
 
 def is_stream(result: Any) -> bool:
     """An SDK stream (sync or async), as opposed to a parsed response model."""
-    return hasattr(result, "__next__") or hasattr(result, "__anext__")
+    kind = type(result)
+    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
 
 
 def _watch(proxy: object, state: StreamState) -> None:
