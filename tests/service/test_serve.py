@@ -255,3 +255,81 @@ def test_serve_runs_the_judge_of_the_config_and_forwards_its_results(
     (verdict,) = rx.spans("evaluate truncation")
     assert verdict.parent_span_id == chat_id
     assert verdict.attributes["gen_ai.evaluation.name"] == "truncation"
+
+
+def test_serve_judges_with_the_llm_judge_of_the_config(tmp_path: Path, serve_proc) -> None:
+    """The whole judge path in the real process: rule → trace assembly → the LLM judge over
+    HTTP (loopback server, scripted verdict) → ``evaluate faithfulness`` forwarded, with the
+    retrieved documents fenced into the judge prompt and the judge's tokens recorded."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    from support.judge_server import JudgeServer
+
+    question = "When does the store open?"
+    answer = "The store opens at 9am."
+    document = "Opening hours: 9am to 5pm, Monday to Friday."
+    with OtlpReceiver() as rx, JudgeServer() as judge:
+        judge.push_verdict(score=False, label="unfaithful", explanation="hours not stated")
+        config = tmp_path / "llmtap.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "export": [grpc_export(rx)],
+                    "judge": {
+                        "model": {"name": "judge-mini", "base_url": judge.openai_base_url},
+                        "trace_idle_s": 0.2,
+                        "trace_max_wait_s": 1.0,
+                        "rules": [{"evaluator": "faithfulness", "when": {"llmtap.feature": "faq"}}],
+                    },
+                }
+            )
+        )
+        _, where = _start(serve_proc, "--config", str(config), *FREE, "--metrics-address", "off")
+        provider = sdk_provider(OTLPSpanExporter(endpoint=where["grpc"], insecure=True))
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("workflow answer"):
+            with tracer.start_as_current_span("retrieval kb") as retrieval:
+                retrieval.set_attributes(
+                    {
+                        "gen_ai.operation.name": "retrieval",
+                        "gen_ai.retrieval.documents": json.dumps(
+                            [{"id": "d1", "content": document}]
+                        ),
+                    }
+                )
+            with tracer.start_as_current_span("chat gpt-4o-mini") as chat:
+                chat.set_attributes(
+                    {
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.request.model": "gpt-4o-mini",
+                        "llmtap.feature": "faq",
+                        "gen_ai.input.messages": json.dumps(
+                            [{"role": "user", "parts": [{"type": "text", "content": question}]}]
+                        ),
+                        "gen_ai.output.messages": json.dumps(
+                            [
+                                {
+                                    "role": "assistant",
+                                    "parts": [{"type": "text", "content": answer}],
+                                    "finish_reason": "stop",
+                                }
+                            ]
+                        ),
+                    }
+                )
+                chat_id = f"{chat.get_span_context().span_id:016x}"
+        provider.shutdown()
+        rx.wait_for(lambda: rx.spans("evaluate faithfulness"), timeout=20, message="verdict")
+    (verdict,) = rx.spans("evaluate faithfulness")
+    assert verdict.parent_span_id == chat_id
+    attrs = verdict.attributes
+    assert attrs["gen_ai.evaluation.name"] == "faithfulness"
+    assert attrs["gen_ai.evaluation.score.label"] == "unfaithful"
+    assert attrs["gen_ai.evaluation.score.value"] == 0.0
+    assert attrs["gen_ai.evaluation.explanation"] == "hours not stated"
+    assert attrs["llmtap.evaluation.judge_model"] == "judge-mini"
+    assert attrs["llmtap.evaluation.source"] == "judge"
+    (request,) = judge.requests
+    prompt = request.prompt
+    assert document in prompt and answer in prompt and question in prompt
+    assert request.body["temperature"] == 0
