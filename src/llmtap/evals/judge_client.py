@@ -345,6 +345,11 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
 Message = Mapping[str, str]
 
 
+#: connections per pool, and pools per client (see ``JudgeClient._pick``)
+POOL_SIZE = 16
+MAX_POOLS = 16
+
+
 class JudgeClient:
     """Chat calls to the judge model, with timeouts, retries and a circuit breaker.
 
@@ -375,7 +380,8 @@ class JudgeClient:
         self._sleep = sleep
         self._rng = rng
         self._clock = clock
-        self._http: Any = None
+        self._http: list[Any] = []
+        self._in_flight: list[int] = []
         self._json_mode = settings.json_mode
 
     @property
@@ -397,22 +403,32 @@ class JudgeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
+        clients, self._http, self._in_flight = self._http, [], []
+        for http in clients:
             await http.aclose()
 
-    def _client(self) -> Any:
-        if self._http is None:
-            import httpx2
+    def _pick(self) -> int:
+        """The index of the connection pool for the next request: the least busy one, or a
+        new one when all are full. ``httpx`` scans every connection of a pool on each
+        request, so one pool of hundreds of connections costs milliseconds per call; pools
+        of :data:`POOL_SIZE` keep that scan short at any concurrency."""
+        if self._in_flight:
+            index = min(range(len(self._in_flight)), key=self._in_flight.__getitem__)
+            if self._in_flight[index] < POOL_SIZE or len(self._http) >= MAX_POOLS:
+                return index
+        self._http.append(self._new_client())
+        self._in_flight.append(0)
+        return len(self._http) - 1
 
-            s = self.settings
-            self._http = httpx2.AsyncClient(
-                timeout=httpx2.Timeout(s.timeout_s),
-                transport=self._transport,
-                limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64),
-                follow_redirects=False,
-            )
-        return self._http
+    def _new_client(self) -> Any:
+        import httpx2
+
+        return httpx2.AsyncClient(
+            timeout=httpx2.Timeout(self.settings.timeout_s),
+            transport=self._transport,
+            limits=httpx2.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+            follow_redirects=False,
+        )
 
     # -- one call with retries ----------------------------------------------------------
 
@@ -550,9 +566,12 @@ class JudgeClient:
         ctx = otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
         ctx = otel_context.set_value(otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
         token = otel_context.attach(ctx)
+        index = self._pick()
+        client = self._http[index]
+        self._in_flight[index] += 1
         try:
             response = await asyncio.wait_for(
-                self._client().post(s.url, content=json.dumps(body), headers=self._headers()),
+                client.post(s.url, content=json.dumps(body), headers=self._headers()),
                 timeout=timeout,
             )
         except (asyncio.TimeoutError, httpx2.TimeoutException):
@@ -562,6 +581,8 @@ class JudgeClient:
                 CONNECTION_ERROR, f"could not reach the judge at {s.url}: {type(exc).__name__}"
             ) from None
         finally:
+            if index < len(self._in_flight) and self._http[index] is client:
+                self._in_flight[index] -= 1
             otel_context.detach(token)
         status = response.status_code
         if status >= 400:
