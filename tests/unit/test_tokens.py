@@ -50,3 +50,26 @@ def test_chat_overhead_is_added_per_message(monkeypatch):
     total, _ = tokens.count_messages(["hello", "hello"], "gpt-4o")
     assert total == 2 * (single + 4) + 3
     assert tokens.count_messages([], "gpt-4o")[0] == 0
+
+
+def test_prepare_loads_the_encoder_once_on_a_background_thread(monkeypatch, tmp_path):
+    import threading
+    import time
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tokens, "_encoders", {})
+    monkeypatch.setattr(tokens, "_loading", set())
+    loads: list[str] = []
+    real = tokens._load
+    monkeypatch.setattr(
+        tokens, "_load", lambda n: loads.append(threading.current_thread().name) or real(n)
+    )
+    tokens.prepare("gpt-4o")
+    tokens.prepare("gpt-4o")
+    deadline = time.monotonic() + 30
+    while "o200k_base" not in tokens._encoders and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tokens._encoders["o200k_base"][1] == "tiktoken:cl100k_base~o200k_base"
+    assert loads == ["llmtap-tokenizer"]
+    tokens.count_text("hello", "gpt-4o")
+    assert loads == ["llmtap-tokenizer"]

@@ -3,6 +3,7 @@
 - `DevServer`: socket server on 127.0.0.1 (``with DevServer() as srv: srv.openai_base_url``).
 - `DevServerTransport`: the same replies in-process for ``httpx2.Client(transport=...)``;
   `openai_client()` / `anthropic_client()` (and async variants) build SDK clients on it.
+- `offline_unless_keyed()`: point this process's SDKs at a loopback server unless a key is set.
 - `handle()`: the pure request -> `Reply` function both use.
 - Scenarios (errors, broken streams, delays): see `llmtap.devserver.scenarios`.
 
@@ -20,6 +21,7 @@ after a tool result the reply quotes it. JSON response formats are filled the sa
 """
 
 from .content import REFUSAL_TRIGGER
+from .offline import offline_unless_keyed
 from .reply import Reply, SSEEvent
 from .router import handle
 from .scenarios import MODEL_PREFIX, SCENARIO_HEADER, SCENARIOS
@@ -39,6 +41,7 @@ __all__ = [
     "async_anthropic_client",
     "async_openai_client",
     "handle",
+    "offline_unless_keyed",
     "openai_client",
 ]
 

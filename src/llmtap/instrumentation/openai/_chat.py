@@ -184,6 +184,8 @@ class ChatAdapter:
             base = dict(opts) if _client.given(opts) and opts else {}
             kwargs = {**kwargs, "stream_options": {**base, "include_usage": True}}
             hide = True
+        elif stream and self.settings.estimate_stream_usage and _wants_no_usage(kwargs):
+            tokens.prepare(model)
         return Call(inv, args, kwargs, ChatOptions(kwargs.get("messages"), model, hide))
 
     def complete(self, call: Call, result: Any) -> Any:

@@ -1,0 +1,62 @@
+"""The runnable examples, run as a user runs them (``python examples/<name>/app.py``) with no
+provider key: they must start the loopback model server, trace, and print their trees."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "chat": ["chat gpt-4o-mini", "feature=chat", "in=", "out=", "cost=$"],
+    "streaming": ["stream=completed", "stream=closed", "ttfc=", "(tokens estimated)"],
+    "rag": [
+        "invoke_workflow answer-question",
+        "├─ retrieval knowledge-base",
+        "├─ rerank overlap-reranker",
+        "└─ chat gpt-4o-mini",
+        "feature=support",
+    ],
+    "agent": [
+        "invoke_agent order-agent",
+        "finish=tool_calls",
+        "├─ execute_tool get_order_status",
+        "└─ chat gpt-4o-mini",
+    ],
+}
+
+
+def _offline_env() -> dict[str, str]:
+    drop = ("OPENAI_", "ANTHROPIC_", "OTEL_", "LLMTAP_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "span_only"
+    return env
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_offline_and_prints_its_trace(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name / "app.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_offline_env(),
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    for expected in EXPECTED[name]:
+        assert expected in done.stdout, f"{expected!r} not in:\n{done.stdout}"
+    assert "Traceback" not in done.stderr
+
+
+def test_every_example_folder_is_tested_and_listed_in_the_readme() -> None:
+    readme = (ROOT / "examples" / "README.md").read_text()
+    folders = {p.parent.name for p in (ROOT / "examples").glob("*/app.py")}
+    assert set(EXPECTED) <= folders
+    for folder in folders:
+        assert f"examples/{folder}/" in readme, folder
