@@ -10,9 +10,10 @@ from typing import Any, TextIO
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import StatusCode
 
 from llmtap import semconv
+from llmtap.pipeline.span import SpanData
+from llmtap.sdk.processor import to_span_data
 
 _DETAILS = (
     (semconv.PROVIDER, "{}"),
@@ -25,6 +26,9 @@ _DETAILS = (
     (semconv.LLMTAP_STREAM_END, "stream={}"),
     (semconv.USAGE_COST, "cost=${:.6g}"),
     (semconv.LLMTAP_REDACTION_COUNT, "redacted={}"),
+    (semconv.EVALUATION_SCORE_LABEL, "verdict={}"),
+    (semconv.EVALUATION_SCORE_VALUE, "score={:g}"),
+    ("llmtap.feedback.label", "feedback={}"),
     (semconv.USER_ID, "user={}"),
     (semconv.LLMTAP_FEATURE, "feature={}"),
     (semconv.ERROR_TYPE, "error={}"),
@@ -34,45 +38,46 @@ _DETAILS = (
 _HIDE_ZERO = frozenset({semconv.LLMTAP_REDACTION_COUNT})
 
 
-def describe(span: ReadableSpan) -> str:
-    attrs = span.attributes or {}
-    ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
-    bits = [f"{span.name}", f"{ms:.1f} ms"]
+def describe(span: SpanData) -> str:
+    attrs = span.attributes
+    bits = [span.name, f"{max(span.end_ns - span.start_ns, 0) / 1e6:.1f} ms"]
     ttfc = attrs.get(semconv.RESPONSE_TIME_TO_FIRST_CHUNK)
     if ttfc is not None:
         bits.append(f"ttfc={ttfc * 1000:.1f} ms")
     for key, fmt in _DETAILS:
         value = attrs.get(key)
         if value is not None and value != "" and not (key in _HIDE_ZERO and value == 0):
-            bits.append(fmt.format(",".join(value) if isinstance(value, tuple) else value))
+            bits.append(fmt.format(",".join(value) if isinstance(value, (tuple, list)) else value))
     if attrs.get(semconv.LLMTAP_COST_UNKNOWN_MODEL):
         bits.append("cost=unknown")
     if attrs.get(semconv.LLMTAP_USAGE_ESTIMATED):
         bits.append("(tokens estimated)")
-    if span.status.status_code is StatusCode.ERROR:
+    if span.is_error:
         bits.append("✗")
     return "  ".join(bits)
 
 
-def render(spans: Sequence[ReadableSpan]) -> str:
+def render(spans: Sequence[SpanData]) -> str:
     """Trees of the given spans, one per trace, children under parents in start order."""
-    by_id = {s.context.span_id: s for s in spans}
-    children: dict[int | None, list[ReadableSpan]] = defaultdict(list)
+    by_id = {(s.trace_id, s.span_id) for s in spans}
+    children: dict[tuple[int, int] | None, list[SpanData]] = defaultdict(list)
     for s in spans:
-        parent = s.parent.span_id if s.parent and s.parent.span_id in by_id else None
-        children[parent].append(s)
+        parent = (s.trace_id, s.parent_span_id)
+        children[parent if parent in by_id else None].append(s)
     lines: list[str] = []
 
-    def walk(span: ReadableSpan, prefix: str, last: bool, root: bool) -> None:
+    def walk(span: SpanData, prefix: str, last: bool, root: bool) -> None:
         branch = "" if root else ("└─ " if last else "├─ ")
         lines.append(prefix + branch + describe(span))
-        kids = sorted(children.get(span.context.span_id, []), key=lambda s: s.start_time or 0)
+        kids = sorted(children.get((span.trace_id, span.span_id), []), key=lambda s: s.start_ns)
         deeper = prefix + ("" if root else ("   " if last else "│  "))
         for i, kid in enumerate(kids):
             walk(kid, deeper, i == len(kids) - 1, False)
 
-    for root in sorted(children[None], key=lambda s: s.start_time or 0):
-        lines.append(f"trace {root.context.trace_id:032x}")
+    roots = sorted(children[None], key=lambda s: (s.start_ns, s.trace_id))
+    for i, root in enumerate(roots):
+        if i == 0 or roots[i - 1].trace_id != root.trace_id:
+            lines.append(f"trace {root.trace_id:032x}")
         walk(root, "  ", True, True)
     return "\n".join(lines)
 
@@ -94,7 +99,7 @@ class ConsoleTreeExporter(SpanExporter):
                 if span.parent is None or span.parent.is_remote:
                     done.append(self._pending.pop(span.context.trace_id))
         for trace_spans in done:
-            self._write(render(trace_spans))
+            self._write(render([to_span_data(s) for s in trace_spans]))
         return SpanExportResult.SUCCESS
 
     def _write(self, text: str) -> None:
@@ -107,4 +112,4 @@ class ConsoleTreeExporter(SpanExporter):
             rest = [s for spans in self._pending.values() for s in spans]
             self._pending.clear()
         if rest:
-            self._write(render(rest))
+            self._write(render([to_span_data(s) for s in rest]))

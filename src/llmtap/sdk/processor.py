@@ -31,6 +31,9 @@ def to_span_data(span: ReadableSpan) -> SpanData:
         resource=span.resource.attributes if span.resource else {},
         trace_id=span.context.trace_id if span.context else 0,
         span_id=span.context.span_id if span.context else 0,
+        parent_span_id=span.parent.span_id if span.parent else 0,
+        start_ns=start,
+        end_ns=end,
     )
 
 
