@@ -62,14 +62,32 @@ class Step:
             self.set(semconv.TOOL_CALL_ARGUMENTS, _json(value))
 
     def result(self, value: Any) -> None:
-        if self.capture and self._inv.operation == semconv.OP_EXECUTE_TOOL:
+        """A decorated step's return value: a tool's result, or the documents a retrieval
+        or rerank step returns (a list of dicts or strings)."""
+        if not self.capture:
+            return
+        operation = self._inv.operation
+        if operation == semconv.OP_EXECUTE_TOOL:
             self.set(semconv.TOOL_CALL_RESULT, _json(value))
+        elif operation in _DOCUMENT_STEPS and _is_documents(value):
+            self.documents(value)
+
+    def query(self, text: str) -> None:
+        if self.capture:
+            self.set(semconv.RETRIEVAL_QUERY_TEXT, text)
 
     def documents(self, docs: list[dict[str, Any]]) -> None:
         """Retrieved documents: dicts with ``id``, ``score`` and optionally ``content``."""
         if not self.capture:
             return
         self.set(semconv.RETRIEVAL_DOCUMENTS, _json([_document(d) for d in docs]))
+
+
+_DOCUMENT_STEPS = frozenset({semconv.OP_RETRIEVAL, "rerank"})
+
+
+def _is_documents(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(d, (dict, str)) for d in value)
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -180,6 +198,10 @@ def _decorate(kind: str, fn: Callable, options: dict[str, Any]) -> Callable:
         step = cm.__enter__()
         if kind == "tool":
             step.arguments(_bound_arguments(fn, args, kwargs))
+        elif kind == "retrieval" and options.get("query") is None:
+            text = next((a for a in (*args, *kwargs.values()) if isinstance(a, str)), None)
+            if text is not None:
+                step.query(text)
         return cm, step
 
     if inspect.isasyncgenfunction(fn):

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 
-def test_demo_prints_trace_trees_offline():
+def test_demo_prints_trace_trees_offline(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "span_only"
     out = subprocess.run(
-        [sys.executable, "-m", "llmtap", "demo"],
+        [sys.executable, "-m", "llmtap", "demo", "--keep", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -29,3 +29,13 @@ def test_demo_prints_trace_trees_offline():
     assert "redacted=3" in out  # email, phone and card in the support question
     assert "cost=$" in out
     assert out.count("trace ") >= 5
+    # the loop: judged by the in-process service, feedback in the trace, failures queued
+    assert "judging with 6 rules" in out
+    assert "│  ├─ evaluate no_pii_in_answer" in out
+    assert "evaluate user_feedback" in out and "feedback=negative" in out
+    assert "evaluate gives_a_time_frame" in out and "verdict=no_match" in out
+    assert "review queue: 2 entries" in out
+    forwarded = (tmp_path / "traces.jsonl").read_text()
+    for planted in ("jane.doe@example.com", "7946 0958", "4111 1111 1111 1111"):
+        assert planted not in forwarded
+    assert "<EMAIL>" in forwarded and "<PHONE>" in forwarded

@@ -186,3 +186,33 @@ def test_context_nesting_overrides_and_restores(spans):
 def test_unknown_context_field_is_a_clear_error():
     with pytest.raises(TypeError, match="unknown field 'tenant'"), llmtap.context(tenant="x"):
         pass
+
+
+def test_decorated_retrieval_and_rerank_record_their_documents_and_query(spans):
+    @llmtap.retrieval("kb")
+    def search(question: str, k: int = 2) -> list[dict]:
+        return [{"id": "a", "score": 0.9, "content": "Refunds take 5 days."}, "plain text doc"]
+
+    @llmtap.rerank("overlap")
+    def rerank(question: str, docs: list) -> list:
+        return docs[:1]
+
+    rerank("refund time?", search("refund time?"))
+    got = by_name(spans)
+    retrieval = got["retrieval kb"].attributes
+    assert retrieval["gen_ai.retrieval.query.text"] == "refund time?"
+    assert json.loads(retrieval["gen_ai.retrieval.documents"]) == [
+        {"id": "a", "score": 0.9, "content": "Refunds take 5 days."},
+        {"id": "", "score": 0.0, "content": "plain text doc"},
+    ]
+    reranked = json.loads(got["rerank overlap"].attributes["gen_ai.retrieval.documents"])
+    assert [d["id"] for d in reranked] == ["a"]
+
+
+def test_a_retrieval_result_that_is_not_documents_is_not_recorded(spans):
+    @llmtap.retrieval("counter")
+    def count(question: str) -> int:
+        return 3
+
+    assert count("how many?") == 3
+    assert "gen_ai.retrieval.documents" not in by_name(spans)["retrieval counter"].attributes

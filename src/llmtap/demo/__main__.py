@@ -1,15 +1,31 @@
-"""``python -m llmtap.demo``: run the example app offline and print its traces as trees."""
+"""``llmtap demo``: the whole loop, offline, on embedded defaults.
+
+1. a support app (RAG with PII in the question, an agent, a stream, embeddings, Anthropic)
+   runs against the bundled loopback model server, traced by llmtap: cost, tokens, latency,
+   time to first chunk, and PII redacted before anything leaves the process;
+2. its spans go over OTLP to an llmtap service started in this process, which assembles the
+   traces and judges them with rule evaluators (and the LLM judge when ``--judge-base-url``
+   is given);
+3. the user gives the support answer a thumbs down (``llmtap.record_feedback``): the
+   feedback lands in the same trace, and the service judges the trace again;
+4. the traces come back from the service and print as trees, verdicts under the spans they
+   judge; failing verdicts are in the review queue, ready for ``llmtap golden add``.
+
+With ``--jaeger http://localhost:4317`` the service also forwards everything to Jaeger.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from llmtap.demo import app
+from llmtap.demo.loop import DemoService, demo_config, summary
 from llmtap.devserver import DevServer
-from llmtap.sdk.console import ConsoleTreeExporter
-from llmtap.sdk.setup import configure
+from llmtap.sdk.console import render
 
 
 def _clients(server: DevServer):
@@ -30,25 +46,76 @@ def _clients(server: DevServer):
     return openai_client, anthropic_client
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmtap demo", description=__doc__)
-    parser.add_argument("--otlp-endpoint", help="also export over OTLP (e.g. Jaeger)")
-    args = parser.parse_args(argv)
-    exporter = ConsoleTreeExporter(sys.stdout)
-    with DevServer() as server:
-        setup = configure(
-            service_name="llmtap-demo",
-            span_exporters=[exporter],
-            otlp_endpoint=args.otlp_endpoint,
-        )
-        print(f"model server: {server.base_url} (offline, bundled)\n")
-        try:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="llmtap demo", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--jaeger", metavar="URL", help="also forward to Jaeger (OTLP/gRPC)")
+    parser.add_argument(
+        "--judge-base-url",
+        metavar="URL",
+        default=os.environ.get("LLMTAP_JUDGE_BASE_URL"),
+        help="an OpenAI-compatible endpoint for the LLM judge (default: $LLMTAP_JUDGE_BASE_URL)",
+    )
+    parser.add_argument(
+        "--judge-model",
+        default=os.environ.get("LLMTAP_JUDGE_MODEL", "gpt-4o-mini"),
+        help="the judge model (default: $LLMTAP_JUDGE_MODEL or gpt-4o-mini)",
+    )
+    parser.add_argument("--keep", metavar="DIR", help="keep traces.jsonl and review.jsonl here")
+    return parser.parse_args(argv)
+
+
+def _run_app(service: DemoService) -> list[tuple[str, str, str | None]]:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    import llmtap
+
+    exporter = OTLPSpanExporter(endpoint=service.otlp_endpoint, insecure=True)
+    setup = llmtap.configure(service_name="llmtap-demo", span_exporters=[exporter])
+    try:
+        with DevServer() as server:
+            print(f"model server  {server.base_url} (offline, bundled)")
             answers = app.run(*_clients(server))
-        finally:
-            setup.shutdown()
-    print("answers:")
-    for line in answers:
-        print(f"  - {line}")
+        response_id = next(rid for feature, _, rid in answers if feature == "support")
+        setup.force_flush()
+        service.wait_judged()
+        llmtap.record_feedback(
+            response_id=response_id, score="down", comment="It did not say when the refund comes."
+        )
+    finally:
+        setup.shutdown()
+    return answers
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    judge = (
+        {"name": args.judge_model, "base_url": args.judge_base_url} if args.judge_base_url else None
+    )
+    folder = Path(args.keep or tempfile.mkdtemp(prefix="llmtap-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    service = DemoService.start(demo_config(folder, jaeger=args.jaeger, judge=judge))
+    jaeger = f", forwarding to Jaeger at {args.jaeger}" if args.jaeger else ""
+    print(f"llmtap service {service.otlp_endpoint} (in this process), judging with "
+          f"{len(service.judging.rules)} rules{jaeger}")  # fmt: skip
+    try:
+        answers = _run_app(service)
+        service.wait_judged()
+    finally:
+        service.stop()
+    spans = service.spans()
+    print()
+    print(render(spans))
+    print()
+    print("\n".join(summary(spans)))
+    print("\nanswers:")
+    for feature, text, _ in answers:
+        print(f"  - [{feature}] {text}")
+    review = service.review_entries()
+    print(f"\nreview queue: {len(review)} entr{'y' if len(review) == 1 else 'ies'} in "
+          f"{folder / 'review.jsonl'}; make them golden cases with:\n"
+          f"  llmtap golden add {folder / 'review.jsonl'} --to golden.jsonl")  # fmt: skip
     return 0
 
 

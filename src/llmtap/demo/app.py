@@ -7,6 +7,7 @@ with OPENAI_BASE_URL / ANTHROPIC_BASE_URL.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import llmtap
 
@@ -39,7 +40,7 @@ def get_order_status(order_id: str) -> dict:
 
 
 @llmtap.workflow("support-answer")
-def answer(openai_client, question: str) -> str:
+def answer(openai_client, question: str) -> Any:
     docs = search(question)
     context = "\n".join(d["content"] for d in docs)
     reply = openai_client.chat.completions.create(
@@ -49,7 +50,7 @@ def answer(openai_client, question: str) -> str:
             {"role": "user", "content": question},
         ],
     )
-    return reply.choices[0].message.content or ""
+    return reply
 
 
 @llmtap.agent("order-agent")
@@ -75,24 +76,24 @@ def stream_reply(openai_client, question: str) -> str:
     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
 
-def run(openai_client, anthropic_client=None) -> list[str]:
-    """One request per feature, each under its own business context."""
-    out = []
+def run(openai_client, anthropic_client=None) -> list[tuple[str, str, str | None]]:
+    """One request per feature, each under its own business context: (feature, answer,
+    response id of the answer when it is one model call)."""
+    out: list[tuple[str, str, str | None]] = []
     with llmtap.context(user_id="user-7", session_id="s-42", feature="support"):
-        out.append(
-            answer(
-                openai_client,
-                "When will my refund arrive? Reach me at jane.doe@example.com or "
-                "+44 20 7946 0958; card 4111 1111 1111 1111.",
-            )
+        reply = answer(
+            openai_client,
+            "When will my refund arrive? Reach me at jane.doe@example.com or "
+            "+44 20 7946 0958; card 4111 1111 1111 1111.",
         )
+        out.append(("support", reply.choices[0].message.content or "", reply.id))
     with llmtap.context(user_id="user-7", feature="orders"):
-        out.append(order_agent(openai_client, "Where is order A-1001?"))
+        out.append(("orders", order_agent(openai_client, "Where is order A-1001?"), None))
     with llmtap.context(user_id="user-9", feature="chat-stream"):
-        out.append(stream_reply(openai_client, "Say hello in three words"))
+        out.append(("chat-stream", stream_reply(openai_client, "Say hello in three words"), None))
     with llmtap.context(feature="search-index"):
         emb = openai_client.embeddings.create(model="text-embedding-3-small", input="refunds")
-        out.append(f"{len(emb.data[0].embedding)} dimensions")
+        out.append(("search-index", f"{len(emb.data[0].embedding)} dimensions", None))
     if anthropic_client is not None:
         with llmtap.context(user_id="user-3", feature="summaries"):
             msg = anthropic_client.messages.create(
@@ -100,5 +101,6 @@ def run(openai_client, anthropic_client=None) -> list[str]:
                 max_tokens=200,
                 messages=[{"role": "user", "content": "Summarise our refund policy."}],
             )
-            out.append("".join(b.text for b in msg.content if b.type == "text"))
+            text = "".join(b.text for b in msg.content if b.type == "text")
+            out.append(("summaries", text, msg.id))
     return out

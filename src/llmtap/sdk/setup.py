@@ -33,6 +33,10 @@ class Configured:
     instrumentors: list[Any] = field(default_factory=list)
     owns_providers: bool = True
 
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export every ended span now (through the pipeline, to every destination)."""
+        return bool(self.tracer_provider.force_flush(timeout_millis))
+
     def shutdown(self) -> None:
         for instrumentor in self.instrumentors:
             instrumentor.uninstrument()
