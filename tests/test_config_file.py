@@ -274,7 +274,8 @@ def test_unknown_keys_with_suggestions(write):
         "llmtap.yaml:3: sampling.haed: unknown key 'haed' (did you mean 'head'?)",
         "llmtap.yaml:5: export[0].endpont: unknown key 'endpont' (did you mean 'endpoint'?)",
         "llmtap.yaml:6: zzz: unknown key 'zzz'; expected one of: service_name, "
-        "capture_content, content, streams, redaction, pricing, export, sampling, service, judge",
+        "capture_content, content, streams, redaction, pricing, export, sampling, service, "
+        "judge, eval",
     ]
 
 

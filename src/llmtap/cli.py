@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from llmtap.cli_eval import add_parser as add_eval
 from llmtap.cli_pricing import add_parser as add_pricing
 from llmtap.cli_serve import add_parser as add_serve
+
+#: commands that parse their own arguments: everything after the command name is theirs
+_PASS_THROUGH = ("demo", "devserver")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_pricing(sub)
     add_serve(sub)
+    add_eval(sub)
     args, rest = parser.parse_known_args(argv)
-    if args.command in ("pricing", "serve"):
+    if args.command not in _PASS_THROUGH:
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return args.handler(args)
     if args.command == "demo":
         from llmtap.demo.__main__ import main as demo

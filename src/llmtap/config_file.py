@@ -764,6 +764,7 @@ class LlmtapConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     service: Any = None
     judge: dict[str, Any] | None = None
+    eval: Any = None
     #: the file this came from (None: defaults)
     source: str | None = field(default=None, init=False, compare=False)
     #: non-fatal findings (literal secrets), also logged
@@ -816,6 +817,7 @@ _SECTIONS = {
     "redaction": ("llmtap.pipeline.redact", "RedactionConfig"),
     "pricing": ("llmtap.pipeline.cost", "PricingConfig"),
     "service": ("llmtap.service", "ServiceConfig"),
+    "eval": ("llmtap.evals.eval_config", "EvalConfig"),
 }
 
 

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from llmtap import semconv
 from llmtap.config import Settings
 from llmtap.context import current_attributes
+from llmtap.feedback import remember_response
 from llmtap.instrumentation._content import ContentStats, encode_list
 from llmtap.version import __version__
 
@@ -256,6 +257,7 @@ class Telemetry:
         finally:
             if span is not None and inv.own_span:
                 span.end()
+            remember_response(attrs.get(semconv.RESPONSE_ID), span, attrs)
             self._record_metrics(inv, elapsed)
 
     def _record_content(self, inv: Invocation, span: trace.Span) -> None:

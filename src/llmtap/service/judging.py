@@ -86,7 +86,8 @@ negative (positive) feedback when any of its spans, or any event of its spans, c
 * ``llmtap.evaluation.source`` = ``user`` together with ``gen_ai.evaluation.name`` (or the
   event is named ``gen_ai.evaluation.result``) and a ``gen_ai.evaluation.score.value``
   below 0 (above 0) - or ``gen_ai.evaluation.score.label`` = ``negative``/``positive``.
-  Feedback senders with another scale (1-5 stars) set ``llmtap.feedback.label``.
+  Feedback senders with another scale (1-5 stars) set ``llmtap.feedback.label``
+  (``neutral`` marks feedback with no polarity, whatever its score).
 
 Feedback usually arrives long after the answer. It then comes as a late span: the late
 batch carries the retained spans of the trace, so ``feedback: negative`` rules select the
@@ -427,6 +428,8 @@ def _feedback_in(attrs: Mapping[str, Any], is_result_event: bool, out: set[str])
         text = label.strip().lower()
         if text in ("negative", "positive"):
             out.add(text)
+            return
+        if text == "neutral":  # e.g. 3 of 5 stars: a score above 0, but no polarity
             return
     source = attrs.get(ATTR_SOURCE)
     if not (isinstance(source, str) and source.lower() == "user"):
