@@ -157,8 +157,8 @@ def test_stars_by_ids_with_a_logger_provider(
     assert fb.events == ()  # the event went to the logs
     attrs = dict(fb.attributes)
     assert attrs["gen_ai.evaluation.score.value"] == 2.0
-    assert (attrs["llmtap.feedback.scale"], attrs["llmtap.feedback.scale.min"],
-            attrs["llmtap.feedback.scale.max"]) == ("stars", 1.0, 5.0)  # fmt: skip
+    assert (attrs["llmtap.feedback.scale"], attrs["llmtap.feedback.range.min"],
+            attrs["llmtap.feedback.range.max"]) == ("stars", 1.0, 5.0)  # fmt: skip
     assert attrs["llmtap.feedback.label"] == "negative"
     (log,) = log_exporter.get_finished_logs()
     assert log.log_record.event_name == "gen_ai.evaluation.result"

@@ -27,7 +27,7 @@ Attributes of the span (and of the event): ``gen_ai.evaluation.name`` (default
 content, so recorded only when content capture is on, and redacted like other content),
 ``gen_ai.response.id`` when known, ``llmtap.evaluation.source`` = ``user``,
 ``llmtap.feedback.label``, ``llmtap.feedback.scale`` (``thumbs``, ``stars`` or ``range``)
-with ``llmtap.feedback.scale.min``/``.max``, and ``llmtap.feature`` of the answer when the
+with ``llmtap.feedback.range.min``/``.max``, and ``llmtap.feature`` of the answer when the
 response was seen here.
 
 Bad arguments raise :class:`FeedbackError` (a ``ValueError`` naming the argument). Problems
@@ -66,8 +66,8 @@ _log = logging.getLogger("llmtap")
 
 FEEDBACK_LABEL = "llmtap.feedback.label"
 FEEDBACK_SCALE = "llmtap.feedback.scale"
-FEEDBACK_SCALE_MIN = "llmtap.feedback.scale.min"
-FEEDBACK_SCALE_MAX = "llmtap.feedback.scale.max"
+FEEDBACK_RANGE_MIN = "llmtap.feedback.range.min"
+FEEDBACK_RANGE_MAX = "llmtap.feedback.range.max"
 SOURCE = "llmtap.evaluation.source"
 DEFAULT_NAME = "user_feedback"
 MAX_RESPONSES = 10_000
@@ -343,8 +343,8 @@ def _attributes(
     if scored.value is not None:
         attrs[semconv.EVALUATION_SCORE_VALUE] = scored.value
         attrs[FEEDBACK_SCALE] = scored.scale
-        attrs[FEEDBACK_SCALE_MIN] = scored.low
-        attrs[FEEDBACK_SCALE_MAX] = scored.high
+        attrs[FEEDBACK_RANGE_MIN] = scored.low
+        attrs[FEEDBACK_RANGE_MAX] = scored.high
     attrs[semconv.EVALUATION_SCORE_LABEL] = (label or scored.polarity)[:128]
     attrs[FEEDBACK_LABEL] = polarity or scored.polarity
     if comment and _capture_content():
