@@ -30,8 +30,9 @@ Then an in-process profile of the ingest path for each kind (where the time goes
 
     python bench/service_throughput.py [--requests 200] [--quick] [--out bench/results]
 
-The same traffic through a real OpenTelemetry Collector (OTLP in, tail sampling, OTLP
-out) as a reference is for later: no Collector binary is built in this environment yet.
+The same traffic through a real OpenTelemetry Collector (OTLP in, tail sampling, batch,
+OTLP out; ``otelcol-llmtap`` from tools/build-otel-binaries.sh) is measured in the same run
+as the reference, when the binary is there.
 """
 
 from __future__ import annotations
@@ -314,6 +315,75 @@ def start_service(
     raise RuntimeError("the service did not say where it listens")
 
 
+COLLECTOR_CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{port}", max_recv_msg_size_mib: 64}}
+processors:
+  tail_sampling:
+    decision_wait: 1s
+    num_traces: 200000
+    policies:
+      - {{name: errors, type: status_code, status_code: {{status_codes: [ERROR]}}}}
+      - {{name: slow, type: latency, latency: {{threshold_ms: 5000}}}}
+      - {{name: the-rest, type: probabilistic, probabilistic: {{sampling_percentage: 100}}}}
+  batch: {{send_batch_size: 512, timeout: 200ms}}
+exporters:
+  otlp:
+    endpoint: "127.0.0.1:{sink}"
+    tls: {{insecure: true}}
+    compression: none
+    timeout: 30s
+    sending_queue: {{queue_size: 5000}}
+service:
+  telemetry: {{metrics: {{level: none}}, logs: {{level: warn}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [tail_sampling, batch], exporters: [otlp]}}
+"""
+
+
+def collector_binary() -> Path | None:
+    folder = os.environ.get("LLMTAP_BIN_DIR") or str(Path.home() / ".cache/llmtap/bin")
+    path = Path(folder) / "otelcol-llmtap"
+    return path if path.exists() else None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_collector(tmp: Path, sink_port: int) -> tuple[subprocess.Popen, int]:
+    """The reference: an OpenTelemetry Collector (built by tools/build-otel-binaries.sh)
+    doing comparable work: OTLP/gRPC in, tail sampling (keeps everything here, so every span
+    reaches the sink as with the service), batch, OTLP/gRPC out."""
+    import socket
+
+    binary = collector_binary()
+    if binary is None:
+        raise RuntimeError("no otelcol-llmtap; run tools/build-otel-binaries.sh")
+    port = _free_port()
+    config = tmp / "collector.yaml"
+    config.write_text(COLLECTOR_CONFIG.format(port=port, sink=sink_port))
+    log = open(tmp / "collector.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([str(binary), "--config", str(config)], stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the Collector did not start listening")
+
+
 def sink_count(channel: grpc.Channel) -> int:
     return int(channel.unary_unary(COUNT)(b"", timeout=5))
 
@@ -362,12 +432,16 @@ def send_all(port: int, requests: list[bytes], concurrency: int) -> int:
 
 
 def measure(tmp: Path, size: int, kind: str, n_requests: int, concurrency: int) -> dict[str, Any]:
-    pool = [make_request(size, kind, seed) for seed in range(8)]
+    traffic = "llmtap" if kind == "collector" else kind
+    pool = [make_request(size, traffic, seed) for seed in range(8)]
     span_bytes = sum(len(p) for p in pool) / len(pool) / SPANS_PER_REQUEST
     sink, sink_port = start_sink(tmp)
-    service, port = start_service(
-        tmp, sink_port, stages=kind != "off", usage_metrics=kind != "llmtap_nousage"
-    )
+    if kind == "collector":
+        service, port = start_collector(tmp, sink_port)
+    else:
+        service, port = start_service(
+            tmp, sink_port, stages=kind != "off", usage_metrics=kind != "llmtap_nousage"
+        )
     sink_channel = grpc.insecure_channel(f"127.0.0.1:{sink_port}")
     try:
         warm = 8
@@ -376,7 +450,8 @@ def measure(tmp: Path, size: int, kind: str, n_requests: int, concurrency: int) 
             time.sleep(0.01)
         base = sink_count(sink_channel)
         rss_before, _ = memory_mb(service.pid)
-        requests = [pool[i % len(pool)] for i in range(n_requests)]
+        # fresh trace ids in every request: a tail sampler must buffer and decide each trace
+        requests = [make_request(size, traffic, 1000 + i) for i in range(n_requests)]
         target = base + n_requests * SPANS_PER_REQUEST
         cpu0 = cpu_seconds(service.pid)
         t0 = time.perf_counter()
@@ -520,7 +595,36 @@ KIND_NAMES = {
     "llmtap_nousage": "from llmtap apps, usage_metrics off",
     "foreign": "from other SDKs (cost + redaction)",
     "off": "stages off",
+    "collector": "reference: OpenTelemetry Collector (tail_sampling, batch)",
 }
+
+
+def _reference(rows: list[dict]) -> list[str]:
+    refs = {r["size"]: r for r in rows if r["kind"] == "collector"}
+    if not refs:
+        return [
+            "Not in this run: no `otelcol-llmtap` (build it with tools/build-otel-binaries.sh)."
+        ]
+    lines = [
+        "The same traffic (spans from llmtap apps) through `otelcol-llmtap` built from "
+        "`collector-config/builder-config.yaml`: OTLP/gRPC in, `tail_sampling` (1 s decision "
+        "wait; status, latency and probabilistic policies, keeping every trace so every span "
+        "reaches the sink), `batch`, OTLP/gRPC out. Collector CPU divided by service CPU per "
+        "span, same run:",
+        "",
+        "| service workload | span size | service CPU µs/span | Collector CPU µs/span "
+        "| service / Collector |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        ref = refs.get(r["size"])
+        if r["kind"] == "collector" or ref is None:
+            continue
+        lines.append(
+            f"| {KIND_NAMES[r['kind']]} | {r['size']:,} B | {r['cpu_us_per_span']} "
+            f"| {ref['cpu_us_per_span']} | {r['cpu_us_per_span'] / ref['cpu_us_per_span']:.2f}× |"
+        )
+    return lines
 
 
 def write_report(
@@ -616,10 +720,7 @@ def write_report(
         "",
         "## Reference: the OpenTelemetry Collector",
         "",
-        "The same traffic through a real OpenTelemetry Collector (OTLP in, tail sampling, OTLP "
-        "out) is the reference the issue asks for; it is not in this run because no Collector "
-        "binary is built in this environment yet (the Collector Builder needs Go and network "
-        "access). To be added with the end-to-end Collector setup.",
+        *_reference(rows),
         "",
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -644,8 +745,9 @@ def main() -> None:
         default=(
             "llmtap:1024,llmtap:8192,llmtap_nousage:1024,llmtap_nousage:8192,"
             "foreign:1024,foreign:8192,off:1024,off:8192"
+            + (",collector:1024,collector:8192" if collector_binary() else "")
         ),
-        help="kind:size,... (kinds: llmtap, llmtap_nousage, foreign, off)",
+        help="kind:size,... (kinds: llmtap, llmtap_nousage, foreign, off, collector)",
     )
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument(
@@ -680,7 +782,7 @@ def main() -> None:
     if not args.no_profile:
         with tempfile.TemporaryDirectory() as tmp:
             for kind, size in workloads:
-                if kind == "foreign":
+                if kind in ("foreign", "collector"):
                     continue
                 runs_ = [
                     measure_receive_only(Path(tmp), size, kind, fast)
@@ -691,7 +793,7 @@ def main() -> None:
                 print(json.dumps({"receive_only": row}), flush=True)
                 receive_only.append(row)
     profiles = []
-    for kind, size in [] if args.no_profile else workloads:
+    for kind, size in [] if args.no_profile else [w for w in workloads if w[0] != "collector"]:
         rounds = 2 if kind == "foreign" else (4 if args.quick else 20)
         prof = profile(size, kind, rounds)
         print(json.dumps({k: v for k, v in prof.items() if k != "profile"}), flush=True)
