@@ -368,6 +368,26 @@ class _Metrics:
             ("model", "feature", "type"),
             max_series=1000,
         )
+        self.user_cost = r.counter(
+            "llmtap_user_cost_usd_total",
+            "Cost of GenAI calls (gen_ai.usage.cost) by user.id (after redaction) and "
+            "llmtap.feature; past max_series new users are counted as other",
+            ("user", "feature"),
+            max_series=1000,
+        )
+        self.call_duration = r.histogram(
+            "llmtap_genai_duration_seconds",
+            "Duration of GenAI spans that report usage (model calls), by model and feature",
+            ("model", "feature"),
+            buckets=semconv.DURATION_BUCKETS,
+            max_series=500,
+        )
+        self.feedback = r.counter(
+            "llmtap_feedback_total",
+            "Spans carrying user feedback (llmtap.feedback.label), by label and llmtap.feature",
+            ("label", "feature"),
+            max_series=200,
+        )
 
     # the Destination counters interface
     def forwarded_spans(self, destination: str, spans: int) -> None:
@@ -411,6 +431,8 @@ _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _REQUEST_MODEL = semconv.REQUEST_MODEL
 _RESPONSE_MODEL = semconv.RESPONSE_MODEL
 _FEATURE = semconv.LLMTAP_FEATURE
+_USER = semconv.USER_ID
+_FEEDBACK = "llmtap.feedback.label"
 
 
 def _number(value: Any) -> float:
@@ -435,21 +457,25 @@ def _wire_text(value: Any) -> str:
     return value.string_value if value is not None else ""
 
 
-def _usage_from_data(attrs: Mapping[str, Any]) -> tuple[str, str, float, float, float] | None:
+# (model, feature, user, cost, input tokens, output tokens)
+_UsageRow = tuple[str, str, str, float, float, float]
+
+
+def _usage_from_data(attrs: Mapping[str, Any]) -> _UsageRow | None:
     if _COST not in attrs and _INPUT not in attrs and _OUTPUT not in attrs:
         return None
     model = attrs.get(_REQUEST_MODEL) or attrs.get(_RESPONSE_MODEL) or ""
-    feature = attrs.get(_FEATURE) or ""
     return (
         str(model),
-        str(feature),
+        str(attrs.get(_FEATURE) or ""),
+        str(attrs.get(_USER) or ""),
         _number(attrs.get(_COST)),
         _number(attrs.get(_INPUT)),
         _number(attrs.get(_OUTPUT)),
     )
 
 
-def _usage_from_wire(attrs: Any) -> tuple[str, str, float, float, float] | None:
+def _usage_from_wire(attrs: Any) -> _UsageRow | None:
     get = attrs.get
     cost, tin, tout = get(_COST), get(_INPUT), get(_OUTPUT)
     if cost is None and tin is None and tout is None:
@@ -458,10 +484,56 @@ def _usage_from_wire(attrs: Any) -> tuple[str, str, float, float, float] | None:
     return (
         model,
         _wire_text(get(_FEATURE)),
+        _wire_text(get(_USER)),
         _wire_number(cost),
         _wire_number(tin),
         _wire_number(tout),
     )
+
+
+class _Usage:
+    """Usage and feedback of one request, summed before touching the shared metrics."""
+
+    __slots__ = ("durations", "feedback", "totals", "users")
+
+    def __init__(self) -> None:
+        self.totals: dict[tuple[str, str], list[float]] = {}
+        self.users: dict[tuple[str, str], float] = {}
+        self.durations: list[tuple[str, str, float]] = []
+        self.feedback: dict[tuple[str, str], int] = {}
+
+    def add(self, row: _UsageRow, seconds: float) -> None:
+        model, feature, user, cost, tin, tout = row
+        acc = self.totals.get((model, feature))
+        if acc is None:
+            self.totals[(model, feature)] = [cost, tin, tout]
+        else:
+            acc[0] += cost
+            acc[1] += tin
+            acc[2] += tout
+        if cost:
+            self.users[(user, feature)] = self.users.get((user, feature), 0.0) + cost
+        if seconds >= 0:
+            self.durations.append((model, feature, seconds))
+
+    def add_feedback(self, attrs: Any) -> None:
+        key = (_wire_text(attrs.get(_FEEDBACK)), _wire_text(attrs.get(_FEATURE)))
+        self.feedback[key] = self.feedback.get(key, 0) + 1
+
+    def record(self, m: _Metrics) -> None:
+        for (model, feature), (cost, tin, tout) in self.totals.items():
+            if cost:
+                m.cost.inc(cost, model=model, feature=feature)
+            if tin:
+                m.tokens.inc(tin, model=model, feature=feature, type="input")
+            if tout:
+                m.tokens.inc(tout, model=model, feature=feature, type="output")
+        for (user, feature), cost in self.users.items():
+            m.user_cost.inc(cost, user=user, feature=feature)
+        for model, feature, seconds in self.durations:
+            m.call_duration.observe(seconds, model=model, feature=feature)
+        for (label, feature), count in self.feedback.items():
+            m.feedback.inc(count, label=label, feature=feature)
 
 
 # The service -----------------------------------------------------------------------------------
@@ -484,7 +556,7 @@ class _Batch:
     problem: str
     hook_spans: list[ReceivedSpan]
     processed: int
-    usage: dict[tuple[str, str], list[float]]
+    usage: _Usage
 
 
 class ServiceApp:
@@ -668,13 +740,7 @@ class ServiceApp:
             self._m.accepted.inc(spans)
             if batch.processed:
                 self._m.processed.inc(batch.processed)
-            for (model, feature), (cost, tin, tout) in batch.usage.items():
-                if cost:
-                    self._m.cost.inc(cost, model=model, feature=feature)
-                if tin:
-                    self._m.tokens.inc(tin, model=model, feature=feature, type="input")
-                if tout:
-                    self._m.tokens.inc(tout, model=model, feature=feature, type="output")
+            batch.usage.record(self._m)
             self._hooks.offer(batch.hook_spans)
         message = ""
         if batch.rejected:
@@ -707,7 +773,7 @@ class ServiceApp:
         count_usage = self.service.usage_metrics
         items: list[SpanItem] = []
         hook_spans: list[ReceivedSpan] = []
-        usage: dict[tuple[str, str], list[float]] = {}
+        usage = _Usage()
         rejected = processed = 0
         problem = ""
         for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
@@ -755,13 +821,10 @@ class ServiceApp:
                     else:
                         row = None
                     if row is not None:
-                        acc = usage.get(row[:2])
-                        if acc is None:
-                            usage[row[:2]] = list(row[2:])
-                        else:
-                            acc[0] += row[2]
-                            acc[1] += row[3]
-                            acc[2] += row[4]
+                        ns = span.end_time_unix_nano - span.start_time_unix_nano
+                        usage.add(row, ns / 1e9 if span.end_time_unix_nano else -1.0)
+                    if _FEEDBACK in attrs:
+                        usage.add_feedback(attrs)
                     items.append((group, span_header(len(body)), body))
         return _Batch(items, rejected, problem, hook_spans, processed, usage)
 
