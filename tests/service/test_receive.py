@@ -441,3 +441,24 @@ def test_tls_on_both_receivers(tmp_path: Path) -> None:
         conn.close()
         assert app.http.url.startswith("https://")
         rx.wait_for_spans(2)
+
+
+@pytest.mark.parametrize("trust", [True, False])
+def test_a_spoofed_redaction_marker_is_trusted_only_when_configured(
+    tmp_path: Path, trust: bool
+) -> None:
+    marked = simple_spans(1, seed=21, note=EMAIL, **{"llmtap.redaction.count": 2})
+    marked[0]["attributes"]["llmtap.redaction.email"] = 2
+    with (
+        OtlpReceiver() as rx,
+        running_service(tmp_path, [grpc_export(rx)], trust_upstream=trust) as app,
+    ):
+        grpc_call(app, span_request(marked).SerializeToString())
+        (span,) = rx.wait_for_spans(1)
+    if trust:
+        assert span.attributes["note"] == EMAIL
+        assert span.attributes["llmtap.redaction.count"] == 2
+    else:
+        assert span.attributes["note"] == "<EMAIL>"
+        assert span.attributes["llmtap.redaction.count"] == 3
+        assert span.attributes["llmtap.redaction.email"] == 3

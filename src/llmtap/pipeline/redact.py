@@ -69,7 +69,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Attribute names (the lead moves them to semconv.py).
+# Attribute names (defined in semconv.py).
 REDACTION_COUNT: Final = semconv.LLMTAP_REDACTION_COUNT
 REDACTION_FAILED: Final = semconv.LLMTAP_REDACTION_FAILED
 REDACTION_TYPE_PREFIX: Final = semconv.LLMTAP_REDACTION_TYPE_PREFIX
@@ -533,11 +533,16 @@ class RedactionStage:
         self.redactor = Redactor(self.config)
         self._warned = False
 
+    #: skip spans that say they were redacted already; the service turns this off for
+    #: senders it does not trust (``service.trust_upstream: false``)
+    trust_marker = True
+
     def apply(self, span: SpanData) -> None:
         if not self.config.enabled:
             return
         attrs = span.attributes
-        if REDACTION_COUNT in attrs or REDACTION_FAILED in attrs:
+        marked = REDACTION_COUNT in attrs or REDACTION_FAILED in attrs
+        if marked and self.trust_marker:
             return  # redacted before, in this process or upstream
         try:
             counts: dict[str, int] = {}
@@ -555,9 +560,10 @@ class RedactionStage:
         for ev, ev_updates in zip(span.events, event_updates, strict=True):
             _commit(ev.attributes, ev_updates)
         span.status_message = status
-        attrs[REDACTION_COUNT] = sum(counts.values())
+        attrs[REDACTION_COUNT] = sum(counts.values()) + _count(attrs, REDACTION_COUNT, marked)
         for kind, n in counts.items():
-            attrs[redaction_count_attribute(kind)] = n
+            key = redaction_count_attribute(kind)
+            attrs[key] = n + _count(attrs, key, marked)
 
     def _fail_closed(self, span: SpanData) -> None:
         if not self._warned:
@@ -600,3 +606,9 @@ def redact_text(text: str, config: RedactionConfig | None = None) -> str:
             _default = Redactor()
         return _default.redact_text(text)
     return Redactor(config).redact_text(text)
+
+
+def _count(attrs: Mapping[str, Any], key: str, marked: bool) -> int:
+    """The count an earlier redaction left under ``key`` (0 when there was none)."""
+    value = attrs.get(key) if marked else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

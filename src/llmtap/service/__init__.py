@@ -51,7 +51,11 @@ class ServiceConfig:
     (``llmtap_cost_usd_total``, ``llmtap_tokens_total``) from every GenAI span; reading
     them costs about a quarter of the per-span CPU of spans that need no processing, so
     turn it off when the backends or the apps' own metrics give those numbers.
-    ``workers`` is the number of gRPC handler threads.
+    ``workers`` is the number of gRPC handler threads. ``trust_upstream``: spans that an
+    llmtap app already priced and redacted (they carry ``gen_ai.usage.cost`` /
+    ``llmtap.redaction.count``) are forwarded as received; set it to false when senders are
+    not trusted to have redacted, so that every span runs through the stages again (at the
+    CPU cost of spans from other SDKs; redaction leaves its own placeholders alone).
     """
 
     grpc_address: str | None = "127.0.0.1:4317"
@@ -68,6 +72,7 @@ class ServiceConfig:
     hook_queue_size: int = 16384
     workers: int = 8
     usage_metrics: bool = True
+    trust_upstream: bool = True
 
     def __post_init__(self) -> None:
         errors: list[str] = []

@@ -586,7 +586,13 @@ class ServiceApp:
 
             stages = build_stages(config) if config is not None else build_stages(_NoConfig())
         self.stages: list[Stage] = list(stages)
-        self._needs = _needs_check(self.stages)
+        if not self.service.trust_upstream:
+            for stage in self.stages:
+                if hasattr(stage, "trust_marker"):
+                    stage.trust_marker = False
+        self._needs = (
+            _needs_check(self.stages) if self.service.trust_upstream else (lambda attrs: True)
+        )
         self.destinations: list[Destination] = (
             list(destinations) if destinations is not None else self._build_destinations()
         )
