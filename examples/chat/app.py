@@ -1,6 +1,6 @@
 """Plain chat: one traced OpenAI call, printed as a trace tree.
 
-    python examples/chat/app.py     # offline; with OPENAI_API_KEY set, against OpenAI
+python examples/chat/app.py     # offline; with OPENAI_API_KEY set, against OpenAI
 """
 
 from openai import OpenAI
