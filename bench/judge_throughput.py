@@ -14,7 +14,9 @@ by latency) for ``--seconds``; what the judge queue cannot take is skipped and c
 bounded queue at work). Throughput is verdicts per second over the steady window (after
 the first quarter of the run). Target: at least 90 % of the ideal rate. Memory is the
 process RSS sampled every second; "drift" compares the mean RSS of the last quarter with
-that of the second quarter.
+that of the second quarter. Decided traces are retained for late spans for 5 s here (300 s
+by default, bounded by ``judge.max_bytes``), so that the retained set is at its steady
+size before the second quarter.
 
     python bench/judge_throughput.py [--latency 0.2] [--concurrency 16 64 128] [--seconds 40]
 """
@@ -36,6 +38,9 @@ from llmtap.pipeline.span import SpanData
 from llmtap.service.judging import JudgeConfig, Judging
 
 HERE = Path(__file__).resolve().parent
+#: decided traces are kept this long as context for late spans (300 s by default); short
+#: here so that the retained set reaches its steady size early in each level
+LATE_WINDOW_S = 5.0
 QUESTION = "What is the refund window for annual plans bought through the web store?"
 ANSWER = "Annual plans bought on the web store can be refunded within 30 days of purchase."
 DOCUMENT = (
@@ -126,6 +131,7 @@ def run_level(base_url: str, concurrency: int, latency: float, seconds: float) -
         queue_size=concurrency * 2,
         trace_idle_s=0.05,
         trace_max_wait_s=0.5,
+        late_window_s=LATE_WINDOW_S,
     )
     results = _Results()
     judging = Judging(config, emit=results.emit, tick_s=0.02)

@@ -346,8 +346,8 @@ Message = Mapping[str, str]
 
 
 #: connections per pool, and pools per client (see ``JudgeClient._pick``)
-POOL_SIZE = 16
-MAX_POOLS = 16
+POOL_SIZE = 4
+MAX_POOLS = 64
 
 
 class JudgeClient:
