@@ -499,7 +499,7 @@ class _Usage:
     def __init__(self) -> None:
         self.totals: dict[tuple[str, str], list[float]] = {}
         self.users: dict[tuple[str, str], float] = {}
-        self.durations: list[tuple[str, str, float]] = []
+        self.durations: dict[tuple[str, str], list[float]] = {}
         self.feedback: dict[tuple[str, str], int] = {}
 
     def add(self, row: _UsageRow, seconds: float) -> None:
@@ -514,26 +514,32 @@ class _Usage:
         if cost:
             self.users[(user, feature)] = self.users.get((user, feature), 0.0) + cost
         if seconds >= 0:
-            self.durations.append((model, feature, seconds))
+            found = self.durations.get((model, feature))
+            if found is None:
+                self.durations[(model, feature)] = [seconds]
+            else:
+                found.append(seconds)
 
     def add_feedback(self, attrs: Any) -> None:
         key = (_wire_text(attrs.get(_FEEDBACK)), _wire_text(attrs.get(_FEATURE)))
         self.feedback[key] = self.feedback.get(key, 0) + 1
 
     def record(self, m: _Metrics) -> None:
-        for (model, feature), (cost, tin, tout) in self.totals.items():
-            if cost:
-                m.cost.inc(cost, model=model, feature=feature)
+        cost: dict[tuple[str, ...], float] = {}
+        tokens: dict[tuple[str, ...], float] = {}
+        for (model, feature), (dollars, tin, tout) in self.totals.items():
+            if dollars:
+                cost[(model, feature)] = dollars
             if tin:
-                m.tokens.inc(tin, model=model, feature=feature, type="input")
+                tokens[(model, feature, "input")] = tin
             if tout:
-                m.tokens.inc(tout, model=model, feature=feature, type="output")
-        for (user, feature), cost in self.users.items():
-            m.user_cost.inc(cost, user=user, feature=feature)
-        for model, feature, seconds in self.durations:
-            m.call_duration.observe(seconds, model=model, feature=feature)
-        for (label, feature), count in self.feedback.items():
-            m.feedback.inc(count, label=label, feature=feature)
+                tokens[(model, feature, "output")] = tout
+        m.cost.inc_many(cost)
+        m.tokens.inc_many(tokens)
+        m.user_cost.inc_many(self.users)
+        for (model, feature), seconds in self.durations.items():
+            m.call_duration.observe_many(seconds, model=model, feature=feature)
+        m.feedback.inc_many(self.feedback)
 
 
 # The service -----------------------------------------------------------------------------------

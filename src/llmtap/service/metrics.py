@@ -26,6 +26,7 @@ import logging
 import math
 import re
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -185,6 +186,21 @@ class Counter(_Metric):
                 cell = self._series[key] = [0]
             cell[0] += amount
 
+    def inc_many(self, amounts: Mapping[tuple[str, ...], float]) -> None:
+        """``inc`` for several series at once: label values in ``label_names`` order (strings)
+        to a non-negative amount; the lock is taken once."""
+        width = len(self.label_names)
+        for key, amount in amounts.items():
+            if amount < 0 or len(key) != width:
+                raise ValueError(f"{self.name}: bad increment {key!r}: {amount!r}")
+        with self._lock:
+            series = self._series
+            for key, amount in amounts.items():
+                cell = series.get(key)
+                if cell is None:
+                    cell = series.setdefault(self._admit(series, key), [0])
+                cell[0] += amount
+
     def value(self, **labels: Any) -> float:
         """The current total of one series (0 when it was never incremented)."""
         key = self._key((), labels) if labels or self.label_names else ()
@@ -298,6 +314,22 @@ class Histogram(_Metric):
                 cells = self._series[key] = [0] * (len(self.buckets) + 1) + [0.0]
             cells[index] += 1
             cells[-1] += value
+
+    def observe_many(self, values: Sequence[float], **labels: Any) -> None:
+        """``observe`` for each of ``values`` (one series), taking the lock once."""
+        if not values:
+            return
+        key = self._key((), labels) if labels or self.label_names else ()
+        buckets = self.buckets
+        indexes = [bisect_left(buckets, v) for v in values]
+        with self._lock:
+            key = self._admit(self._series, key)
+            cells = self._series.get(key)
+            if cells is None:
+                cells = self._series[key] = [0] * (len(buckets) + 1) + [0.0]
+            for index in indexes:
+                cells[index] += 1
+            cells[-1] += sum(values)
 
     def count(self, **labels: Any) -> int:
         key = self._key((), labels) if labels or self.label_names else ()
