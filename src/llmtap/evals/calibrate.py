@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmtap.evals.base import EvalInput, Evaluator, Verdict
-from llmtap.evals.golden import GoldenError, case_input_text, read_json_lines
+from llmtap.evals.golden import GoldenError, case_input_text, context_problems, read_json_lines
 
 __all__ = ["Calibration", "Example", "calibrate", "load_labelled", "render"]
 
@@ -106,13 +106,7 @@ def _line_problems(raw: Mapping[str, Any]) -> list[str]:
     value = raw.get("input")
     if value is not None and not case_input_text(value):
         out.append("input: expected a string or messages with a user message")
-    documents = raw.get("documents")
-    if documents is not None and not (
-        isinstance(documents, list) and all(isinstance(d, str) for d in documents)
-    ):
-        out.append("documents: expected a list of strings")
-    if raw.get("metadata") is not None and not isinstance(raw["metadata"], dict):
-        out.append("metadata: expected an object")
+    out.extend(context_problems(raw))
     return out
 
 

@@ -203,13 +203,7 @@ def _case_problems(raw: Mapping[str, Any]) -> list[str]:
     out.extend(_input_problems(raw.get("input")))
     if raw.get("expected") is not None:
         out.extend(f"expected{p}" for p in check_expected(raw["expected"]))
-    documents = raw.get("documents")
-    if documents is not None and not (
-        isinstance(documents, list) and all(isinstance(d, str) for d in documents)
-    ):
-        out.append("documents: expected a list of strings")
-    if raw.get("metadata") is not None and not isinstance(raw["metadata"], dict):
-        out.append("metadata: expected an object")
+    out.extend(context_problems(raw))
     feature = raw.get("feature")
     if feature is not None and (not isinstance(feature, str) or not feature.strip()):
         out.append("feature: expected a non-empty string")
@@ -219,6 +213,19 @@ def _case_problems(raw: Mapping[str, Any]) -> list[str]:
         for i, item in enumerate(items):
             if not (isinstance(item, str) and item) and not isinstance(item, dict):
                 out.append(f"evaluators[{i}]: expected an evaluator name or an object")
+    return out
+
+
+def context_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Problems of a record's optional ``documents`` and ``metadata``."""
+    out = []
+    documents = raw.get("documents")
+    if documents is not None and not (
+        isinstance(documents, list) and all(isinstance(d, str) for d in documents)
+    ):
+        out.append("documents: expected a list of strings")
+    if raw.get("metadata") is not None and not isinstance(raw["metadata"], dict):
+        out.append("metadata: expected an object")
     return out
 
 
