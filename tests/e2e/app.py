@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 import openai
@@ -46,7 +47,9 @@ def send_feedback(reply: Any, score: str) -> None:
     llmtap.record_feedback(response_id=reply.id, score=value)
 
 
-def one_request(client: openai.OpenAI, index: int, args: argparse.Namespace) -> dict[str, Any]:
+def one_request(
+    client: openai.OpenAI, index: int, args: argparse.Namespace, flush: Any
+) -> dict[str, Any]:
     text = question(index)
     with (
         llmtap.context(feature=args.feature, user_id=f"user-{index}", session_id="e2e"),
@@ -63,6 +66,8 @@ def one_request(client: openai.OpenAI, index: int, args: argparse.Namespace) -> 
         )
         trace_id = trace.get_current_span().get_span_context().trace_id
     if args.feedback:
+        flush()  # the answer's spans leave now
+        time.sleep(args.feedback_delay)  # the user answers later: the trace is decided by then
         send_feedback(reply, args.feedback)
     return {"trace_id": f"{trace_id:032x}", "response_id": reply.id, "feature": args.feature}
 
@@ -74,13 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument("--feature", default="support")
     parser.add_argument("--feedback", metavar="SCORE", help="send user feedback on each answer")
+    parser.add_argument(
+        "--feedback-delay", type=float, default=0.0, metavar="S", help="seconds before feedback"
+    )
     args = parser.parse_args(argv)
 
     configured = llmtap.configure(service_name="e2e-app")
     client = openai.OpenAI(base_url=args.base_url, api_key="test-key", max_retries=0)
     try:
         for index in range(args.requests):
-            print(json.dumps(one_request(client, index, args)), flush=True)
+            print(json.dumps(one_request(client, index, args, configured.force_flush)), flush=True)
     finally:
         client.close()
         configured.shutdown()

@@ -303,3 +303,42 @@ def test_scaled_router_samplers_replicas_judge_each_trace_once(
     assert sum(runs) == count * len(EVALUATIONS)
     accepted = [metric_sum(b, "llmtap_service_spans_accepted_total") for b in bodies]
     assert sum(accepted) == count * len(APP_SPANS)
+
+
+def test_late_negative_feedback_is_kept_and_judged(
+    procs: Processes, devserver: Any, judge: JudgeServer, sink: OtlpReceiver, tmp_path: Path
+) -> None:
+    """The user's thumbs-down comes after the trace was judged: it lands in the same trace in
+    Jaeger under the answer, and the ``when: {feedback: negative}`` rule judges the answer
+    then (the LLM judge runs only for it: LLMTAP_JUDGE_SAMPLE=0)."""
+    jaeger = start_jaeger(procs)
+    env = {**service_env(jaeger, sink, judge), "LLMTAP_JUDGE_SAMPLE": "0"}
+    env["LLMTAP_JUDGE_FEEDBACK_SAMPLE"] = "1"
+    service = start_llmtap_serve(procs, SERVICE_CONFIG, env=env)
+    collector = start_collector(
+        procs,
+        CONFIG_DIR / "single.yaml",
+        env={
+            "LLMTAP_SERVICE_ENDPOINT": service.endpoint("grpc"),
+            "PROMETHEUS_OTLP_METRICS_URL": sink.http_url("metrics"),
+        },
+    )
+    (request,) = run_app(collector, devserver, tmp_path, 1, "--feedback", "down",
+                         "--feedback-delay", "3")  # fmt: skip
+    rules = EVALUATIONS - {"answer_relevance"}
+    expected = len(APP_SPANS) + len(rules) + 2  # + the feedback + the judge it triggered
+    _, spans = wait_for_trace(jaeger, request["trace_id"], expected)
+    assert len(spans) == expected, [s.name for s in spans]
+    chat = by_name(spans)["chat gpt-4o-mini"]
+    feedback = by_name(spans)["evaluate user_feedback"]
+    assert feedback.parent == chat.span_id
+    assert feedback.tags["llmtap.feedback.label"] == "negative"
+    assert feedback.tags["llmtap.evaluation.source"] == "user"
+    assert feedback.tags["gen_ai.response.id"] == request["response_id"]
+    judged = by_name(spans)["evaluate answer_relevance"]
+    assert judged.parent == chat.span_id
+    assert judged.tags["llmtap.evaluation.source"] == "judge"
+    assert judged.tags["llmtap.evaluation.late"] is True
+    assert len(judge.requests) == 1
+    body = metrics_text(service)
+    assert metric_sum(body, "llmtap_feedback_total", label="negative") == 1
