@@ -314,6 +314,7 @@ def test_late_negative_feedback_is_kept_and_judged(
     jaeger = start_jaeger(procs)
     env = {**service_env(jaeger, sink, judge), "LLMTAP_JUDGE_SAMPLE": "0"}
     env["LLMTAP_JUDGE_FEEDBACK_SAMPLE"] = "1"
+    judge.push_verdict(score=0.2, label="irrelevant", explanation="does not answer the question")
     service = start_llmtap_serve(procs, SERVICE_CONFIG, env=env)
     collector = start_collector(
         procs,
@@ -339,6 +340,7 @@ def test_late_negative_feedback_is_kept_and_judged(
     assert judged.parent == chat.span_id
     assert judged.tags["llmtap.evaluation.source"] == "judge"
     assert judged.tags["llmtap.evaluation.late"] is True
+    assert judged.tags["gen_ai.evaluation.score.label"] == "irrelevant"
     assert len(judge.requests) == 1
     body = metrics_text(service)
     assert metric_sum(body, "llmtap_feedback_total", label="negative") == 1
