@@ -505,7 +505,8 @@ def test_literal_secrets_warn(write, caplog):
             api_key: "${env:HONEYCOMB_API_KEY}"
           - {preset: otlp, headers: {x-tenant: acme, authorization: "Bearer abc"}}
         sampling: {head: {rules: [{when: {llmtap.metadata.token: x}, ratio: 1}]}}
-        judge: {model: {api_key: sk-judge}}
+        judge: {model: {api_key: sk-judge, api_key_env: JUDGE_KEY}}
+        service: {tls_cert_file: /etc/tls/cert.pem, tls_key_file: /etc/tls/key.pem}
         """
     )
     with caplog.at_level(logging.WARNING, logger="llmtap"):

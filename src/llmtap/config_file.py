@@ -122,8 +122,11 @@ _SECRET_WORDS = frozenset(
         "team",  # x-honeycomb-team carries the API key
     }
 )
-# `input_cost_per_token`, `max_tokens_per_key`...: prices and limits, not secrets
-_NOT_SECRET_WORDS = frozenset({"cost", "per", "count", "limit", "max", "min"})
+# `input_cost_per_token`, `max_tokens_per_key`...: prices and limits, not secrets;
+# `api_key_env`, `tls_key_file`: where a secret is, not the secret
+_NOT_SECRET_WORDS = frozenset(
+    {"cost", "per", "count", "limit", "max", "min", "env", "file", "path"}
+)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
