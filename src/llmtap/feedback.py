@@ -64,11 +64,11 @@ __all__ = [
 
 _log = logging.getLogger("llmtap")
 
-FEEDBACK_LABEL = "llmtap.feedback.label"
+FEEDBACK_LABEL = semconv.LLMTAP_FEEDBACK_LABEL
 FEEDBACK_SCALE = "llmtap.feedback.scale"
 FEEDBACK_RANGE_MIN = "llmtap.feedback.range.min"
 FEEDBACK_RANGE_MAX = "llmtap.feedback.range.max"
-SOURCE = "llmtap.evaluation.source"
+SOURCE = semconv.LLMTAP_EVALUATION_SOURCE
 DEFAULT_NAME = "user_feedback"
 MAX_RESPONSES = 10_000
 MAX_COMMENT_CHARS = 4096

@@ -106,6 +106,10 @@ LLMTAP_PROMPT_VERSION: Final = "llmtap.prompt.version"
 LLMTAP_METADATA_PREFIX: Final = "llmtap.metadata."
 LLMTAP_STEP_KIND: Final = "llmtap.step.kind"
 LLMTAP_RESPONSE_REFUSAL: Final = "llmtap.response.refusal"
+# Evaluation results (judge, rules) and user feedback
+LLMTAP_EVALUATION_SOURCE: Final = "llmtap.evaluation.source"
+LLMTAP_EVALUATION_PASSED: Final = "llmtap.evaluation.passed"
+LLMTAP_FEEDBACK_LABEL: Final = "llmtap.feedback.label"
 # Cost (gen_ai.usage.cost is the name Langfuse and OpenLIT read; not in semconv v1.41)
 USAGE_COST: Final = "gen_ai.usage.cost"
 LLMTAP_COST_INPUT: Final = "llmtap.cost.input"

@@ -153,13 +153,13 @@ def summary(spans: Sequence[SpanData]) -> list[str]:
         name = s.attributes.get(semconv.EVALUATION_NAME)
         if name is None:
             continue
-        source = s.attributes.get("llmtap.evaluation.source", "")
+        source = s.attributes.get(semconv.LLMTAP_EVALUATION_SOURCE, "")
         if source == "user":
-            outcome = f"user {s.attributes.get('llmtap.feedback.label', '?')}"
-        elif "error.type" in s.attributes:
-            outcome = f"error {s.attributes['error.type']}"
+            outcome = f"user {s.attributes.get(semconv.LLMTAP_FEEDBACK_LABEL, '?')}"
+        elif semconv.ERROR_TYPE in s.attributes:
+            outcome = f"error {s.attributes[semconv.ERROR_TYPE]}"
         else:
-            passed = s.attributes.get("llmtap.evaluation.passed")
+            passed = s.attributes.get(semconv.LLMTAP_EVALUATION_PASSED)
             outcome = {True: "pass", False: "fail"}.get(passed, "scored")
         verdicts[(str(name), outcome)] += 1
     lines = [

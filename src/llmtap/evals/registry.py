@@ -363,6 +363,25 @@ def _name_check(value: str) -> str | None:
 # model-based --------------------------------------------------------------------------------------
 
 
+def _llm_judge(
+    s: _Spec, name: str, rubric: Any, judge: Any, pricing: Any, options: dict[str, Any]
+) -> Evaluator | None:
+    """The LLM judge of a checked spec, or None when the spec has problems."""
+    from llmtap.evals.llm_judge import LLMJudge
+
+    client = _client_for(s, judge)
+    if rubric is None or client is None or s.problems:
+        return None
+    return LLMJudge(
+        name,
+        rubric,
+        client,
+        model=options["model"],
+        pricing=pricing,
+        max_chars=options["max_chars"],
+    )
+
+
 def _client_for(s: _Spec, judge: Any) -> JudgeClient | None:
     try:
         client = judge_client(judge)
@@ -405,7 +424,6 @@ def _check_rubric(s: _Spec, make: Callable[[], Rubric]) -> Rubric | None:
 
 
 def _build_builtin_llm(s: _Spec, name: str, judge: Any, pricing: Any) -> Evaluator | None:
-    from llmtap.evals.llm_judge import LLMJudge
 
     options = _llm_options(s)
     base = get_rubric(s.evaluator)
@@ -422,21 +440,10 @@ def _build_builtin_llm(s: _Spec, name: str, judge: Any, pricing: Any) -> Evaluat
             }
         ),
     )
-    client = _client_for(s, judge)
-    if rubric is None or client is None or s.problems:
-        return None
-    return LLMJudge(
-        name,
-        rubric,
-        client,
-        model=options["model"],
-        pricing=pricing,
-        max_chars=options["max_chars"],
-    )
+    return _llm_judge(s, name, rubric, judge, pricing, options)
 
 
 def _build_custom_llm(s: _Spec, name: str, judge: Any, pricing: Any) -> Evaluator | None:
-    from llmtap.evals.llm_judge import LLMJudge
 
     if "name" not in s.raw:
         s.problem("name", "required by evaluator custom_llm (it names the verdicts)")
@@ -467,17 +474,7 @@ def _build_custom_llm(s: _Spec, name: str, judge: Any, pricing: Any) -> Evaluato
                 required=required,
             ),
         )
-    client = _client_for(s, judge)
-    if rubric is None or client is None or s.problems:
-        return None
-    return LLMJudge(
-        name,
-        rubric,
-        client,
-        model=options["model"],
-        pricing=pricing,
-        max_chars=options["max_chars"],
-    )
+    return _llm_judge(s, name, rubric, judge, pricing, options)
 
 
 # rules --------------------------------------------------------------------------------------------

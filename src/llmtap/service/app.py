@@ -432,7 +432,7 @@ _REQUEST_MODEL = semconv.REQUEST_MODEL
 _RESPONSE_MODEL = semconv.RESPONSE_MODEL
 _FEATURE = semconv.LLMTAP_FEATURE
 _USER = semconv.USER_ID
-_FEEDBACK = "llmtap.feedback.label"
+_FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
 
 
 def _number(value: Any) -> float:

@@ -174,7 +174,7 @@ _log = logging.getLogger("llmtap.service")
 
 TARGETS = ("inference", "root", "all_matching")
 FEEDBACK_VALUES = ("negative", "positive", "any")
-FEEDBACK_LABEL = "llmtap.feedback.label"
+FEEDBACK_LABEL = semconv.LLMTAP_FEEDBACK_LABEL
 SKIP_REASONS = ("sampled_out", "duplicate", "queue_full", "shutdown")
 
 # Configuration ---------------------------------------------------------------------------

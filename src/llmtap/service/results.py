@@ -73,12 +73,12 @@ __all__ = [
 ]
 
 SPAN_NAME_PREFIX = "evaluate "
-ATTR_PASSED = "llmtap.evaluation.passed"
+ATTR_PASSED = semconv.LLMTAP_EVALUATION_PASSED
 ATTR_JUDGE_MODEL = "llmtap.evaluation.judge_model"
 ATTR_INPUT_TOKENS = "llmtap.evaluation.usage.input_tokens"
 ATTR_OUTPUT_TOKENS = "llmtap.evaluation.usage.output_tokens"
 ATTR_COST = "llmtap.evaluation.cost"
-ATTR_SOURCE = "llmtap.evaluation.source"
+ATTR_SOURCE = semconv.LLMTAP_EVALUATION_SOURCE
 ATTR_RULE = "llmtap.evaluation.rule"
 ATTR_EARLY = "llmtap.evaluation.early"
 ATTR_LATE = "llmtap.evaluation.late"
