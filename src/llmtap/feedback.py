@@ -118,9 +118,10 @@ def remember_response(response_id: Any, span: Any, attributes: Mapping[str, Any]
         if not context.is_valid:
             return
         seen = _Seen(context, attributes.get(semconv.LLMTAP_FEATURE))
+        key = str(response_id)
         with _responses_lock:
-            _responses[str(response_id)] = seen
-            _responses.move_to_end(str(response_id))
+            _responses[key] = seen
+            _responses.move_to_end(key)
             while len(_responses) > MAX_RESPONSES:
                 _responses.popitem(last=False)
     except Exception as exc:  # never break the instrumented call
@@ -129,8 +130,7 @@ def remember_response(response_id: Any, span: Any, attributes: Mapping[str, Any]
 
 def lookup_response(response_id: str) -> SpanContext | None:
     """The span context of the call that returned ``response_id`` (None when not seen)."""
-    with _responses_lock:
-        seen = _responses.get(response_id)
+    seen = _seen(response_id)
     return seen.context if seen is not None else None
 
 
