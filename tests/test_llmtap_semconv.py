@@ -37,7 +37,7 @@ from llmtap import semconv
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "llmtap"
-_DEFAULT_UPSTREAM = REPO.parent / "shared" / "semconv-genai-v1.41"
+_DEFAULT_UPSTREAM = REPO / "semconv" / "upstream" / "gen-ai-v1.41"
 UPSTREAM_MODEL = Path(os.environ.get("LLMTAP_SEMCONV_DIR", _DEFAULT_UPSTREAM)) / "model"
 
 
@@ -89,7 +89,7 @@ CLOSED_ENUMS = frozenset(
 @pytest.fixture(scope="module")
 def upstream() -> Any:
     if not (UPSTREAM_MODEL / "registry.yaml").is_file():
-        pytest.skip(f"GenAI semconv v1.41 not found at {UPSTREAM_MODEL} (set LLMTAP_SEMCONV_DIR)")
+        raise FileNotFoundError(f"GenAI semconv v1.41 model not found at {UPSTREAM_MODEL}")
     return gen.load(UPSTREAM_MODEL)
 
 

@@ -25,15 +25,14 @@ from opentelemetry.sdk.metrics.export import Histogram, InMemoryMetricReader
 
 from llmtap import semconv
 
-_DEFAULT_SEMCONV = Path(__file__).resolve().parents[2] / "shared" / "semconv-genai-v1.41"
+# the pinned upstream copy (semconv/upstream/README.md); LLMTAP_SEMCONV_DIR checks another
+_DEFAULT_SEMCONV = Path(__file__).resolve().parents[1] / "semconv" / "upstream" / "gen-ai-v1.41"
 SEMCONV_DIR = Path(os.environ.get("LLMTAP_SEMCONV_DIR", _DEFAULT_SEMCONV))
 MODEL = SEMCONV_DIR / "model"
 DOCS = SEMCONV_DIR / "docs"
 
-pytestmark = pytest.mark.skipif(
-    not (MODEL / "registry.yaml").is_file(),
-    reason=f"GenAI semconv v1.41 not found at {SEMCONV_DIR} (set LLMTAP_SEMCONV_DIR)",
-)
+if not (MODEL / "registry.yaml").is_file():
+    raise FileNotFoundError(f"GenAI semconv v1.41 model not found at {MODEL}")
 
 REGISTRY_FILES = ("registry.yaml", "openai-registry.yaml", "registry-deprecated.yaml")
 
