@@ -34,9 +34,26 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:  # `from support.otlp_receiver import OtlpReceiver` in any test dir
     sys.path.insert(0, _TESTS)
 
+from support.binaries import BUILD_COMMAND, NOT_BUILT  # noqa: E402
 from support.otlp_receiver import OtlpReceiver  # noqa: E402
 
 TEST_RESOURCE = Resource.create({"service.name": "llmtap-tests"})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One closing line when tests skipped for want of the Collector, Jaeger or promtool."""
+    missing = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if NOT_BUILT in str(getattr(report, "longrepr", ""))
+    ]
+    if missing:
+        terminalreporter.write_line(
+            f"{len(missing)} end-to-end tests skipped: the Collector, Jaeger and promtool "
+            f"binaries are not built; build them with: {BUILD_COMMAND}",
+            yellow=True,
+            bold=True,
+        )
 
 
 # OpenTelemetry SDK, in memory -------------------------------------------------------------

@@ -7,6 +7,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
+from packaging.version import Version
 
 from llmtap.devserver import SCENARIO_HEADER
 
@@ -149,12 +150,21 @@ def test_openai_responses_broken_stream_async(backend: Backend) -> None:
     assert asyncio.run(run()) == 4
 
 
+# anthropic 2.17 started wrapping a transport error in the middle of a stream in its own
+# APIConnectionError; earlier releases let httpx2's error through.
+ANTHROPIC_MID_STREAM_ERROR = (
+    anthropic.APIConnectionError
+    if Version(anthropic.__version__) >= Version("2.17")
+    else httpx2.TransportError
+)
+
+
 def test_anthropic_broken_stream(backend: Backend) -> None:
     client = backend.anthropic(max_retries=0)
     seen = []
     broken = _scenario("broken_stream:3")
     with (
-        pytest.raises(httpx2.TransportError),  # anthropic does not wrap mid-stream transport errors
+        pytest.raises(ANTHROPIC_MID_STREAM_ERROR),
         client.messages.stream(
             model=CLAUDE, max_tokens=100, messages=USER, extra_headers=broken
         ) as stream,

@@ -41,6 +41,8 @@ BUILD_SCRIPT = REPO / "tools" / "build-otel-binaries.sh"
 BIN_DIR_ENV = "LLMTAP_BIN_DIR"
 REQUIRE_ENV = "LLMTAP_REQUIRE_BINARIES"
 LOOPBACK = "127.0.0.1"
+BUILD_COMMAND = str(BUILD_SCRIPT.relative_to(REPO))
+NOT_BUILT = "is not built"  # in every skip reason of a missing binary (the summary counts them)
 
 
 class BinaryMissing(Exception):
@@ -66,10 +68,7 @@ def require_binary(name: str) -> Path:
     path = find_binary(name)
     if path is not None:
         return path
-    reason = (
-        f"{name} is not built: run {BUILD_SCRIPT.relative_to(REPO)} (needs Go >= 1.26; "
-        f"writes to {bin_dir()})"
-    )
+    reason = f"{name} {NOT_BUILT}: run {BUILD_COMMAND} (needs Go >= 1.26; writes to {bin_dir()})"
     import pytest
 
     if os.environ.get(REQUIRE_ENV, "").strip() in ("1", "true", "yes"):
