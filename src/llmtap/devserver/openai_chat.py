@@ -1,4 +1,13 @@
-"""OpenAI ``POST /v1/chat/completions`` emulation (JSON and SSE)."""
+"""OpenAI ``POST /v1/chat/completions`` emulation (JSON and SSE).
+
+Besides ``tools``, the legacy ``functions`` / ``function_call`` request fields are answered the
+way the API answers them (an assistant ``function_call``, finish reason ``function_call``), and
+a ``role: function`` message last is answered like a tool result. A user message containing
+"please filter" gets a choice stopped by the content filter (finish reason ``content_filter``,
+an assistant message with no content and Azure's ``content_filter_results``); with "please
+filter everything" the filtered choice carries no ``message`` (no ``delta`` when streamed) at
+all, as some Azure deployments and gateways send it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,14 @@ from .reply import Reply, SSEEvent, dumps, json_reply, stream_reply
 from .scenarios import Context, openai_error_body
 
 _TIERS = {"default", "flex", "scale", "priority"}
+FILTER_TRIGGER = "please filter"
+FILTER_ALL_TRIGGER = "please filter everything"
+_FILTER_RESULTS = {
+    "hate": {"filtered": False, "severity": "safe"},
+    "self_harm": {"filtered": False, "severity": "safe"},
+    "sexual": {"filtered": False, "severity": "safe"},
+    "violence": {"filtered": True, "severity": "medium"},
+}
 
 
 @dataclass
@@ -19,11 +36,14 @@ class ChoicePlan:
     content: list[str] | None = None
     refusal: list[str] | None = None
     tool_call: dict[str, str] | None = None
+    function_call: dict[str, str] | None = None
+    no_message: bool = False
 
     @property
     def tokens(self) -> int:
-        if self.tool_call is not None:
-            return c.count_tokens(self.tool_call["arguments"]) + 8
+        call = self.tool_call or self.function_call
+        if call is not None:
+            return c.count_tokens(call["arguments"]) + 8
         return len(self.content or self.refusal or [])
 
 
@@ -64,9 +84,16 @@ def _plan(body: dict[str, Any], index: int, n: int) -> ChoicePlan:
     prompt = last_user_text(messages)
     if last.get("role") == "user" and c.is_refusal(prompt):
         return ChoicePlan(index, "stop", refusal=c.split_pieces(c.REFUSAL_TEXT))
+    if last.get("role") == "user" and FILTER_TRIGGER in prompt.lower():
+        return ChoicePlan(index, "content_filter", no_message=FILTER_ALL_TRIGGER in prompt.lower())
     tool = _pick_tool(body) if last.get("role") == "user" else None
     if tool is not None:
         return ChoicePlan(index, "tool_calls", tool_call=_tool_call(body, tool, prompt, index))
+    function = _pick_function(body) if last.get("role") == "user" else None
+    if function is not None:
+        call = _tool_call(body, {"function": function}, prompt, index)
+        del call["id"]
+        return ChoicePlan(index, "function_call", function_call=call)
     text = _reply_text(body, last, prompt)
     if n > 1 and not _json_format(body):
         text += f" (choice {index})"
@@ -83,7 +110,7 @@ def _json_format(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _reply_text(body: dict[str, Any], last: dict[str, Any], prompt: str) -> str:
-    if last.get("role") == "tool":
+    if last.get("role") in ("tool", "function"):
         return c.tool_result_answer(c.text_of(last.get("content")))
     fmt = _json_format(body)
     if fmt is None:
@@ -107,6 +134,17 @@ def _pick_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return tools[0]
 
 
+def _pick_function(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The legacy ``functions`` list and ``function_call`` ("auto", "none" or {"name": ...})."""
+    functions = [f for f in body.get("functions") or [] if isinstance(f, dict) and f.get("name")]
+    choice = body.get("function_call")
+    if not functions or choice == "none":
+        return None
+    if isinstance(choice, dict) and choice.get("name"):
+        return next((f for f in functions if f["name"] == choice["name"]), functions[0])
+    return functions[0]
+
+
 def _tool_call(
     body: dict[str, Any], tool: dict[str, Any], prompt: str, index: int
 ) -> dict[str, str]:
@@ -121,10 +159,12 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     total = 3
     for message in body["messages"]:
         total += 3 + c.count_tokens(c.text_of(message.get("content")))
-        if message.get("tool_calls"):
-            total += c.count_tokens(dumps(message["tool_calls"]))
-    if body.get("tools"):
-        total += c.count_tokens(dumps(body["tools"]))
+        for key in ("tool_calls", "function_call"):
+            if message.get(key):
+                total += c.count_tokens(dumps(message[key]))
+    for key in ("tools", "functions"):
+        if body.get(key):
+            total += c.count_tokens(dumps(body[key]))
     return total
 
 
@@ -162,6 +202,8 @@ def _envelope(body: dict[str, Any], ctx: Context, obj: str) -> dict[str, Any]:
 
 
 def _message(plan: ChoicePlan) -> dict[str, Any]:
+    if plan.finish_reason == "content_filter":
+        return {"role": "assistant", "content": None, "refusal": None, "annotations": []}
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(plan.content) if plan.content is not None else None,
@@ -172,19 +214,23 @@ def _message(plan: ChoicePlan) -> dict[str, Any]:
         call = plan.tool_call
         function = {"name": call["name"], "arguments": call["arguments"]}
         message["tool_calls"] = [{"id": call["id"], "type": "function", "function": function}]
+    if plan.function_call is not None:
+        message["function_call"] = dict(plan.function_call)
     return message
 
 
+def _choice(plan: ChoicePlan) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": plan.index}
+    if not plan.no_message:
+        choice["message"] = _message(plan)
+    choice.update(logprobs=None, finish_reason=plan.finish_reason)
+    if plan.finish_reason == "content_filter":
+        choice["content_filter_results"] = _FILTER_RESULTS
+    return choice
+
+
 def _completion(body: dict[str, Any], plans: list[ChoicePlan], ctx: Context) -> dict[str, Any]:
-    choices = [
-        {
-            "index": p.index,
-            "message": _message(p),
-            "logprobs": None,
-            "finish_reason": p.finish_reason,
-        }
-        for p in plans
-    ]
+    choices = [_choice(p) for p in plans]
     return {
         **_envelope(body, ctx, "chat.completion"),
         "choices": choices,
@@ -193,6 +239,8 @@ def _completion(body: dict[str, Any], plans: list[ChoicePlan], ctx: Context) -> 
 
 
 def _choice_deltas(plan: ChoicePlan) -> list[dict[str, Any]]:
+    if plan.no_message:
+        return []
     first: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
     rest: list[dict[str, Any]] = [{"content": piece} for piece in plan.content or []]
     if plan.refusal is not None:
@@ -211,6 +259,11 @@ def _choice_deltas(plan: ChoicePlan) -> list[dict[str, Any]]:
         rest = [
             {"tool_calls": [{"index": 0, "function": {"arguments": part}}]} for part in fragments
         ]
+    if plan.function_call is not None:
+        call = plan.function_call
+        first.update(content=None, function_call={"name": call["name"], "arguments": ""})
+        fragments = c.split_fragments(call["arguments"])
+        rest = [{"function_call": {"arguments": part}} for part in fragments]
     return [first, *rest]
 
 
@@ -223,7 +276,10 @@ def _stream_events(body: dict[str, Any], plans: list[ChoicePlan], ctx: Context) 
     for plan in plans:
         for delta in _choice_deltas(plan):
             chunks.append({**base, "choices": [_chunk_choice(plan.index, delta, None)]})
-        chunks.append({**base, "choices": [_chunk_choice(plan.index, {}, plan.finish_reason)]})
+        last = _chunk_choice(plan.index, None if plan.no_message else {}, plan.finish_reason)
+        if plan.finish_reason == "content_filter":
+            last["content_filter_results"] = _FILTER_RESULTS
+        chunks.append({**base, "choices": [last]})
     if include_usage:
         chunks.append({**base, "choices": [], "usage": _usage(body, plans)})
     events = [SSEEvent.of(chunk) for chunk in chunks]
@@ -232,8 +288,14 @@ def _stream_events(body: dict[str, Any], plans: list[ChoicePlan], ctx: Context) 
     return [*events, SSEEvent("[DONE]")]
 
 
-def _chunk_choice(index: int, delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+def _chunk_choice(
+    index: int, delta: dict[str, Any] | None, finish_reason: str | None
+) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": index}
+    if delta is not None:
+        choice["delta"] = delta
+    choice.update(logprobs=None, finish_reason=finish_reason)
+    return choice
 
 
 def _with_stream_error(events: list[SSEEvent], ctx: Context) -> list[SSEEvent]:

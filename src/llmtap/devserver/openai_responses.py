@@ -1,7 +1,17 @@
-"""OpenAI ``POST /v1/responses`` emulation (JSON and the Responses SSE event sequence)."""
+"""OpenAI ``POST /v1/responses`` emulation (JSON and the Responses SSE event sequence), and
+``GET /v1/responses/{id}`` (JSON, or with ``stream=true`` the event sequence again, resumed
+after ``starting_after``).
+
+Responses are kept (the last 1000) unless ``store`` is false. ``background: true`` answers a
+non-streaming create with the response ``queued`` and no output; a later retrieve finds it
+completed. As on the real API, only background responses can be streamed again: retrieving any
+other with ``stream=true`` is a 404.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +21,9 @@ from .scenarios import Context, openai_error_body
 
 _SUMMARY_MODES = {"auto", "concise", "detailed"}
 _TIERS = {"default", "flex", "scale", "priority"}
+_KEPT = 1000
+_kept: OrderedDict[str, tuple[dict[str, Any], int]] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 @dataclass
@@ -41,9 +54,53 @@ def responses(body: dict[str, Any], ctx: Context) -> Reply:
             400,
         )
     plan = _plan(body)
+    if body.get("store") is not False or body.get("background"):
+        _keep(_response_id(body), body, ctx.created)
     if body.get("stream"):
         return stream_reply(_stream_events(body, plan, ctx))
+    if body.get("background"):
+        return json_reply(_response(body, ctx, plan, final=False, status="queued"))
     return json_reply(_response(body, ctx, plan, final=True))
+
+
+def retrieve(query: dict[str, Any], ctx: Context) -> Reply:
+    """``GET /responses/{id}``: ``query`` holds ``response_id`` and the query parameters."""
+    response_id = str(query.get("response_id", ""))
+    with _kept_lock:
+        kept = _kept.get(response_id)
+    streamed = str(query.get("stream", "")).lower() == "true"
+    if kept is None or (streamed and not kept[0].get("background")):
+        message = f"Response with id '{response_id}' not found."
+        return json_reply(openai_error_body(message, "invalid_request_error"), 404)
+    body, created = kept
+    ctx = Context(ctx.request_id, created, ctx.scenario)
+    plan = _plan(body)
+    if not streamed:
+        return json_reply(_response(body, ctx, plan, final=True))
+    events = _stream_events(body, plan, ctx)
+    after = _integer(query.get("starting_after"))
+    if after is not None:
+        events = [e for e in events if e.json().get("sequence_number", after + 1) > after]
+    return stream_reply(events)
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _response_id(body: dict[str, Any]) -> str:
+    return c.stable_id("resp_", body, length=48)
+
+
+def _keep(response_id: str, body: dict[str, Any], created: int) -> None:
+    with _kept_lock:
+        _kept[response_id] = (body, created)
+        _kept.move_to_end(response_id)
+        while len(_kept) > _KEPT:
+            _kept.popitem(last=False)
 
 
 def _input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -192,16 +249,19 @@ def _usage(body: dict[str, Any], plan: Plan) -> dict[str, Any]:
     }
 
 
-def _response(body: dict[str, Any], ctx: Context, plan: Plan, *, final: bool) -> dict[str, Any]:
-    status = ("incomplete" if plan.incomplete else "completed") if final else "in_progress"
+def _response(
+    body: dict[str, Any], ctx: Context, plan: Plan, *, final: bool, status: str | None = None
+) -> dict[str, Any]:
+    if status is None:
+        status = ("incomplete" if plan.incomplete else "completed") if final else "in_progress"
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     tier = body.get("service_tier")
     return {
-        "id": c.stable_id("resp_", body, length=48),
+        "id": _response_id(body),
         "object": "response",
         "created_at": ctx.created,
         "status": status,
-        "background": False,
+        "background": bool(body.get("background")),
         "completed_at": ctx.created if status == "completed" else None,
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"}
@@ -240,7 +300,10 @@ class _Sequence:
 def _stream_events(body: dict[str, Any], plan: Plan, ctx: Context) -> list[SSEEvent]:
     seq = _Sequence()
     pending = _response(body, ctx, plan, final=False)
-    seq.add("response.created", response=pending)
+    if body.get("background"):
+        seq.add("response.created", response={**pending, "status": "queued"})
+    else:
+        seq.add("response.created", response=pending)
     seq.add("response.in_progress", response=pending)
     for index, item in enumerate(plan.items):
         _EMITTERS[item.type](seq, index, item)

@@ -7,11 +7,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from .anthropic_api import count_tokens, messages
 from .openai_chat import chat_completions
+from .openai_completions import completions
 from .openai_embeddings import embeddings
-from .openai_responses import responses
+from .openai_responses import responses, retrieve
 from .reply import Reply, json_reply
 from .scenarios import (
     Context,
@@ -25,8 +27,11 @@ from .scenarios import (
 
 Endpoint = Callable[[dict[str, Any], Context], Reply]
 
+# GET /<collection>/<id>: the endpoint gets {"<collection>_id": id, **query parameters}
+GET_ROUTES: dict[str, tuple[str, Endpoint]] = {"/responses": ("response_id", retrieve)}
 ROUTES: dict[str, Endpoint] = {
     "/chat/completions": chat_completions,
+    "/completions": completions,
     "/responses": responses,
     "/embeddings": embeddings,
     "/messages": messages,
@@ -36,6 +41,7 @@ MODELS = (
     "gpt-4o-mini",
     "gpt-4o",
     "gpt-5",
+    "gpt-3.5-turbo-instruct",
     "text-embedding-3-small",
     "claude-sonnet-4-6",
     "claude-haiku-4-5",
@@ -60,7 +66,8 @@ def handle(
         request_id=f"req_{uuid.uuid4().hex}",
         created=int(time.time()) if created is None else created,
     )
-    reply = _dispatch(method.upper(), route, lowered, body, ctx)
+    query = dict(parse_qsl(path.partition("?")[2]))
+    reply = _dispatch(method.upper(), route, lowered, body, ctx, query)
     reply.delay_ms += latency_ms
     reply.chunk_delay_ms = latency_ms if chunk_latency_ms is None else chunk_latency_ms
     reply.headers.update(_provider_headers(provider, ctx.request_id, reply.delay_ms))
@@ -74,11 +81,28 @@ def normalize_path(path: str) -> str:
     return route
 
 
-def _dispatch(method: str, route: str, headers: dict[str, str], raw: Any, ctx: Context) -> Reply:
+def _dispatch(
+    method: str,
+    route: str,
+    headers: dict[str, str],
+    raw: Any,
+    ctx: Context,
+    query: dict[str, str] | None = None,
+) -> Reply:
     if route in ("/", "/health", "/healthz"):
         return json_reply({"status": "ok"})
     if route == "/models" and method == "GET":
         return json_reply({"object": "list", "data": [_model(name) for name in MODELS]})
+    collection, _, item = route.rpartition("/")
+    if method == "GET" and item and collection in GET_ROUTES:
+        key, getter = GET_ROUTES[collection]
+        try:
+            scenario = parse_scenario(headers, None)
+        except ValueError as exc:
+            return _error(route, 400, str(exc), ctx)
+        params = {**(query or {}), key: item}
+        ctx = Context(ctx.request_id, ctx.created, scenario)
+        return _serve(getter, route, headers, params, ctx)
     endpoint = ROUTES.get(route)
     if endpoint is None:
         return _error(route, 404, f"Invalid URL ({method} {route})", ctx)
