@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import importlib
 import logging
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,8 @@ judge:
 
 def test_full_file(write):
     env = {"DD_API_KEY": "dd-secret-value", "JUDGE_BASE_URL": "http://judge:8000/v1"}
-    cfg = load(write(FULL), env)
+    path = write(FULL)
+    cfg = load(path, env)
     assert cfg.service_name == "support-bot"
     assert cfg.capture_mode is CaptureMode.SPAN_ONLY
     assert (cfg.content.max_part_chars, cfg.content.capture_blobs) == (1000, True)
@@ -123,7 +125,7 @@ def test_full_file(write):
     assert jaeger == ExportConfig(preset="jaeger", endpoint="http://localhost:4317")
     assert (dd.api_key, dd.site, dd.label) == ("dd-secret-value", "datadoghq.eu", "support-bot")
     assert (file.path, file.queue_size, file.batch_size, file.timeout_s) == (
-        "spans.jsonl",
+        str(path.parent / "spans.jsonl"),  # relative to the file's folder
         100,
         10,
         2.0,
@@ -744,3 +746,76 @@ def test_real_redaction_and_pricing_sections(write):
     lines = str(info.value).splitlines()
     assert ":2: redaction.no_such_key: unknown key 'no_such_key'" in lines[0]
     assert ":3: pricing.no_such_key: unknown key 'no_such_key'" in lines[1]
+
+
+# relative paths are relative to the file ----------------------------------------------------
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "llmtap.yaml").write_text(
+        textwrap.dedent(
+            """
+            export:
+              - {preset: file, path: out/spans.jsonl}
+              - {preset: file, name: abs, path: /var/tmp/spans.jsonl}
+              - {preset: file, name: home, path: ~/spans.jsonl}
+            pricing: {file: prices.json}
+            judge: {review_queue: ../review.jsonl, rules: []}
+            service: {tls_cert_file: tls/cert.pem, tls_key_file: tls/key.pem}
+            """
+        )
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config("../conf/llmtap.yaml", {})
+    assert [e.path for e in cfg.export] == [
+        str(folder / "out" / "spans.jsonl"),
+        "/var/tmp/spans.jsonl",
+        os.path.expanduser("~/spans.jsonl"),
+    ]
+    assert cfg.pricing.file == str(folder / "prices.json")
+    assert cfg.judge["review_queue"] == str(tmp_path / "review.jsonl")
+    assert cfg.service.tls_cert_file == str(folder / "tls" / "cert.pem")
+    assert cfg.service.tls_key_file == str(folder / "tls" / "key.pem")
+
+
+def test_paths_of_the_wrong_type_are_reported_not_resolved(write):
+    assert problems(write("export: [{preset: file, path: 12}]\n")) == [
+        "llmtap.yaml:1: export[0].path: expected a string, got integer 12 (quote it)"
+    ]
+
+
+# every problem at once ------------------------------------------------------------------------
+
+
+def test_missing_variables_and_other_mistakes_are_reported_together(write):
+    path = write(
+        """
+        capture_contnet: span_only
+        export:
+          - {preset: datadog_llmobs, api_key: "${env:DD_API_KEY}"}
+          - {preset: jeager}
+        """
+    )
+    assert problems(path) == [
+        "llmtap.yaml:1: capture_contnet: unknown key 'capture_contnet' "
+        "(did you mean 'capture_content'?)",
+        "llmtap.yaml:3: export[0].api_key: environment variable DD_API_KEY is not set "
+        "(referenced as ${env:DD_API_KEY}; write ${env:DD_API_KEY:-default} to give a fallback)",
+        "llmtap.yaml:4: export[1].preset: expected one of otlp, jaeger, tempo, datadog_agent, "
+        "datadog_llmobs, langfuse, phoenix, honeycomb, console, file, got 'jeager' "
+        "(did you mean 'jaeger'?)",
+    ]
+
+
+def test_read_config_never_raises(tmp_path):
+    from llmtap.config_file import read_config
+
+    loaded = read_config(tmp_path / "missing.yaml", {})
+    assert loaded.config is None
+    assert loaded.messages() == [f"{tmp_path / 'missing.yaml'}: no such file"]
+    defaults = read_config(None, {})
+    assert (defaults.problems, defaults.config.export) == ([], [])

@@ -15,6 +15,7 @@ bad configuration and 1 when it cannot listen (port in use, bad TLS files).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -140,6 +141,18 @@ def _describe(app: Any, out: Any, judging: Any = None) -> None:
     out.flush()
 
 
+def _say(write: Any) -> None:
+    """Print to stdout; a reader that went away (``llmtap serve | head``) does not stop the
+    service, which keeps running and logging on stderr."""
+    try:
+        write()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``serve`` command; returns the exit code."""
     from llmtap.config_file import ConfigError
@@ -178,16 +191,18 @@ def run(args: argparse.Namespace) -> int:
         if judging is not None:
             judging.start()
             app.on_stop(lambda seconds: judging.stop(seconds))
-        _describe(app, sys.stdout, judging)
+        _say(lambda: _describe(app, sys.stdout, judging))
         while not stop.wait(0.5):
             pass
         logging.getLogger("llmtap.service").info("stopping (signal received)")
         report = app.stop()
         counters = app.counters()
-        print(
-            f"llmtap service stopped: {counters['accepted']} spans accepted, forwarded "
-            f"{counters['forwarded']}, dropped {report.dropped}",
-            flush=True,
+        _say(
+            lambda: print(
+                f"llmtap service stopped: {counters['accepted']} spans accepted, forwarded "
+                f"{counters['forwarded']}, dropped {report.dropped}",
+                flush=True,
+            )
         )
         return EXIT_OK
     finally:

@@ -25,6 +25,15 @@ Secrets: values of keys named like ``*key*``, ``*token*``, ``*secret*``, ``*pass
 accepted, but each one logs a warning (also in ``LlmtapConfig.warnings``): secrets belong in
 the environment, referenced as ``${env:VAR}``, so the file can live in version control.
 
+Paths: a relative path in the file (``export[].path``, ``pricing.file``,
+``judge.review_queue``, ``service.tls_cert_file``/``tls_key_file``: :data:`PATH_KEYS`) is
+relative to the folder of the file, not to the current directory, so the same file works
+from wherever the app or ``llmtap serve`` is started.
+
+:func:`read_config` does what :func:`load_config` does but returns every problem instead of
+raising (``llmtap config check``); a missing ``${env:VAR}`` is reported together with the
+file's other mistakes.
+
 Precedence: standard ``OTEL_*`` variables and llmtap's own ``LLMTAP_*`` variables keep their
 meaning and win over the file where both are set (:func:`settings_from`,
 :func:`effective_service_name`).
@@ -51,6 +60,7 @@ from llmtap.config import CAPTURE_ENV, CaptureMode, ContentLimits, Settings
 
 __all__ = [
     "CONFIG_ENV",
+    "PATH_KEYS",
     "PRESETS",
     "ConfigError",
     "ContentConfig",
@@ -58,12 +68,15 @@ __all__ = [
     "HeadRule",
     "HeadSamplingConfig",
     "LlmtapConfig",
+    "Loaded",
     "Problem",
     "SamplingConfig",
     "StreamsConfig",
     "build",
     "effective_service_name",
     "load_config",
+    "read_config",
+    "resolve_paths",
     "settings_from",
 ]
 
@@ -858,46 +871,144 @@ def load_config(
 
     ``path`` else ``$LLMTAP_CONFIG`` names the file. ``env`` (default ``os.environ``)
     serves ``${env:...}`` references. ``sections`` overrides the dataclass of a section
-    (``{"redaction": MyRedactionConfig}``). Raises :class:`ConfigError`.
+    (``{"redaction": MyRedactionConfig}``). Relative paths in the file (:data:`PATH_KEYS`)
+    are taken relative to the file's folder. Raises :class:`ConfigError` listing every
+    problem found.
     """
+    loaded = read_config(path, env, sections=sections)
+    if loaded.problems:
+        raise ConfigError(loaded.problems, loaded.source)
+    assert loaded.config is not None
+    for message in loaded.config.warnings:
+        _log.warning("%s", message)
+    return loaded.config
+
+
+@dataclass
+class Loaded:
+    """What :func:`read_config` found: the configuration (None when it has problems), every
+    problem, and the raw data and line numbers (for checking late-bound sections such as
+    ``judge`` with the same file positions)."""
+
+    source: str
+    config: LlmtapConfig | None
+    problems: list[Problem]
+    data: Mapping[str, Any]
+    lines: dict[str, int]
+
+    def messages(self) -> list[str]:
+        """Every problem as ``file:line: key: message``, in file order."""
+        return [p.format(self.source) for p in self.problems]
+
+
+def read_config(
+    path: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    sections: Mapping[str, type] | None = None,
+) -> Loaded:
+    """Like :func:`load_config`, but never raises for a bad file: returns every problem
+    (a missing ``${env:...}`` variable and the file's other mistakes together), and the
+    literal-secret warnings in ``config.warnings`` without logging them."""
     env = os.environ if env is None else env
     types_by_path = section_types(sections)
     from_env = False
     if path is None:
         named = env.get(CONFIG_ENV, "").strip()
         if not named:
-            return build(LlmtapConfig, {}, types=types_by_path, source="defaults")
+            cfg = build(LlmtapConfig, {}, types=types_by_path, source="defaults")
+            return Loaded("defaults", cfg, [], {}, {})
         path, from_env = named, True
     source = os.fspath(path)
-    data, lines = _read(source, from_env)
+    try:
+        data, lines = _read(source, from_env)
+    except ConfigError as exc:
+        return Loaded(source, None, exc.problems, {}, {})
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(
-            [Problem("", f"expected a mapping of settings at the top level, got {_kind(data)}")],
-            source,
-        )
-    problems: list[Problem] = []
+        problem = Problem("", f"expected a mapping of settings at the top level, got {_kind(data)}")
+        return Loaded(source, None, [problem], {}, lines)
+    substituted: list[Problem] = []
     env_paths: set[str] = set()
-    data = _substitute(data, "", env, problems, env_paths)
+    data = _substitute(data, "", env, substituted, env_paths)
+    substituted = [dataclasses.replace(p, line=_line_for(lines, p.path)) for p in substituted]
+    data = resolve_paths(data, os.path.dirname(os.path.abspath(source)))
+    problems = list(substituted)
+    cfg: LlmtapConfig | None = None
+    try:
+        cfg = build(LlmtapConfig, data, types=types_by_path, source=source, lines=lines)
+    except ConfigError as exc:
+        # a value left empty by a missing variable is reported once, as the variable
+        known = {p.path for p in substituted}
+        problems += [p for p in exc.problems if not _under(p.path, known)]
     if problems:
-        for i, p in enumerate(problems):
-            problems[i] = dataclasses.replace(p, line=_line_for(lines, p.path))
-        raise ConfigError(problems, source)
-    cfg = build(LlmtapConfig, data, types=types_by_path, source=source, lines=lines)
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))
+        return Loaded(source, None, problems, data, lines)
+    assert cfg is not None
     cfg.source = source
     cfg._lines = lines
     cfg._env_paths = frozenset(env_paths)
     for path_, _ in _literal_secrets(data, "", env_paths):
         line = _line_for(lines, path_)
         where = f"{source}:{line}" if line else source
-        message = (
+        cfg.warnings.append(
             f"{where}: {path_}: a literal secret in the config file; reference it from the "
             f"environment instead (${{env:VAR}}) so the file can be shared and versioned"
         )
-        cfg.warnings.append(message)
-        _log.warning("%s", message)
-    return cfg
+    return Loaded(source, cfg, [], data, lines)
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(path == r or path.startswith((r + ".", r + "[")) for r in roots)
+
+
+#: keys whose values name files; a relative path is relative to the config file's folder
+#: (``[]``: every item of a list)
+PATH_KEYS = (
+    "export[].path",
+    "pricing.file",
+    "judge.review_queue",
+    "service.tls_cert_file",
+    "service.tls_key_file",
+)
+
+
+def resolve_paths(data: Mapping[str, Any], base_dir: str) -> Mapping[str, Any]:
+    """``data`` with every relative path of :data:`PATH_KEYS` joined to ``base_dir`` (``~``
+    is expanded); values of the wrong type are left for validation to report."""
+    out = dict(data)
+    for key in PATH_KEYS:
+        _resolve(out, key.split("."), base_dir)
+    return out
+
+
+def _resolve(node: Any, parts: list[str], base_dir: str) -> None:
+    if not isinstance(node, dict) or not parts:
+        return
+    name, rest = parts[0], parts[1:]
+    each = name.endswith("[]")
+    name = name.removesuffix("[]")
+    if name not in node:
+        return
+    value = node[name]
+    if each:
+        if isinstance(value, list):
+            items = [dict(v) if isinstance(v, Mapping) else v for v in value]
+            for item in items:
+                _resolve(item, rest, base_dir)
+            node[name] = items
+        return
+    if rest:
+        if isinstance(value, Mapping):
+            node[name] = dict(value)
+            _resolve(node[name], rest, base_dir)
+        return
+    if isinstance(value, str) and value.strip():
+        expanded = os.path.expanduser(value)
+        if not os.path.isabs(expanded):
+            expanded = os.path.normpath(os.path.join(base_dir, expanded))
+        node[name] = expanded
 
 
 def _read(source: str, from_env: bool) -> tuple[Any, dict[str, int]]:
