@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any
@@ -25,6 +25,8 @@ from llmtap.config import Settings
 from llmtap.context import current_attributes
 from llmtap.feedback import remember_response
 from llmtap.instrumentation._content import ContentStats, encode_list
+from llmtap.instrumentation._pending import PendingEnd, watch_provider
+from llmtap.pipeline import tokens
 from llmtap.version import __version__
 
 _log = logging.getLogger("llmtap")
@@ -68,6 +70,7 @@ class Invocation:
         "opened_with",
         "output_messages",
         "own_span",
+        "pending",
         "span",
         "start",
         "system_instructions",
@@ -94,6 +97,9 @@ class Invocation:
         self.output_messages: list[dict[str, Any]] | None = None
         self.span: trace.Span | None = None
         self.own_span = True
+        # set by an adapter when the end needs work too slow for the app's thread (a token
+        # estimate): returns attributes to add; the span then ends on llmtap's worker
+        self.pending: Callable[[], dict[str, Any]] | None = None
         self.start = 0.0
         self.first_chunk = 0.0
         self.last_chunk = 0.0
@@ -142,6 +148,7 @@ class Telemetry:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.enabled = True  # off after uninstrument(): SDK-cached bound wrappers call through
+        self.tracer_provider = tracer_provider
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
         meter = get_meter(SCOPE, __version__, meter_provider)
         self._logger = get_logger(SCOPE, __version__, logger_provider)
@@ -242,6 +249,39 @@ class Telemetry:
             attrs[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = inv.first_chunk - inv.start
         if error is not None:
             attrs[semconv.ERROR_TYPE] = error_type(error)
+        if inv.pending is not None:
+            if inv.own_span:
+                self._end_later(inv, error, elapsed)
+                return
+            # another layer's span, ended by that layer as soon as the stream ends: an
+            # estimate from the worker would come too late, so it is not made
+            inv.pending = None
+        self._finish(inv, error, elapsed)
+
+    def _end_later(self, inv: Invocation, error: BaseException | None, elapsed: float) -> None:
+        """The span ends on the token worker, at this moment's timestamp, once ``inv.pending``
+        ran; the application's thread goes on at once."""
+        end_time = time.time_ns()
+        estimate, inv.pending = inv.pending, None
+        remember_response(inv.attributes.get(semconv.RESPONSE_ID), inv.span, inv.attributes)
+        watch_provider(self.tracer_provider or trace.get_tracer_provider())
+
+        def finish(extra: dict[str, Any] | None) -> None:
+            if extra:
+                inv.attributes.update(extra)
+            self._finish(inv, error, elapsed, end_time, remember=False)
+
+        tokens.submit(PendingEnd(estimate, finish))
+
+    def _finish(
+        self,
+        inv: Invocation,
+        error: BaseException | None,
+        elapsed: float,
+        end_time: int | None = None,
+        remember: bool = True,
+    ) -> None:
+        attrs = inv.attributes
         span = inv.span
         try:
             if span is not None:
@@ -256,8 +296,9 @@ class Telemetry:
                     span.set_status(Status(StatusCode.ERROR, str(attrs[semconv.ERROR_TYPE])))
         finally:
             if span is not None and inv.own_span:
-                span.end()
-            remember_response(attrs.get(semconv.RESPONSE_ID), span, attrs)
+                span.end(end_time)
+            if remember:
+                remember_response(attrs.get(semconv.RESPONSE_ID), span, attrs)
             self._record_metrics(inv, elapsed)
 
     def _record_content(self, inv: Invocation, span: trace.Span) -> None:

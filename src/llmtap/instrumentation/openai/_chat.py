@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from llmtap import semconv
@@ -317,21 +318,31 @@ class ChatAccumulator:
         if self.usage is not None:
             attrs.update(common.usage_attributes(self.usage))
         elif self.settings.estimate_stream_usage:
-            self._estimate(attrs, ordered)
+            inv.pending = self._estimate(ordered)
         if self.settings.capture.any:
             inv.output_messages = [self._message(c, cut) for c in ordered]
 
-    def _estimate(self, attrs: dict[str, Any], ordered: list[_Choice]) -> None:
+    def _estimate(self, ordered: list[_Choice]) -> Callable[[], dict[str, Any]]:
+        """The token estimate, to run on llmtap's worker (loading a tokenizer takes up to a
+        second). Only the prompt texts are taken here: the app may change its messages list
+        once the call returned; the stream's choices are no longer written to."""
         model = self.options.model
-        prompt, method = tokens.count_messages(_texts(self.options.messages), model)
-        output = 0
-        for c in ordered:
-            pieces = c.text + c.refusal + [n + "".join(a) for _, n, a in c.tools.values()]
-            output += tokens.count_text("".join(pieces), model)[0] if pieces else 0
-        attrs[semconv.USAGE_INPUT_TOKENS] = prompt
-        attrs[semconv.USAGE_OUTPUT_TOKENS] = output
-        attrs[semconv.LLMTAP_USAGE_ESTIMATED] = True
-        attrs[semconv.LLMTAP_USAGE_ESTIMATE_METHOD] = method
+        prompts = _texts(self.options.messages)
+
+        def estimate() -> dict[str, Any]:
+            prompt, method = tokens.count_messages(prompts, model)
+            output = 0
+            for c in ordered:
+                pieces = c.text + c.refusal + [n + "".join(a) for _, n, a in c.tools.values()]
+                output += tokens.count_text("".join(pieces), model)[0] if pieces else 0
+            return {
+                semconv.USAGE_INPUT_TOKENS: prompt,
+                semconv.USAGE_OUTPUT_TOKENS: output,
+                semconv.LLMTAP_USAGE_ESTIMATED: True,
+                semconv.LLMTAP_USAGE_ESTIMATE_METHOD: method,
+            }
+
+        return estimate
 
     @staticmethod
     def _message(c: _Choice, cut: str | None) -> dict[str, Any]:
