@@ -11,6 +11,9 @@
 4. the traces come back from the service and print as trees, verdicts under the spans they
    judge; failing verdicts are in the review queue, ready for ``llmtap golden add``.
 
+The demo turns on what it needs itself: message content on spans (``span_only``, unless
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` says otherwise) so that the judge
+and the review queue have the questions and answers, and it ignores ``LLMTAP_CONFIG``.
 With ``--jaeger http://localhost:4317`` the service also forwards everything to Jaeger.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -70,9 +74,18 @@ def _run_app(service: DemoService) -> list[tuple[str, str, str | None]]:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     import llmtap
+    from llmtap.config import CAPTURE_ENV, Settings
+    from llmtap.config_file import load_config
 
+    env = dict(os.environ)
+    env.setdefault(CAPTURE_ENV, "span_only")  # the judge and the review queue need content
     exporter = OTLPSpanExporter(endpoint=service.otlp_endpoint, insecure=True)
-    setup = llmtap.configure(service_name="llmtap-demo", span_exporters=[exporter])
+    setup = llmtap.configure(
+        load_config(None, {}),  # the demo's own defaults, whatever LLMTAP_CONFIG says
+        service_name="llmtap-demo",
+        span_exporters=[exporter],
+        settings=Settings.from_env(env),
+    )
     try:
         with DevServer() as server:
             print(f"model server  {server.base_url} (offline, bundled)")
@@ -88,6 +101,18 @@ def _run_app(service: DemoService) -> list[tuple[str, str, str | None]]:
     return answers
 
 
+def next_steps(folder: Path, review_entries: int) -> list[str]:
+    """What to run next; every command runs as printed (from any directory)."""
+    review = folder / "review.jsonl"
+    if not review_entries:
+        return [f"review queue: empty ({review}); every verdict passed"]
+    entries = f"{review_entries} entr{'y' if review_entries == 1 else 'ies'}"
+    return [
+        f"review queue: {entries} in {review}; make them golden cases with:",
+        f"  llmtap golden add {shlex.quote(str(review))} --to golden.jsonl --all",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     judge = (
@@ -95,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     folder = Path(args.keep or tempfile.mkdtemp(prefix="llmtap-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    for name in ("traces.jsonl", "review.jsonl"):  # a kept folder: this run's only
+        (folder / name).unlink(missing_ok=True)
     service = DemoService.start(demo_config(folder, jaeger=args.jaeger, judge=judge))
     jaeger = f", forwarding to Jaeger at {args.jaeger}" if args.jaeger else ""
     print(f"llmtap service {service.otlp_endpoint} (in this process), judging with "
@@ -113,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     for feature, text, _ in answers:
         print(f"  - [{feature}] {text}")
     review = service.review_entries()
-    print(f"\nreview queue: {len(review)} entr{'y' if len(review) == 1 else 'ies'} in "
-          f"{folder / 'review.jsonl'}; make them golden cases with:\n"
-          f"  llmtap golden add {folder / 'review.jsonl'} --to golden.jsonl")  # fmt: skip
+    print()
+    print("\n".join(next_steps(folder, len(review))))
     return 0
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from llmtap import semconv
 from llmtap.pipeline.span import SpanData
+from llmtap.sdk.console import format_usd
 
 RULES: list[dict[str, Any]] = [
     {"evaluator": "pii", "name": "no_pii_in_answer"},
@@ -113,20 +114,15 @@ class DemoService:
         self.app.stop(10)
 
     def spans(self) -> list[SpanData]:
-        from google.protobuf.json_format import Parse
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-        )
-
+        from llmtap.export.file import read_otlp_json_lines
         from llmtap.service.spans import attributes_of, to_span_data
 
         out: list[SpanData] = []
         path = self.folder / "traces.jsonl"
         if not path.exists():
             return out
-        for line in path.read_text().splitlines():
-            request = Parse(line, ExportTraceServiceRequest())
-            for rs in request.resource_spans:
+        for _, request, _ in read_otlp_json_lines(path):
+            for rs in request.resource_spans if request is not None else ():
                 resource = attributes_of(rs.resource.attributes)
                 for ss in rs.scope_spans:
                     out.extend(to_span_data(span, resource) for span in ss.spans)
@@ -163,7 +159,8 @@ def summary(spans: Sequence[SpanData]) -> list[str]:
             outcome = {True: "pass", False: "fail"}.get(passed, "scored")
         verdicts[(str(name), outcome)] += 1
     lines = [
-        f"total: ${cost:.6f} over {tokens} tokens; {redacted} PII finding(s) redacted in the app",
+        f"total: {format_usd(cost)} over {tokens} tokens; {redacted} PII finding(s) redacted "
+        "in the app",
         "verdicts:",
     ]
     lines += [f"  {name:<22} {outcome:<18} x{n}" for (name, outcome), n in sorted(verdicts.items())]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections import defaultdict
@@ -24,7 +25,7 @@ _DETAILS = (
     (semconv.USAGE_REASONING_OUTPUT_TOKENS, "reasoning={}"),
     (semconv.RESPONSE_FINISH_REASONS, "finish={}"),
     (semconv.LLMTAP_STREAM_END, "stream={}"),
-    (semconv.USAGE_COST, "cost=${:.6g}"),
+    (semconv.USAGE_COST, "cost={}"),
     (semconv.LLMTAP_REDACTION_COUNT, "redacted={}"),
     (semconv.EVALUATION_SCORE_LABEL, "verdict={}"),
     (semconv.EVALUATION_SCORE_VALUE, "score={:g}"),
@@ -38,6 +39,29 @@ _DETAILS = (
 _HIDE_ZERO = frozenset({semconv.LLMTAP_REDACTION_COUNT})
 
 
+def format_usd(value: float, significant: int = 3) -> str:
+    """Dollars as a person reads them: cents from $1 up (``$12.50``, ``$1,234.57``), and
+    ``significant`` digits below, never in exponent form (``$0.0000186``, ``$0.10``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"${value}"
+    sign, value = ("-" if value < 0 else ""), abs(float(value))
+    if value == 0:
+        return "$0.00"
+    if value >= 1:
+        return f"{sign}${value:,.2f}"
+    decimals = max(2, significant - 1 - math.floor(math.log10(value)))
+    text = f"{value:.{decimals}f}"
+    if float(text) >= 1:  # 0.9999 rounds up to a dollar
+        return f"{sign}${float(text):,.2f}"
+    head, _, tail = text.partition(".")
+    tail = tail.rstrip("0").ljust(2, "0")
+    return f"{sign}${head}.{tail}"
+
+
+def _verdict_failed(attrs: Any) -> bool:
+    return attrs.get(semconv.LLMTAP_EVALUATION_PASSED) is False
+
+
 def describe(span: SpanData) -> str:
     attrs = span.attributes
     bits = [span.name, f"{max(span.end_ns - span.start_ns, 0) / 1e6:.1f} ms"]
@@ -47,6 +71,8 @@ def describe(span: SpanData) -> str:
     for key, fmt in _DETAILS:
         value = attrs.get(key)
         if value is not None and value != "" and not (key in _HIDE_ZERO and value == 0):
+            if key == semconv.USAGE_COST:
+                value = format_usd(value)
             bits.append(fmt.format(",".join(value) if isinstance(value, (tuple, list)) else value))
     if attrs.get(semconv.LLMTAP_COST_UNKNOWN_MODEL):
         bits.append("cost=unknown")
@@ -54,6 +80,8 @@ def describe(span: SpanData) -> str:
         bits.append("(tokens estimated)")
     if span.is_error:
         bits.append("✗")
+    elif _verdict_failed(attrs):
+        bits.append("✗ failed")
     return "  ".join(bits)
 
 
