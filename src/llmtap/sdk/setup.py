@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,7 @@ from llmtap import steps
 from llmtap.config import Settings, use_settings
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.sdk.build import build_destinations, build_sampler, build_stages
-from llmtap.sdk.processor import PipelineProcessor, exporter_queue
+from llmtap.sdk.processor import PipelineProcessor, export_budget, exporter_queue
 
 _log = logging.getLogger("llmtap")
 
@@ -32,6 +34,7 @@ class Configured:
     pipeline: PipelineProcessor | None = None
     instrumentors: list[Any] = field(default_factory=list)
     owns_providers: bool = True
+    _providers_shut_down: bool = field(default=False, repr=False)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export every ended span now (through the pipeline, to every destination)."""
@@ -43,8 +46,25 @@ class Configured:
         steps.use_telemetry(None)
         use_settings(None)
         if self.owns_providers:
-            self.tracer_provider.shutdown()
-            self.meter_provider.shutdown()
+            self.shutdown_providers()
+
+    def shutdown_providers(self) -> None:
+        """Traces, then metrics, within one budget (``PipelineProcessor.export_budget``: the
+        ``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_EXPORTER_OTLP_*TIMEOUT`` settings); also what
+        runs at interpreter exit. Starts no thread."""
+        if self._providers_shut_down:
+            return
+        self._providers_shut_down = True
+        atexit.unregister(self.shutdown_providers)
+        budget = (self.pipeline.export_budget() if self.pipeline else export_budget())[0]
+        deadline = time.monotonic() + budget
+        self.tracer_provider.shutdown()
+        # metrics get what is left (1 ms at least: enough to stop their reader and exporter)
+        left_ms = max((deadline - time.monotonic()) * 1000, 1.0)
+        try:
+            self.meter_provider.shutdown(timeout_millis=left_ms)
+        except Exception as exc:  # the SDK raises when a reader failed to shut down
+            _log.debug("llmtap: meter provider shutdown: %s", exc)
 
 
 def load(config: Any) -> Any:
@@ -131,17 +151,24 @@ def _providers(
 
     name = service_name or effective_service_name(cfg, os.environ) or "llmtap-app"
     resource = Resource.create({"service.name": name})
+    # one exit hook for both (below), so that their shutdown shares one budget
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=_metric_readers(metric_readers, otlp_endpoint)
+        resource=resource,
+        metric_readers=_metric_readers(metric_readers, otlp_endpoint),
+        shutdown_on_exit=False,
     )
-    tracer_provider = TracerProvider(resource=resource, sampler=build_sampler(cfg))
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=build_sampler(cfg), shutdown_on_exit=False
+    )
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
     destinations = build_destinations(cfg) + _otlp_env_destination(otlp_endpoint)
     destinations += [exporter_queue(f"exporter#{i}", e) for i, e in enumerate(span_exporters)]
     pipeline = PipelineProcessor(build_stages(cfg, meter_provider), destinations)
     tracer_provider.add_span_processor(pipeline)
-    return Configured(tracer_provider, meter_provider, pipeline)
+    done = Configured(tracer_provider, meter_provider, pipeline)
+    atexit.register(done.shutdown_providers)
+    return done
 
 
 def _instrument(settings: Settings, done: Configured, logger_provider: Any) -> list[Any]:
