@@ -88,6 +88,14 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _function_call(call: Any) -> list[dict[str, Any]]:
+    """The legacy ``function_call`` of an assistant message (it has no id) as a tool call."""
+    call = parts.as_dict(call)
+    if not isinstance(call, dict) or not call:
+        return []
+    return [parts.tool_call(None, call.get("name"), call.get("arguments"))]
+
+
 def input_messages(messages: Any) -> list[dict[str, Any]]:
     out = []
     for msg in messages or ():
@@ -99,11 +107,13 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
             reply = parts.tool_response(msg.get("tool_call_id"), _joined(msg.get("content")))
             out.append(parts.message("tool", [reply]))
             continue
+        if role == "function":  # legacy: a function's result, named, without a call id
+            reply = parts.tool_response(None, _joined(msg.get("content")))
+            out.append(parts.message("tool", [reply], msg.get("name")))
+            continue
         body = _content_parts(msg.get("content"))
         body += _tool_calls(msg.get("tool_calls"))
-        call = msg.get("function_call")
-        if call:
-            body.append(parts.tool_call(None, call.get("name"), call.get("arguments")))
+        body += _function_call(msg.get("function_call"))
         role = "system" if role == "developer" else role
         out.append(parts.message(role, body, msg.get("name")))
     return out
@@ -115,20 +125,25 @@ def _joined(content: Any) -> Any:
     return content
 
 
-def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not _client.given(tools) or not tools:
-        return None
+def tool_definitions(tools: Any, functions: Any = None) -> list[dict[str, Any]] | None:
+    """``tools`` and the legacy ``functions`` (plain function definitions), in that order."""
     out = []
-    for tool in tools:
+    for tool in tools if _client.given(tools) and tools else ():
         tool = parts.as_dict(tool)
         fn = tool.get("function") or tool.get("custom") or {}
-        entry = {"type": tool.get("type", "function"), "name": fn.get("name", "")}
-        if fn.get("description"):
-            entry["description"] = fn["description"]
-        if fn.get("parameters"):
-            entry["parameters"] = fn["parameters"]
-        out.append(entry)
-    return out
+        out.append(_definition(tool.get("type", "function"), fn))
+    for fn in functions if _client.given(functions) and functions else ():
+        out.append(_definition("function", parts.as_dict(fn)))
+    return out or None
+
+
+def _definition(kind: Any, fn: dict[str, Any]) -> dict[str, Any]:
+    entry = {"type": kind, "name": fn.get("name", "")}
+    if fn.get("description"):
+        entry["description"] = fn["description"]
+    if fn.get("parameters"):
+        entry["parameters"] = fn["parameters"]
+    return entry
 
 
 def _texts(messages: Any) -> list[str]:
@@ -142,7 +157,8 @@ def _texts(messages: Any) -> list[str]:
             texts.append(content)
         elif isinstance(content, list):
             texts.extend(p.get("content", "") for p in _content_parts(content) if "content" in p)
-        for call in _tool_calls(msg.get("tool_calls")):
+        calls = _tool_calls(msg.get("tool_calls")) + _function_call(msg.get("function_call"))
+        for call in calls:
             texts.append(f"{call['name']} {call.get('arguments', '')}")
     return texts
 
@@ -166,7 +182,7 @@ class ChatAdapter:
         self.settings = settings
 
     def begin(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Call:
-        kwargs = parts.materialize(kwargs, "messages", "tools")
+        kwargs = parts.materialize(kwargs, "messages", "tools", "functions")
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
         inv = Invocation(semconv.OP_CHAT, "openai", model)
@@ -178,7 +194,7 @@ class ChatAdapter:
         request_attributes(kwargs, attrs)
         if self.settings.capture.any:
             inv.input_messages = input_messages(kwargs.get("messages"))
-            inv.tool_definitions = tool_definitions(kwargs.get("tools"))
+            inv.tool_definitions = tool_definitions(kwargs.get("tools"), kwargs.get("functions"))
         hide = False
         if stream and self.settings.inject_stream_usage and _wants_no_usage(kwargs):
             opts = kwargs.get("stream_options")
@@ -194,8 +210,10 @@ class ChatAdapter:
         _response_fields(attrs, result)
         attrs.update(common.usage_attributes(getattr(result, "usage", None)))
         choices = getattr(result, "choices", None) or []
-        attrs[semconv.RESPONSE_FINISH_REASONS] = [c.finish_reason or "" for c in choices]
-        if any(getattr(c.message, "refusal", None) for c in choices):
+        reasons = [getattr(c, "finish_reason", None) or "" for c in choices]
+        attrs[semconv.RESPONSE_FINISH_REASONS] = reasons
+        # a choice stopped by the content filter may come with no message at all
+        if any(getattr(getattr(c, "message", None), "refusal", None) for c in choices):
             attrs[semconv.LLMTAP_RESPONSE_REFUSAL] = True
         if self.settings.capture.any:
             inv.output_messages = [_output_message(c) for c in choices]
@@ -225,26 +243,37 @@ def _response_fields(attrs: dict[str, Any], result: Any) -> None:
 
 
 def _output_message(choice: Any) -> dict[str, Any]:
-    msg = choice.message
+    msg = getattr(choice, "message", None)
     body = []
-    if msg.content:
-        body.append(parts.text(msg.content))
-    if getattr(msg, "refusal", None):
-        body.append(parts.text(msg.refusal))
-    body += _tool_calls(msg.tool_calls)
+    if msg is not None:
+        content = getattr(msg, "content", None)
+        if content:
+            body.append(parts.text(content))
+        if getattr(msg, "refusal", None):
+            body.append(parts.text(msg.refusal))
+        body += _tool_calls(getattr(msg, "tool_calls", None))
+        body += _function_call(getattr(msg, "function_call", None))
     out = parts.message("assistant", body)
-    out["finish_reason"] = parts.finish_reason(choice.finish_reason)
+    out["finish_reason"] = parts.finish_reason(getattr(choice, "finish_reason", None))
     return out
 
 
 class _Choice:
-    __slots__ = ("finish", "refusal", "text", "tools")
+    __slots__ = ("finish", "function", "refusal", "text", "tools")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.tools: dict[int, list[Any]] = {}
+        self.function: list[Any] | None = None  # legacy function_call: [name, [arguments]]
         self.finish: str | None = None
+
+    def calls(self) -> list[tuple[Any, str, list[str]]]:
+        """(id, name, argument fragments) of the tool calls, then the legacy function call."""
+        out = [tuple(self.tools[i]) for i in sorted(self.tools)]
+        if self.function is not None:
+            out.append((None, self.function[0], self.function[1]))
+        return out  # type: ignore[return-value]
 
 
 class ChatAccumulator:
@@ -278,17 +307,21 @@ class ChatAccumulator:
         acc = self.choices.get(choice.index)
         if acc is None:
             acc = self.choices[choice.index] = _Choice()
-        delta = choice.delta
+        delta = getattr(choice, "delta", None)  # a filtered choice may have none
         if delta is not None:
-            if delta.content:
+            if getattr(delta, "content", None):
                 acc.text.append(delta.content)
             if getattr(delta, "refusal", None):
                 acc.refusal.append(delta.refusal)
-            if delta.tool_calls:
+            if getattr(delta, "tool_calls", None):
                 for call in delta.tool_calls:
                     self._add_tool(acc, call)
-        if choice.finish_reason:
-            acc.finish = choice.finish_reason
+            function = getattr(delta, "function_call", None)
+            if function is not None:
+                self._add_function(acc, function)
+        finish = getattr(choice, "finish_reason", None)
+        if finish:
+            acc.finish = finish
 
     @staticmethod
     def _add_tool(acc: _Choice, call: Any) -> None:
@@ -303,6 +336,17 @@ class ChatAccumulator:
                 slot[1] += fn.name
             if fn.arguments:
                 slot[2].append(fn.arguments)
+
+    @staticmethod
+    def _add_function(acc: _Choice, function: Any) -> None:
+        if acc.function is None:
+            acc.function = ["", []]
+        name = getattr(function, "name", None)
+        if name:
+            acc.function[0] += name
+        arguments = getattr(function, "arguments", None)
+        if arguments:
+            acc.function[1].append(arguments)
 
     def finish(self, inv: Invocation) -> None:
         attrs = inv.attributes
@@ -333,7 +377,7 @@ class ChatAccumulator:
             prompt, method = tokens.count_messages(prompts, model)
             output = 0
             for c in ordered:
-                pieces = c.text + c.refusal + [n + "".join(a) for _, n, a in c.tools.values()]
+                pieces = c.text + c.refusal + [n + "".join(a) for _, n, a in c.calls()]
                 output += tokens.count_text("".join(pieces), model)[0] if pieces else 0
             return {
                 semconv.USAGE_INPUT_TOKENS: prompt,
@@ -349,8 +393,7 @@ class ChatAccumulator:
         body = [parts.text("".join(c.text))] if c.text else []
         if c.refusal:
             body.append(parts.text("".join(c.refusal)))
-        for i in sorted(c.tools):
-            call_id, name, args = c.tools[i]
+        for call_id, name, args in c.calls():
             body.append(parts.tool_call(call_id, name, "".join(args)))
         out = parts.message("assistant", body)
         out["finish_reason"] = parts.finish_reason(c.finish) if c.finish else cut or "stop"
