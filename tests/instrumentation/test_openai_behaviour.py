@@ -13,6 +13,7 @@ from typing import Any
 import httpx2
 import openai
 import openai.resources.chat.completions.completions as chat_module
+import openai.resources.completions as completions_module
 import openai.resources.embeddings as embeddings_module
 import openai.resources.responses.responses as responses_module
 import pytest
@@ -62,6 +63,10 @@ _PATCHED = [
     (responses_module.Responses, "parse"),
     (responses_module.AsyncResponses, "create"),
     (responses_module.AsyncResponses, "parse"),
+    (responses_module.Responses, "retrieve"),
+    (responses_module.AsyncResponses, "retrieve"),
+    (completions_module.Completions, "create"),
+    (completions_module.AsyncCompletions, "create"),
     (embeddings_module.Embeddings, "create"),
     (embeddings_module.AsyncEmbeddings, "create"),
 ]
@@ -466,6 +471,7 @@ def test_uninstrument_restores_the_sdk(instrument_openai, span_exporter, client)
     client.chat.completions.create(model=MODEL, messages=user())
     list(client.chat.completions.create(model=MODEL, messages=user(), stream=True))
     client.responses.create(model=MODEL, input="Hi")
+    client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi")
     client.embeddings.create(model=EMBED_MODEL, input="a")
     assert not span_exporter.get_finished_spans()
 

@@ -200,6 +200,40 @@ class ResponsesAdapter:
         return ResponsesAccumulator(self) if is_stream(result) else None
 
 
+class RetrieveAdapter:
+    """``responses.retrieve(response_id, stream=True)`` (sync and async; also behind
+    ``responses.stream(response_id=...)``): the event stream of an existing (background)
+    response, resumed. Its request names no model and no input: the span has the response id
+    from the start, and the model, usage, output and finish reason from the events. A plain
+    ``retrieve`` (no stream) is a lookup, not a model call, and is not traced."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def begin(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Call | None:
+        if kwargs.get("stream") is not True:
+            return None
+        inv = Invocation(semconv.OP_CHAT, "openai")
+        attrs = inv.attributes
+        attrs.update(common.client_attributes(instance))
+        attrs[semconv.OPENAI_API_TYPE] = "responses"
+        attrs[semconv.REQUEST_STREAM] = True
+        response_id = args[0] if args else kwargs.get("response_id")
+        if isinstance(response_id, str) and response_id:
+            attrs[semconv.RESPONSE_ID] = response_id
+        return Call(inv, args, kwargs)
+
+    def complete(self, call: Call, result: Any) -> Any:
+        record_response(call.inv, result, list(getattr(result, "output", None) or ()), self)
+        return result
+
+    def stream(self, call: Call, result: Any) -> ResponsesAccumulator | None:
+        return ResponsesAccumulator(self) if is_stream(result) else None
+
+
+_UNFINISHED = ("in_progress", "queued")
+
+
 def record_response(inv: Invocation, response: Any, items: list[Any], adapter: Any) -> None:
     attrs = inv.attributes
     if response is not None:
@@ -212,12 +246,17 @@ def record_response(inv: Invocation, response: Any, items: list[Any], adapter: A
             if isinstance(value, str) and value:
                 attrs[key] = value
         attrs.update(common.usage_attributes(getattr(response, "usage", None)))
+        conversation = parts.as_dict(getattr(response, "conversation", None))
+        if isinstance(conversation, dict) and conversation.get("id"):
+            attrs.setdefault(semconv.CONVERSATION_ID, conversation["id"])
         error = getattr(response, "error", None)
         if error is not None:
             attrs[semconv.ERROR_TYPE] = str(getattr(error, "code", None) or "response_failed")
     status = getattr(response, "status", None)
     finish = _finish(status, getattr(response, "incomplete_details", None), items)
-    if status in ("in_progress", "queued") and attrs.get(semconv.LLMTAP_STREAM_END):
+    if status in _UNFINISHED:
+        if not attrs.get(semconv.LLMTAP_STREAM_END):
+            return  # a background response, queued: nothing has finished, nothing to show yet
         finish = "error" if attrs[semconv.LLMTAP_STREAM_END] == "error" else "stop"
     else:
         attrs[semconv.RESPONSE_FINISH_REASONS] = [finish]
@@ -255,7 +294,9 @@ class ResponsesAccumulator:
 
     def finish(self, inv: Invocation) -> None:
         response = self.final or self.head
-        items = self.items or list(getattr(self.final, "output", None) or ())
+        # the terminal event's output is the whole response's; a resumed stream
+        # (``starting_after``) may have missed some of the items' own events
+        items = list(getattr(self.final, "output", None) or ()) or self.items
         record_response(inv, response, items, self.adapter)
         if self.error:
             inv.attributes[semconv.ERROR_TYPE] = self.error
