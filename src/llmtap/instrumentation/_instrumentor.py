@@ -1,4 +1,10 @@
-"""The shared shape of llmtap's instrumentors: settings and telemetry in, patches out."""
+"""The shared shape of llmtap's instrumentors: settings and telemetry in, patches out.
+
+``instrument()`` never imports the SDK: each patch is applied when the application imports
+the SDK module it belongs to (see ``_patch``), so instrumenting an SDK the app does not use
+costs nothing. ``uninstrument()`` restores what was patched, disarms what was waiting, and
+lets the spans whose token estimate is still running end first.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from llmtap.config import Settings, current_settings
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.instrumentation._patch import Patcher
+from llmtap.pipeline import tokens
 
 
 class SdkInstrumentor(BaseInstrumentor):
@@ -47,3 +54,4 @@ class SdkInstrumentor(BaseInstrumentor):
         telemetry = getattr(self, "telemetry", None)
         if telemetry is not None:
             telemetry.enabled = False
+        tokens.flush()
