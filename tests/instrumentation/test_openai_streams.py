@@ -19,6 +19,7 @@ from .test_openai_support import (
     content,
     data_points,
     dump,
+    finished,
     only_span,
     sync_client,
     user,
@@ -476,7 +477,7 @@ async def test_async_close_and_with(instrument_openai, span_exporter, aclient) -
         model=MODEL, messages=user(), stream=True
     ) as stream:
         await stream.__anext__()
-    ends = [attrs(s)["llmtap.stream.end"] for s in span_exporter.get_finished_spans()]
+    ends = [attrs(s)["llmtap.stream.end"] for s in finished(span_exporter)]
     assert ends == ["closed", "closed"]
 
 

@@ -15,6 +15,7 @@ import openai
 from opentelemetry.sdk.trace import ReadableSpan
 
 from llmtap.devserver.transport import DevServerTransport
+from llmtap.pipeline import tokens
 
 MODEL = "gpt-4o-mini"
 EMBED_MODEL = "text-embedding-3-small"
@@ -63,8 +64,15 @@ def async_client(devserver: Any, **kwargs: Any) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=devserver.openai_base_url, api_key="test-key", **kwargs)
 
 
+def finished(exporter: Any) -> tuple[ReadableSpan, ...]:
+    """The finished spans, once the token estimates still running have ended theirs (a stream
+    without usage ends its span on llmtap's worker)."""
+    tokens.flush()
+    return exporter.get_finished_spans()
+
+
 def only_span(exporter: Any) -> ReadableSpan:
-    spans = exporter.get_finished_spans()
+    spans = finished(exporter)
     assert len(spans) == 1, [s.name for s in spans]
     return spans[0]
 
@@ -80,6 +88,7 @@ def content(span: ReadableSpan, key: str) -> Any:
 
 
 def data_points(reader: Any, name: str) -> list[Any]:
+    tokens.flush()  # metrics of a span ended by the token worker are recorded there
     found: list[Any] = []
     data = reader.get_metrics_data()
     if data is None:
