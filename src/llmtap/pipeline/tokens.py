@@ -17,12 +17,10 @@ second. They run on one small daemon worker (``llmtap-tokenizer``, see ``submit`
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import os
 import queue
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -41,6 +39,8 @@ DRAIN_TIMEOUT_S = 5.0
 
 
 def _cache_dir() -> str | None:
+    import tempfile  # here, not at import: only the worker needs it (start-up time)
+
     for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
         if var in os.environ:
             return os.environ[var] or None
@@ -48,6 +48,8 @@ def _cache_dir() -> str | None:
 
 
 def _cached_locally(name: str) -> bool:
+    import hashlib
+
     directory = _cache_dir()
     if directory is None:
         return False
