@@ -4,12 +4,15 @@ import asyncio
 import time
 
 import anthropic
-import httpx2
 import openai
 import pytest
-from packaging.version import Version
 
 from llmtap.devserver import SCENARIO_HEADER
+from support.sdk_releases import (
+    ANTHROPIC_MID_STREAM_ERROR,
+    OPENAI_MID_STREAM_ERROR,
+    OPENAI_MID_STREAM_TIMEOUT,
+)
 
 from .conftest import Backend
 
@@ -122,7 +125,7 @@ def test_rate_limit_retry_after_ms_and_flaky_retries(backend: Backend) -> None:
 def test_openai_broken_stream(backend: Backend) -> None:
     client = backend.openai(max_retries=0)
     received = []
-    with pytest.raises(openai.APIConnectionError):
+    with pytest.raises(OPENAI_MID_STREAM_ERROR):
         stream = client.chat.completions.create(
             model=GPT, messages=USER, stream=True, extra_headers=_scenario("broken_stream:2")
         )
@@ -142,21 +145,12 @@ def test_openai_responses_broken_stream_async(backend: Backend) -> None:
             stream = await client.responses.create(
                 model=GPT, input="x", stream=True, extra_headers=_scenario("broken_stream:4")
             )
-            with pytest.raises(openai.APIConnectionError):
+            with pytest.raises(OPENAI_MID_STREAM_ERROR):
                 async for _ in stream:
                     count += 1
         return count
 
     assert asyncio.run(run()) == 4
-
-
-# anthropic 2.17 started wrapping a transport error in the middle of a stream in its own
-# APIConnectionError; earlier releases let httpx2's error through.
-ANTHROPIC_MID_STREAM_ERROR = (
-    anthropic.APIConnectionError
-    if Version(anthropic.__version__) >= Version("2.17")
-    else httpx2.TransportError
-)
 
 
 def test_anthropic_broken_stream(backend: Backend) -> None:
@@ -223,7 +217,7 @@ def test_slow_first_chunk_times_out_on_socket(devserver: object) -> None:
     client = openai.OpenAI(
         base_url=devserver.openai_base_url, api_key="x", max_retries=0, timeout=0.2
     )
-    with pytest.raises(openai.APITimeoutError):
+    with pytest.raises(OPENAI_MID_STREAM_TIMEOUT):
         stream = client.chat.completions.create(
             model=GPT, messages=USER, stream=True, extra_headers=_scenario("slow_first_chunk:600")
         )

@@ -335,7 +335,8 @@ class Telemetry:
             return
         base = self._metric_attributes(attrs)
         self._duration.record(elapsed, base)
-        base.pop(semconv.ERROR_TYPE, None)
+        # a new dict: some SDK releases keep the one a measurement was recorded with
+        base = {k: v for k, v in base.items() if k != semconv.ERROR_TYPE}
         if inv.chunks:
             self._ttfc.record(inv.first_chunk - inv.start, base)
             for gap in inv.chunk_gaps:

@@ -34,7 +34,7 @@ _CLASSES = ("Messages", "AsyncMessages")
 class AnthropicInstrumentor(SdkInstrumentor):
     """Turns every Anthropic Messages call into a GenAI semantic-convention span with metrics."""
 
-    dependencies = ("anthropic >= 0.50, < 3",)
+    dependencies = ("anthropic >= 2.0, < 3",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         messages = MessagesAdapter(settings)

@@ -35,7 +35,7 @@ _TARGETS = (
 class OpenAIInstrumentor(SdkInstrumentor):
     """Turns every OpenAI SDK call into a GenAI semantic-convention span with metrics."""
 
-    dependencies = ("openai >= 2.0, < 4",)
+    dependencies = ("openai >= 3.0, < 4",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         if not hasattr(self, "accessors"):
