@@ -230,3 +230,27 @@ say("openai", loaded=loaded())
     assert said["started"]["loaded"] == []
     assert said["openai"]["loaded"] == ["openai"]
     assert [s.name for s in spans] == ["chat gpt-4o-mini"]
+
+
+def test_the_sdk_version_is_checked_when_it_is_patched(caplog, tracer_provider) -> None:
+    import wrapt
+    from openai.resources.chat.completions.completions import Completions
+
+    from llmtap.instrumentation.openai import OpenAIInstrumentor
+
+    class FutureOnly(OpenAIInstrumentor):
+        _instance = None  # BaseInstrumentor keeps one instance per class
+        dependencies = ("openai >= 99",)
+
+    instrumentor = FutureOnly()
+    instrumentor.instrument(tracer_provider=tracer_provider)  # no distribution scan here
+    try:
+        assert instrumentor.is_instrumented_by_opentelemetry
+        assert not isinstance(Completions.__dict__["create"], wrapt.FunctionWrapper)
+        assert any(
+            "is not supported (openai >= 99): not instrumented" in r.getMessage()
+            for r in caplog.records
+        )
+    finally:
+        instrumentor.uninstrument()
+    assert OpenAIInstrumentor().sdk_supported()  # the installed SDK is in range

@@ -52,11 +52,16 @@ def _imported(module: ModuleType) -> None:
 
 
 class Patcher:
-    """Remembers what it wrapped so ``unpatch`` restores the original methods."""
+    """Remembers what it wrapped so ``unpatch`` restores the original methods.
 
-    def __init__(self) -> None:
+    ``supported`` is asked once, before the first patch is applied (the SDK is being imported
+    then): False leaves the SDK unpatched."""
+
+    def __init__(self, supported: Callable[[], bool] | None = None) -> None:
         self._done: list[tuple[Any, str]] = []
         self._waiting: list[tuple[str, _Armed]] = []
+        self._supported = supported
+        self._verdict: bool | None = None
 
     def wrap(self, module: str, path: str, wrapper: Callable[..., Any]) -> bool:
         """Wrap ``module.path`` now if ``module`` is loaded, else when the app imports it.
@@ -91,7 +96,18 @@ class Patcher:
                 self._apply(module, module.__name__, entry.path, entry.wrapper)
                 return
 
+    def _allowed(self) -> bool:
+        if self._verdict is None:
+            try:
+                self._verdict = self._supported is None or bool(self._supported())
+            except Exception as exc:
+                _log.debug("llmtap: SDK version check failed (%s); instrumenting", exc)
+                self._verdict = True
+        return self._verdict
+
     def _apply(self, owner: Any, module: str, path: str, wrapper: Callable[..., Any]) -> bool:
+        if not self._allowed():
+            return False
         try:
             *parents, attr = path.split(".")
             for name in parents:
