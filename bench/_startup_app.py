@@ -4,7 +4,9 @@
 
 Prints one JSON line: wall-clock timestamps (``time.time()``, comparable with the parent's
 spawn time) at the first line of this script, after the set-up, and after the first call
-returned; which SDKs were loaded after the set-up and at the end; and how many spans the
+returned; the process's CPU time (all threads, since the interpreter started, the
+``opentelemetry-instrument`` launcher included: it execs into this process) at the first
+line and after the call; which SDKs were loaded after the set-up and at the end; and how many spans the
 call produced (checked after the timed part). Nothing here is imported before the first
 timestamp but ``time`` (and, for every row alike, what Python's start-up imports).
 """
@@ -12,6 +14,7 @@ timestamp but ``time`` (and, for every row alike, what Python's start-up imports
 import time
 
 T_MAIN = time.time()
+CPU_MAIN = time.process_time()
 
 import json  # noqa: E402
 import os  # noqa: E402
@@ -115,6 +118,7 @@ import openai  # noqa: E402
 client = openai.OpenAI(max_retries=0)  # OPENAI_BASE_URL / OPENAI_API_KEY from the environment
 reply = client.chat.completions.create(model=MODEL, messages=MESSAGES)
 T_DONE = time.time()
+CPU_DONE = time.process_time()
 
 assert reply.choices[0].message.content
 span_count = None
@@ -128,6 +132,8 @@ print(
             "t_main": T_MAIN,
             "t_setup": T_SETUP,
             "t_done": T_DONE,
+            "cpu_main": CPU_MAIN,
+            "cpu_done": CPU_DONE,
             "loaded_after_setup": LOADED_AFTER_SETUP,
             "loaded_at_end": loaded(),
             "spans": span_count,

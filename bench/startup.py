@@ -191,6 +191,7 @@ def run_once(row: Row, env: dict[str, str], extra_args: list[str] | None = None)
     out["python_start_ms"] = (out["t_main"] - t_spawn) * 1000
     out["setup_ms"] = (out["t_setup"] - out["t_main"]) * 1000
     out["first_call_ms"] = (out["t_done"] - out["t_setup"]) * 1000
+    out["cpu_ms"] = out["cpu_done"] * 1000
     out["stderr"] = proc.stderr
     return out
 
@@ -346,7 +347,7 @@ def main() -> None:
 
 
 def _slim(run: dict[str, Any]) -> dict[str, Any]:
-    keep = ("round", "total_ms", "python_start_ms", "setup_ms", "first_call_ms", "spans")
+    keep = ("round", "total_ms", "cpu_ms", "python_start_ms", "setup_ms", "first_call_ms", "spans")
     return {k: (round(run[k], 2) if isinstance(run[k], float) else run[k]) for k in keep}
 
 
@@ -368,6 +369,10 @@ def summarize(rows: list[Row], results: dict[str, list[dict[str, Any]]]) -> dict
         paired = [r["total_ms"] - base[r["round"]]["total_ms"] for r in runs if r["round"] in base]
         base_median = statistics.median([b["total_ms"] for b in base.values()]) if base else None
         q1, q3 = _quartiles(paired) if paired else (None, None)
+        cpus = [r["cpu_ms"] for r in runs]
+        cpu_paired = [r["cpu_ms"] - base[r["round"]]["cpu_ms"] for r in runs if r["round"] in base]
+        cpu_base = statistics.median([b["cpu_ms"] for b in base.values()]) if base else None
+        cq1, cq3 = _quartiles(cpu_paired) if cpu_paired else (None, None)
         out[row.name] = {
             "label": row.label,
             "venv": row.venv,
@@ -381,6 +386,11 @@ def summarize(rows: list[Row], results: dict[str, list[dict[str, Any]]]) -> dict
             "added_q1_ms": q1,
             "added_q3_ms": q3,
             "ratio": statistics.median(totals) / base_median if base_median else None,
+            "cpu_ms": statistics.median(cpus),
+            "cpu_added_ms": statistics.median(cpu_paired) if cpu_paired else None,
+            "cpu_added_q1_ms": cq1,
+            "cpu_added_q3_ms": cq3,
+            "cpu_ratio": statistics.median(cpus) / cpu_base if cpu_base else None,
             "loaded_after_setup": runs[-1]["loaded_after_setup"],
             "loaded_at_end": runs[-1]["loaded_at_end"],
             "spans": runs[-1]["spans"],
@@ -397,28 +407,36 @@ def render(doc: dict[str, Any], rows: list[Row]) -> str:
         f"{env['platform']}; load average {env['loadavg_start']} → {env['loadavg_end']}; "
         f"{env['runs_per_row']} runs per row, {env['minutes']} min.",
         "",
-        "Milliseconds from spawning the interpreter to the return of the first "
-        "`chat.completions.create` (median). *Added* = median over rounds of (row − the SDK "
-        "alone in the same venv and round) [interquartile range]; *ratio* = median ÷ the SDK "
-        "alone's median.",
+        "Two measures per run, both up to the return of the first `chat.completions.create`:",
+        "**wall** ms from spawning the interpreter, and **CPU** ms the process used by then (all",
+        "threads, `time.process_time()`; on a shared machine this one moves far less with the",
+        "other load). Medians over the runs. *Added* = median over rounds of (row − the SDK",
+        "alone in the same venv and round) [interquartile range]; *ratio* = row median ÷ the",
+        "SDK alone's median.",
         "",
-        "| row | total ms | added ms [IQR] | ratio | Python start | set-up | import openai + "
-        "first call | SDKs loaded by the set-up | spans |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| row | CPU ms | CPU added [IQR] | CPU ratio | wall ms | wall added [IQR] | wall "
+        "ratio | set-up (wall) | SDKs loaded by the set-up | spans |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
+
+    def added(s: dict[str, Any], key: str, base: bool) -> str:
+        if base or s[f"{key}added_ms"] is None:
+            return "–"
+        q1, q3 = s[f"{key}added_q1_ms"], s[f"{key}added_q3_ms"]
+        return f"**{s[f'{key}added_ms']:+.0f}** [{q1:+.0f}, {q3:+.0f}]"
+
     for row in rows:
         s = doc["rows"].get(row.name)
         if s is None:
             continue
-        added = "–"
-        if s["added_ms"] is not None and row.name != s["baseline"]:
-            added = f"{s['added_ms']:+.0f} [{s['added_q1_ms']:+.0f}, {s['added_q3_ms']:+.0f}]"
+        base = row.name == s["baseline"]
         ratio = f"{s['ratio']:.2f}×" if s["ratio"] else "–"
+        cpu_ratio = f"{s['cpu_ratio']:.2f}×" if s["cpu_ratio"] else "–"
         loaded = ", ".join(s["loaded_after_setup"]) or "none"
         spans = "–" if s["spans"] is None else str(s["spans"])
         lines.append(
-            f"| {s['label']} | {s['total_ms']:.0f} | {added} | {ratio} | "
-            f"{s['python_start_ms']:.0f} | {s['setup_ms']:.0f} | {s['first_call_ms']:.0f} | "
+            f"| {s['label']} | {s['cpu_ms']:.0f} | {added(s, 'cpu_', base)} | {cpu_ratio} | "
+            f"{s['total_ms']:.0f} | {added(s, '', base)} | {ratio} | {s['setup_ms']:.0f} | "
             f"{loaded} | {spans} |"
         )
     if doc["skipped"] or doc["errors"]:
