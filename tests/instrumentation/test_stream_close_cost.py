@@ -387,3 +387,22 @@ def test_a_forked_child_gets_its_own_worker(tmp_path, devserver) -> None:
     assert child[0]["pid"] != parent[0]["pid"]
     assert child[0]["estimated"] is True
     assert "llmtap-tokenizer" in child[0]["threads"]
+
+
+def test_a_flush_asked_from_the_worker_itself_does_not_wait_for_itself() -> None:
+    # e.g. an exporter behind a SimpleSpanProcessor (it runs on the worker when a pending
+    # span ends) that calls the provider's force_flush
+    seen: list[tuple[bool, float]] = []
+
+    class Job:
+        def run(self) -> None:
+            t0 = time.perf_counter()
+            seen.append((tokens.flush(5), time.perf_counter() - t0))
+
+        def abandon(self) -> None:
+            raise AssertionError("not abandoned")
+
+    tokens.submit(Job())
+    assert tokens.flush(30)
+    ((flushed, took),) = seen
+    assert flushed and took < 1

@@ -10,6 +10,7 @@ unloaded. ``unpatch`` restores what was patched and disarms what is still waitin
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -134,3 +135,12 @@ class Patcher:
                 current = owner.__dict__.get(attr)
                 if isinstance(current, wrapt.FunctionWrapper):
                     setattr(owner, attr, current.__wrapped__)
+
+
+def _after_fork_in_child() -> None:
+    global _lock  # another thread may have held it at fork time
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -14,6 +14,7 @@ A stream that reported no usage ends for the application at once (last chunk, ``
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -111,3 +112,13 @@ def watch_provider(provider: Any) -> None:
             add(_DRAIN_FIRST)
     except TypeError:  # not weak-referenceable: not an SDK provider we can hook into
         return
+
+
+def _after_fork_in_child() -> None:
+    global _claims, _providers_lock
+    _claims = threading.Lock()
+    _providers_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

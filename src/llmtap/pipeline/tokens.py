@@ -215,6 +215,8 @@ class _Worker:
 
     def flush(self, timeout: float) -> bool:
         """Wait until every job submitted so far has run; False on timeout."""
+        if threading.current_thread() is self._thread:
+            return True  # asked from a job (an exporter flushing): waiting would never end
         if self._thread is None:
             self._run_queued()  # nothing started, or starting failed: nothing left behind
             return True
