@@ -36,6 +36,7 @@ import atexit
 import inspect
 import logging
 import os
+import shlex
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -119,7 +120,8 @@ class LlmtapConfigurator(_BaseConfigurator):
             # provider, which forwards to the SDK's once it is installed below.
             pipeline, settings = _pipeline(cfg, metrics.get_meter_provider())
         except ConfigError as exc:
-            hint = f": fix LLMTAP_CONFIG (`llmtap config check {named}` lists every problem)"
+            check = f"llmtap config check {shlex.quote(named)}"
+            hint = f": fix LLMTAP_CONFIG (`{check}` lists every problem)"
             _turn_off(str(exc).splitlines(), hint)
             return
         except Exception as exc:  # an export destination that cannot be set up, ...
