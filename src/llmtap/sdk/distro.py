@@ -33,7 +33,6 @@ as it would without llmtap.
 from __future__ import annotations
 
 import atexit
-import inspect
 import logging
 import os
 import shlex
@@ -138,22 +137,14 @@ class LlmtapConfigurator(_BaseConfigurator):
         if name and not os.environ.get("OTEL_SERVICE_NAME"):
             resource["service.name"] = name
         sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else build_sampler(cfg)
-        options: dict[str, Any] = {}
         redaction = [s for s in pipeline.stages if getattr(s, "name", "") == "redact"]
-        if "export_log_record_processor" in inspect.signature(_initialize_components).parameters:
-            options["export_log_record_processor"] = _log_processor_factory(redaction)
-        elif settings.capture.on_event and redaction:
-            _log.warning(
-                "llmtap: this opentelemetry-sdk cannot redact log records before export; "
-                "content events are recorded but not redacted"
-            )
         _initialize_components(
             auto_instrumentation_version=kwargs.get("auto_instrumentation_version"),
             sampler=sampler,
             resource_attributes=resource,
             span_processors=[pipeline],
             export_span_processor=per_exporter,
-            **options,
+            export_log_record_processor=_log_processor_factory(redaction),
         )
         # At exit the SDK shuts the providers down newest first: the meter provider before
         # the tracer provider, whose last flush runs the cost stage. Flush spans first, so
