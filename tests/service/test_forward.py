@@ -375,7 +375,10 @@ def test_file_and_console_forwarders(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert len(lines) == 2
     doc = json.loads(lines[0])
-    assert [s["name"] for s in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]] == ["s0", "s1"]
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert [s["name"] for s in spans] == ["s0", "s1"]
+    # OTLP/JSON: lowercase hex ids, as the Collector's otlpjsonfile receiver reads them
+    assert spans[0]["traceId"] == f"{1:032x}" and spans[1]["spanId"] == f"{2:016x}"
     out = io.StringIO()
     ConsoleForwarder(out).send(body, 2)
     text = out.getvalue().splitlines()

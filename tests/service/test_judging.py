@@ -294,7 +294,7 @@ judge:
     assert cfg is not None
     assert cfg.model.name == "gpt-4o-mini"
     assert cfg.concurrency == 8 and cfg.max_bytes == 128 * 1024**2
-    assert cfg.review_queue == "review.jsonl"
+    assert cfg.review_queue == str(tmp_path / "review.jsonl")  # relative to the file
     r0, r1, r2, r3 = cfg.rules
     assert (r0.evaluator, r0.sample, r0.target) == ("faithfulness", 0.05, "inference")
     assert r1.when == {"feedback": "negative"}

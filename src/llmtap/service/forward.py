@@ -339,11 +339,11 @@ class FileForwarder:
         self._lock = threading.Lock()
 
     def send(self, request: bytes, spans: int) -> SendResult:
-        from google.protobuf.json_format import MessageToJson
+        from llmtap.export.file import otlp_json
 
-        line = MessageToJson(ExportTraceServiceRequest.FromString(request), indent=None)
+        line = otlp_json(ExportTraceServiceRequest.FromString(request))
         with self._lock:
-            self._fh.write(line.replace("\n", "") + "\n")
+            self._fh.write(line + "\n")
             self._fh.flush()
         return _OK
 
