@@ -73,6 +73,7 @@ class DestinationQueue(Generic[T]):
         self._accepted = 0  # items ever queued
         self._finished = 0  # of those, sent or dropped after being queued
         self._inflight = 0  # items of the batch being sent
+        self.sending_since: float | None = None  # time.monotonic() the current send began
         self._abandoned = False
         self.sent = 0
         self.dropped = 0
@@ -183,11 +184,14 @@ class DestinationQueue(Generic[T]):
             backoff = min(backoff * 2, self._max_backoff)
 
     def _deliver(self, batch: list[T]) -> bool:
+        self.sending_since = time.monotonic()
         try:
             return bool(self._send(batch))
         except Exception as exc:
             _log.debug("llmtap: export to %r failed: %s", self.name, exc)
             return False
+        finally:
+            self.sending_since = None
 
     # lifecycle -----------------------------------------------------------------------
 

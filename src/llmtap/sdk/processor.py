@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -207,6 +208,7 @@ class PipelineProcessor(SpanProcessor):
             "pipeline", self._process, max_items=max_items, batch_size=256, delay_s=0.2
         )
         self._is_shut_down = False
+        self._exit_deadline: float | None = None
         self._exit_flush_armed: set[str] = set()
         _pipelines.add(self)
 
@@ -256,11 +258,11 @@ class PipelineProcessor(SpanProcessor):
         if timeout_s is not None:
             budget, source = min(budget, max(timeout_s, 0.0)), "the caller's timeout"
         started = time.monotonic()
-        deadline = started + budget
+        deadline = self._deadline(started, budget)
         queues = [self._staging, *self.destinations]
         before = [q.dropped_stopping for q in queues]
         # kept for exporters still busy at the end: shutting them down ends their retries
-        interrupt_at = deadline - min(0.5, budget * 0.2)
+        interrupt_at = deadline - min(0.5, (deadline - started) * 0.2)
         self._staging.stop()  # the stages run on what ended, and hand it on
         self._staging.wait_stopped(interrupt_at)
         for queue in self.destinations:
@@ -285,13 +287,24 @@ class PipelineProcessor(SpanProcessor):
         if timeout_millis / 1000 < budget:
             budget, source = timeout_millis / 1000, "the caller's timeout"
         started = time.monotonic()
-        deadline = started + max(budget, 0.0)
+        deadline = self._deadline(started, max(budget, 0.0))
         flushed = self._staging.flush_until(deadline)
         flushed = all([q.flush_until(deadline) for q in self.destinations]) and flushed
-        if not flushed:
+        if not flushed and self._exit_deadline is None:  # at exit, shutdown reports
             left = [q.depth() for q in (self._staging, *self.destinations)]
             self._report("force_flush left", time.monotonic() - started, budget, source, left)
         return flushed
+
+    def _deadline(self, now: float, budget: float) -> float:
+        """``now + budget``; but while the interpreter runs its exit hooks (the main thread
+        has finished), every flush and the shutdown share one budget: an exit hook that
+        flushes before the providers shut down must not double the time a dead backend
+        holds the process."""
+        if threading.main_thread().is_alive():
+            return now + budget
+        if self._exit_deadline is None:
+            self._exit_deadline = now + budget
+        return min(now + budget, self._exit_deadline)
 
     def _report(
         self, what: str, elapsed: float, budget: float, source: str, counts: list[int]
@@ -308,13 +321,7 @@ class PipelineProcessor(SpanProcessor):
             if not count:
                 continue
             total += count
-            if queue.consecutive_failures:
-                target = getattr(queue, "target", None)
-                where = f" to {target}" if target else ""
-                why = f"export{where} failed, {queue.consecutive_failures} attempt(s)"
-            else:
-                why = "still being sent when the budget ran out"
-            parts.append(f"{count} for {queue.name!r} ({why})")
+            parts.append(f"{count} for {queue.name!r} ({_why(queue)})")
         if not total:
             return
         _log.warning(
@@ -337,6 +344,19 @@ class PipelineProcessor(SpanProcessor):
             return
         self._exit_flush_armed.add(name)
         util.register_after_fork(self, _flush_at_process_exit)
+
+
+def _why(queue: Any) -> str:
+    """Why a destination still had spans: its exports fail, hang, or were not done yet."""
+    target = getattr(queue, "target", None) or queue.name
+    sending_since = getattr(queue, "sending_since", None)
+    failures = getattr(queue, "consecutive_failures", 0)
+    if failures:
+        return f"export to {target} failing: {failures} failed attempt(s)"
+    if sending_since is not None:
+        waited = time.monotonic() - sending_since
+        return f"export to {target} unanswered after {waited:.1f} s"
+    return "not sent yet when the budget ran out"
 
 
 def _flush_at_process_exit(pipeline: PipelineProcessor) -> None:
