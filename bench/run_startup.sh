@@ -7,8 +7,9 @@
 #
 # The venvs are the ones bench/run.sh makes (bench/.venv with the peers, bench/.venv-httpx for
 # opentelemetry-instrumentation-openai-v2), made here the same way when they are missing, plus
-# bench/.venv-openlit: OpenLIT pins its own OpenAI and Anthropic SDK ranges, so it gets a venv
-# (and an SDK-alone baseline) of its own. Never the project's own environment.
+# bench/.venv-openlit: OpenLIT requires openai < 3 and anthropic < 1 (llmtap: openai 3.x,
+# anthropic 2.x), so it gets a venv, and an SDK-alone baseline, of its own. Never the
+# project's own environment.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,7 +48,7 @@ log="$RESULTS/install-startup.txt"
       "httpx==0.28.1" 2>&1
   fi
   if make_venv "$HERE/.venv-openlit"; then
-    "$HERE/.venv-openlit/bin/pip" install -q -e "$REPO[openai,anthropic]" openlit 2>&1
+    "$HERE/.venv-openlit/bin/pip" install -q openlit 2>&1
   fi
   for venv in .venv .venv-httpx .venv-openlit; do
     echo "## bench/$venv: pip check"

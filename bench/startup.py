@@ -98,8 +98,9 @@ ROWS = [
         ".venv-httpx",
         "opentelemetry-instrumentation-openai-v2",
     ),
-    Row("sdk@openlit", "OpenAI SDK alone (`.venv-openlit`)", ".venv-openlit"),
-    Row("llmtap@openlit", "llmtap `configure()` (`.venv-openlit`)", ".venv-openlit", "llmtap"),
+    # OpenLIT requires openai < 3 and anthropic < 1, llmtap openai 3.x and anthropic 2.x: its
+    # own venv, compared with the SDK it brings (openai 2.x)
+    Row("sdk@openlit", "OpenAI SDK alone (`.venv-openlit`, openai 2.x)", ".venv-openlit"),
     Row("openlit@openlit", "OpenLIT `openlit.init()`", ".venv-openlit", "openlit"),
 ]
 VERSIONS = (
