@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build the binaries the end-to-end tests and the deploy checks run, from their Go modules:
 #
-#   otelcol-llmtap  OpenTelemetry Collector distribution (collector-config/builder-config.yaml)
-#   jaeger          Jaeger v2 (all-in-one with memory storage when run without --config)
-#   promtool        Prometheus rule checker
+#   otelcol-llmtap    OpenTelemetry Collector distribution (collector-config/builder-config.yaml)
+#   jaeger            Jaeger v2 (all-in-one with memory storage when run without --config)
+#   promtool          Prometheus rule checker
+#   otelcol-jsonfile  test-only Collector with the otlpjsonfile receiver, at an older release
+#                     (collector-config/testing/jsonfile-builder.yaml says why)
 #
 # into ${LLMTAP_BIN_DIR:-$HOME/.cache/llmtap/bin}. Idempotent: each binary is rebuilt only
 # when its cache key (versions, manifest hash, Go version, platform) changes.
@@ -16,12 +18,16 @@
 set -euo pipefail
 
 OCB_VERSION=v0.161.0
+# otlpjsonfilereceiver is not served by the module proxy at $OCB_VERSION; v0.158.0 is the
+# newest release where it, the builder and the core modules all resolve
+JSONFILE_OCB_VERSION=v0.158.0
 JAEGER_VERSION=v1.76.0 # module github.com/jaegertracing/jaeger; the v2 binary is cmd/jaeger
 PROMETHEUS_VERSION=v0.315.0 # module version of Prometheus 3.15.0
 PROMETHEUS_RELEASE=3.15.0
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MANIFEST="$ROOT/collector-config/builder-config.yaml"
+JSONFILE_MANIFEST="$ROOT/collector-config/testing/jsonfile-builder.yaml"
 BIN_DIR=${LLMTAP_BIN_DIR:-$HOME/.cache/llmtap/bin}
 STAMPS="$BIN_DIR/.stamps"
 WORK="$BIN_DIR/.build"
@@ -60,26 +66,29 @@ fresh() {
 
 stamp() { printf '%s' "$2" >"$STAMPS/$1"; }
 
+# build_collector NAME MANIFEST OCB_VERSION: run the Collector Builder OCB_VERSION on MANIFEST,
+# whose dist name and output_path are NAME
 build_collector() {
-  local hash key builder="$WORK/ocb-$OCB_VERSION/builder"
-  hash=$(sha256sum "$MANIFEST" | cut -c1-16)
-  key="ocb $OCB_VERSION manifest $hash $GO_KEY"
-  if fresh otelcol-llmtap "$key"; then
-    log "otelcol-llmtap up to date ($key)"
+  local name=$1 manifest=$2 version=$3
+  local hash key builder="$WORK/ocb-$version/builder"
+  hash=$(sha256sum "$manifest" | cut -c1-16)
+  key="ocb $version manifest $hash $GO_KEY"
+  if fresh "$name" "$key"; then
+    log "$name up to date ($key)"
     return
   fi
   if [[ ! -x $builder ]]; then
-    log "installing the Collector Builder $OCB_VERSION"
-    GOBIN="$(dirname "$builder")" go install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
+    log "installing the Collector Builder $version"
+    GOBIN="$(dirname "$builder")" go install "go.opentelemetry.io/collector/cmd/builder@$version"
   fi
-  local dir="$WORK/otelcol-llmtap"
+  local dir="$WORK/$name"
   rm -rf "$dir" && mkdir -p "$dir"
-  log "building otelcol-llmtap from $MANIFEST (minutes on a small machine)"
+  log "building $name from $manifest (minutes on a small machine)"
   # output_path in the manifest is relative: the sources and binary land in $dir
-  (cd "$dir" && "$builder" --config "$MANIFEST" --ldflags="-s -w")
-  install -m 0755 "$dir/otelcol-llmtap/otelcol-llmtap" "$BIN_DIR/otelcol-llmtap"
-  stamp otelcol-llmtap "$key"
-  log "built $BIN_DIR/otelcol-llmtap"
+  (cd "$dir" && "$builder" --config "$manifest" --ldflags="-s -w")
+  install -m 0755 "$dir/$name/$name" "$BIN_DIR/$name"
+  stamp "$name" "$key"
+  log "built $BIN_DIR/$name"
 }
 
 # build_in_module NAME MODULE VERSION PACKAGE [LDFLAGS]: `go install MODULE/PACKAGE@VERSION`
@@ -108,12 +117,13 @@ main() {
   check_go
   mkdir -p "$BIN_DIR" "$STAMPS" "$WORK"
   log "binaries in $BIN_DIR ($GO_KEY)"
-  build_collector
+  build_collector otelcol-llmtap "$MANIFEST" "$OCB_VERSION"
   build_in_module jaeger github.com/jaegertracing/jaeger "$JAEGER_VERSION" cmd/jaeger \
     "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION"
   build_in_module promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/promtool \
     "-X github.com/prometheus/common/version.Version=$PROMETHEUS_RELEASE"
-  log "done: $BIN_DIR/otelcol-llmtap $BIN_DIR/jaeger $BIN_DIR/promtool"
+  build_collector otelcol-jsonfile "$JSONFILE_MANIFEST" "$JSONFILE_OCB_VERSION"
+  log "done: $BIN_DIR/otelcol-llmtap $BIN_DIR/jaeger $BIN_DIR/promtool $BIN_DIR/otelcol-jsonfile"
 }
 
 main

@@ -1,26 +1,30 @@
 """The ``file`` export preset's lines are OTLP/JSON that a real OpenTelemetry Collector reads:
 an app (real ``openai`` SDK against the dev server, ``llmtap.configure()`` with an
 ``llmtap.yaml`` whose file preset has a relative path) writes its spans to a JSON-lines file;
-each line goes to the Collector (``otelcol-llmtap``) as OTLP/JSON, the Collector exports to
-Jaeger v2 over OTLP/gRPC, and Jaeger's query API must show the spans with the ids, parents
-and attributes of the file.
+a Collector's ``otlp_json_file`` receiver (formerly ``otlpjsonfile``) reads that file from
+the beginning and exports over OTLP/gRPC to Jaeger v2, whose query API must show exactly the
+file's spans with the same hex trace/span/parent ids, attributes and resource.
 
-The Collector decodes the lines with pdata's OTLP/JSON unmarshaler, the one its
-``otlpjsonfile`` receiver uses too, which accepts only the specification's encoding: a line
-in protobuf's default mapping (base64 ids, as earlier llmtap versions wrote) is refused
-with HTTP 400, and the test checks that as well. (The lines reach the Collector through its
-OTLP/HTTP receiver because the ``otlpjsonfilereceiver`` module is not served by the Go
-module proxy the distribution is built from.)
+The Collector is ``otelcol-jsonfile``, a test-only distribution
+(collector-config/testing/jsonfile-builder.yaml): the Go module proxy does not serve the
+receiver at the release ``otelcol-llmtap`` is built from.
+
+The receiver decodes each line with pdata's OTLP/JSON unmarshaler, which accepts only the
+specification's encoding: a line in protobuf's default mapping (base64 ids, as earlier
+llmtap versions wrote) is refused. The same Collector also reads such a line from a second
+file; its own metrics (``otelcol_receiver_requests`` by outcome, behind the
+``receiverhelper.newReceiverMetrics`` feature gate) must count one failed read for it, one
+successful read per line of the preset's file, and only the preset's spans as accepted.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,43 +37,43 @@ from support.binaries import (
     Processes,
     http_get,
     require_binary,
-    start_collector,
     start_jaeger,
+    start_jsonfile_collector,
     wait_until,
 )
 
 pytestmark = pytest.mark.e2e
 
 COLLECTOR_CONFIG = """
-extensions:
-  health_check:
-    endpoint: ${env:COLLECTOR_HEALTH_ENDPOINT}
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:COLLECTOR_OTLP_GRPC_ENDPOINT}
-      http:
-        endpoint: ${env:COLLECTOR_OTLP_HTTP_ENDPOINT}
-processors:
-  batch:
-    timeout: ${env:COLLECTOR_BATCH_TIMEOUT}
+  otlp_json_file:
+    include: ${env:JSONFILE_INCLUDE}
+    start_at: beginning
+    # otherwise the receiver adds log.file.name to every span's attributes
+    include_file_name: false
 exporters:
   otlp_grpc/jaeger:
     endpoint: ${env:JAEGER_OTLP_ENDPOINT}
     tls:
       insecure: true
 service:
-  extensions: [health_check]
   pipelines:
     traces:
-      receivers: [otlp]
-      processors: [batch]
+      receivers: [otlp_json_file]
       exporters: [otlp_grpc/jaeger]
   telemetry:
     metrics:
-      level: none
+      level: basic
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: ${env:COLLECTOR_TELEMETRY_HOST}
+                port: ${env:COLLECTOR_TELEMETRY_PORT}
 """
+
+#: counts every read of a line as a request with an outcome (success / failure)
+FEATURE_GATES = "--feature-gates=receiverhelper.newReceiverMetrics"
 
 APP = """
 import json
@@ -100,7 +104,7 @@ print(json.dumps({"trace_id": trace_id, "response_id": response_id}))
 
 @pytest.fixture(autouse=True)
 def _binaries() -> None:
-    require_binary("otelcol-llmtap")
+    require_binary("otelcol-jsonfile")
     require_binary("jaeger")
 
 
@@ -128,20 +132,6 @@ def write_spans(tmp_path: Path, devserver: Any) -> tuple[dict[str, str], Path]:
     return json.loads(done.stdout.strip().splitlines()[-1]), conf / "out" / "spans.jsonl"
 
 
-def post_json(collector: Proc, body: str) -> tuple[int, str]:
-    request = urllib.request.Request(
-        collector.url("http", "/v1/traces"),
-        data=body.encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-
-
 def jaeger_spans(jaeger: Proc, trace_id: str) -> list[dict[str, Any]]:
     status, body = http_get(jaeger.url("query", f"/api/traces/{trace_id}"))
     if status != 200:
@@ -149,42 +139,94 @@ def jaeger_spans(jaeger: Proc, trace_id: str) -> list[dict[str, Any]]:
     return [span for trace in json.loads(body).get("data") or [] for span in trace["spans"]]
 
 
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the Prometheus samples ``name`` (or ``name_total``) whose labels include
+    ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match or match[1] not in (name, f"{name}_total"):
+            continue
+        have = dict(_LABEL.findall(match[2] or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(match[3])
+    return total
+
+
+def tag_value(value: dict[str, Any]) -> Any:
+    """An OTLP/JSON ``AnyValue`` as Jaeger's query API shows the tag (None: not compared)."""
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "intValue" in value:
+        return int(value["intValue"])  # a decimal string in OTLP/JSON
+    if "doubleValue" in value:
+        return float(value["doubleValue"])
+    return None
+
+
 def test_file_preset_lines_read_by_a_collector_into_jaeger(
     procs: Processes, tmp_path: Path, devserver: Any
 ) -> None:
     said, spans_file = write_spans(tmp_path, devserver)
     lines = spans_file.read_text(encoding="utf-8").splitlines()
-    written = [
-        span
-        for line in lines
-        for rs in json.loads(line)["resourceSpans"]
-        for ss in rs["scopeSpans"]
-        for span in ss["spans"]
-    ]
+    resource_spans = [rs for line in lines for rs in json.loads(line)["resourceSpans"]]
+    written = [span for rs in resource_spans for ss in rs["scopeSpans"] for span in ss["spans"]]
     assert {s["name"] for s in written} == {"invoke_workflow answer", "chat gpt-4o-mini"}
     assert {s["traceId"] for s in written} == {said["trace_id"]}
+    assert all(re.fullmatch(r"[0-9a-f]{16}", s["spanId"]) for s in written)
+
+    # the encoding earlier versions wrote (protobuf's default JSON mapping, base64 ids)
+    old_file = tmp_path / "old" / "spans.jsonl"
+    old_file.parent.mkdir()
+    old_file.write_text(MessageToJson(parse_otlp_json(lines[0]), indent=None) + "\n")
+    old = old_file.read_text()
+    assert base64.b64encode(bytes.fromhex(said["trace_id"])).decode() in old
+    assert said["trace_id"] not in old
 
     jaeger = start_jaeger(procs)
     config = tmp_path / "collector.yaml"
     config.write_text(COLLECTOR_CONFIG)
-    collector = start_collector(
-        procs, config, env={"JAEGER_OTLP_ENDPOINT": jaeger.endpoint("grpc")}
+    collector = start_jsonfile_collector(
+        procs,
+        config,
+        env={
+            "JAEGER_OTLP_ENDPOINT": jaeger.endpoint("grpc"),
+            "JSONFILE_INCLUDE": json.dumps([str(spans_file), str(old_file)]),
+        },
+        args=[FEATURE_GATES],
     )
-
-    # the encoding earlier versions wrote (protobuf's default JSON mapping) is refused ...
-    old = MessageToJson(parse_otlp_json(lines[0]), indent=None)
-    status, answer = post_json(collector, old)
-    assert status == 400, (status, answer)
-    # ... the specification's is taken, line by line
-    for line in lines:
-        status, answer = post_json(collector, line)
-        assert status == 200, (status, answer)
 
     def both_spans() -> list[dict[str, Any]] | None:
         spans = jaeger_spans(jaeger, said["trace_id"])
         return spans if len(spans) >= 2 else None
 
     found = wait_until(both_spans, 45, f"the 2 spans of trace {said['trace_id']} in Jaeger", 0.5)
+
+    # the receiver read every line of both files: the preset's taken, the old one refused
+    receiver = {"receiver": "otlp_json_file"}
+
+    def all_lines_read() -> str | None:
+        status, body = http_get(collector.url("telemetry", "/metrics"))
+        text = body.decode(errors="replace") if status == 200 else ""
+        ok = metric(text, "otelcol_receiver_requests", outcome="success", **receiver)
+        failed = metric(text, "otelcol_receiver_requests", outcome="failure", **receiver)
+        return text if ok >= len(lines) and failed >= 1 else None
+
+    text = wait_until(all_lines_read, 30, "the Collector's read of both files", 0.5)
+    assert metric(text, "otelcol_receiver_requests", outcome="success", **receiver) == len(lines)
+    assert metric(text, "otelcol_receiver_requests", outcome="failure", **receiver) == 1
+    assert metric(text, "otelcol_receiver_accepted_spans", **receiver) == len(written)
+    assert metric(text, "otelcol_exporter_sent_spans") == len(written)
+
+    # Jaeger holds exactly the file's spans: same hex ids, parents, attributes, resource
+    found = jaeger_spans(jaeger, said["trace_id"])
+    assert len(found) == len(written), [s["spanID"] for s in found]
     by_id = {s["spanID"]: s for s in found}
     assert set(by_id) == {s["spanId"] for s in written}
     for span in written:
@@ -193,11 +235,27 @@ def test_file_preset_lines_read_by_a_collector_into_jaeger(
         assert got["operationName"] == span["name"]
         parents = [r["spanID"] for r in got.get("references", []) if r["refType"] == "CHILD_OF"]
         assert parents == ([span["parentSpanId"]] if "parentSpanId" in span else [])
+        tags = {t["key"]: t["value"] for t in got["tags"]}
+        assert not [k for k in tags if k.startswith("log.file.")]
+        compared = 0
+        for attribute in span.get("attributes", []):
+            want = tag_value(attribute["value"])
+            if want is not None:
+                assert tags.get(attribute["key"]) == want, (span["name"], attribute)
+                compared += 1
+        assert compared >= 3, span
     (chat,) = [s for s in found if s["operationName"] == "chat gpt-4o-mini"]
     tags = {t["key"]: t["value"] for t in chat["tags"]}
     assert tags["gen_ai.response.id"] == said["response_id"]
     assert tags["span.kind"] == "client"
     assert tags["gen_ai.usage.cost"] > 0
+
     raw = json.loads(http_get(jaeger.url("query", f"/api/traces/{said['trace_id']}"))[1])
-    (process,) = {p["serviceName"] for p in raw["data"][0]["processes"].values()}
-    assert process == "file-preset-app"
+    (process,) = {json.dumps(p, sort_keys=True) for p in raw["data"][0]["processes"].values()}
+    assert json.loads(process)["serviceName"] == "file-preset-app"
+    process_tags = {t["key"]: t["value"] for t in json.loads(process)["tags"]}
+    for rs in resource_spans:
+        for attribute in rs["resource"]["attributes"]:
+            want = tag_value(attribute["value"])
+            if attribute["key"] != "service.name" and want is not None:
+                assert process_tags.get(attribute["key"]) == want, attribute

@@ -1,5 +1,6 @@
 """Real processes for end-to-end tests: the OpenTelemetry Collector distribution
-(``otelcol-llmtap``), Jaeger v2 and ``llmtap serve``, on free loopback ports.
+(``otelcol-llmtap``), Jaeger v2, ``llmtap serve`` and the test-only Collector with the
+``otlp_json_file`` receiver (``otelcol-jsonfile``), on free loopback ports.
 
 Binaries come from ``tools/build-otel-binaries.sh``, which puts them in ``$LLMTAP_BIN_DIR``
 (default ``~/.cache/llmtap/bin``); ``PATH`` is the fallback. A test that needs a missing
@@ -272,6 +273,34 @@ def start_collector(
     }
     proc = procs.start(name, [binary, "--config", config], env=collector_env, ports=ports)
     return proc.wait_healthy(lambda: http_get(proc.url("health"))[0] == 200)
+
+
+def start_jsonfile_collector(
+    procs: Processes,
+    config: Path,
+    name: str = "otelcol-jsonfile",
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+) -> Proc:
+    """``otelcol-jsonfile --config <config> [args]``, the test-only Collector that reads
+    OTLP/JSON files (collector-config/testing/jsonfile-builder.yaml). It has no health check
+    extension: ``config`` must serve the Collector's own metrics on
+    ``${env:COLLECTOR_TELEMETRY_HOST}:${env:COLLECTOR_TELEMETRY_PORT}`` (a Prometheus pull
+    reader), and the start waits until ``/metrics`` answers (port ``telemetry``)."""
+    binary = require_binary("otelcol-jsonfile")
+    (telemetry,) = free_ports(1)
+    collector_env = {
+        "COLLECTOR_TELEMETRY_HOST": LOOPBACK,
+        "COLLECTOR_TELEMETRY_PORT": str(telemetry),
+        **(env or {}),
+    }
+    proc = procs.start(
+        name,
+        [binary, "--config", config, *args],
+        env=collector_env,
+        ports={"telemetry": telemetry},
+    )
+    return proc.wait_healthy(lambda: http_get(proc.url("telemetry", "/metrics"))[0] == 200)
 
 
 JAEGER_CONFIG = REPO / "tests" / "e2e" / "jaeger-memory.yaml"
