@@ -113,12 +113,14 @@ def check_exactly_once(spans: list[SpanRecord], units: dict[str, int]) -> dict[s
     startup = [s for s in spans if str(s.attributes.get(UNIT, "")).startswith("startup-")]
     startup_pids = Counter(s.attributes[PID] for s in startup)
     assert all(n == 1 for n in startup_pids.values()), startup_pids
-    return {
+    seen = {
         "spans": len(spans),
         "units": len(units),
-        "per_pid": dict(Counter(units.values())),
+        "units_per_pid": dict(Counter(units.values())),
         "startup_pids": sorted(startup_pids),
     }
+    print(seen)  # the figures, with pytest -s
+    return seen
 
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str:
