@@ -358,7 +358,7 @@ def test_celery_prefork_worker_loses_nothing(mode, devserver, tmp_path):
     from celery import Celery
 
     folder, log = tmp_path / "celery", tmp_path / "celery.log"
-    for sub in ("queue", "processed", "results"):
+    for sub in ("queue", "processed", "results", "control"):
         (folder / sub).mkdir(parents=True)
     with OtlpReceiver() as rx:
         env = app_env(devserver, rx.grpc_endpoint, mode, CELERY_DIR=str(folder))
@@ -375,6 +375,7 @@ def test_celery_prefork_worker_loses_nothing(mode, devserver, tmp_path):
                 "data_folder_in": str(folder / "queue"),
                 "data_folder_out": str(folder / "queue"),
                 "processed_folder": str(folder / "processed"),
+                "control_folder": str(folder / "control"),
             },
             result_backend=f"file://{folder / 'results'}",
         )

@@ -19,6 +19,7 @@ app.conf.update(
         "data_folder_in": os.path.join(folder, "queue"),
         "data_folder_out": os.path.join(folder, "queue"),
         "processed_folder": os.path.join(folder, "processed"),
+        "control_folder": os.path.join(folder, "control"),
         "store_processed": False,
         "polling_interval": 0.05,
     },
