@@ -264,6 +264,7 @@ class Printer(SpanExporter):
             a = dict(span.attributes)
             print(json.dumps({"pid": os.getpid(), "end": a.get("llmtap.stream.end"),
                               "estimated": a.get("llmtap.usage.estimated", False),
+                              "method": a.get("llmtap.usage.estimate_method"),
                               "input_tokens": a.get("gen_ai.usage.input_tokens"),
                               "threads": sorted(t.name for t in threading.enumerate())}),
                   flush=True)
@@ -387,6 +388,53 @@ def test_a_forked_child_gets_its_own_worker(tmp_path, devserver) -> None:
     assert child[0]["pid"] != parent[0]["pid"]
     assert child[0]["estimated"] is True
     assert "llmtap-tokenizer" in child[0]["threads"]
+
+
+# The parent's worker imports tiktoken's encoding plugins while the app forks; here one of
+# them (a module of this test, as no real import is slow on demand) takes 1.5 s to import.
+# A child forked while another thread held a module's import lock could never import that
+# module: the fork waits for the worker's imports (up to FORK_WAIT_S), else the child
+# estimates with the character heuristic rather than hang.
+FORK_DURING_IMPORT = """
+import pathlib, tempfile
+import tiktoken.registry
+
+tokens.FORK_WAIT_S = float(os.environ["FORK_WAIT_S"])
+folder = tempfile.mkdtemp()
+pathlib.Path(folder, "slow_plugin.py").write_text("import time\\ntime.sleep(1.5)\\n")
+sys.path.insert(0, folder)
+names = tiktoken.registry.list_encoding_names
+
+
+def slow_names():
+    import slow_plugin  # noqa: F401
+
+    return names()
+
+
+tiktoken.registry.list_encoding_names = slow_names
+stream("close")  # the worker is importing the plugins now
+time.sleep(0.3)
+pid = os.fork()
+if pid == 0:
+    stream("all")
+    provider.force_flush(20_000)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize(("wait", "method"), [("5", "tiktoken:"), ("0.1", "chars/4")])
+def test_a_fork_during_the_workers_imports_leaves_a_working_child(
+    tmp_path, devserver, wait, method
+) -> None:
+    run = _run(tmp_path, devserver, FORK_DURING_IMPORT, SLOW_LOAD_S="0", FORK_WAIT_S=wait)
+    spans = _printed(run)
+    child = [s for s in spans if s["end"] == "completed"]
+    assert len(child) == 1, (spans, run.stderr)
+    assert child[0]["estimated"] is True
+    assert child[0]["method"].startswith(method)
 
 
 def test_a_flush_asked_from_the_worker_itself_does_not_wait_for_itself() -> None:

