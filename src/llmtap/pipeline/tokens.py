@@ -7,7 +7,9 @@ cl100k_base). Otherwise a character heuristic is used. Every estimate says how i
 Estimates never run on the application's thread: loading a tokenizer file takes up to a
 second. They run on one small daemon worker (``llmtap-tokenizer``, see ``submit``) that
 
-- starts on first use, and again in a forked child (``os.register_at_fork``);
+- starts on first use, and again in a forked child (``os.register_at_fork``); a fork waits
+  (up to ``FORK_WAIT_S``) while the worker imports tiktoken, so no child inherits a held
+  module import lock;
 - is never started while the interpreter shuts down: work is then done on the caller's thread;
 - is drained when the interpreter exits, from ``threading``'s exit hook, which runs before
   every ``atexit`` handler (the tracer provider's shutdown among them): pending work is
