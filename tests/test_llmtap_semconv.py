@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmtap import semconv
+from llmtap.pipeline import tokens
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "llmtap"
@@ -630,6 +631,7 @@ def emitted(devserver: Any) -> Iterator[Emitted]:
     p = _Providers()
     try:
         _run_sdk_scenarios(p, devserver)
+        tokens.flush()  # streams without usage end their span once the token estimate is in
         _record_feedback(p, p.spans.get_finished_spans())
         processed = _pipeline(p, p.spans.get_finished_spans())
         results = _run_judge(p, processed)
