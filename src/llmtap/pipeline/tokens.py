@@ -36,6 +36,7 @@ _loading: set[str] = set()  # models whose encoder was handed to the worker by `
 _imports_lock = threading.Lock()
 _imports_done = False
 _imports_unsafe = False  # a forked child whose parent was importing tiktoken at fork time
+_in_tiktoken = False  # building an encoding: tiktoken's own registry lock is held
 _tiktoken: Any = None
 _fork_held = False
 FORK_WAIT_S = 2.0
@@ -109,10 +110,24 @@ def _load(name: str) -> tuple[Any, str]:
     candidates.append((_OFFLINE_FALLBACK, f"tiktoken:cl100k_base~{name}"))
     for encoding, method in candidates:
         try:
-            return tiktoken.get_encoding(encoding), method
+            return _get_encoding(tiktoken, encoding), method
         except Exception as exc:
             _log.debug("tiktoken encoding %s unavailable: %s", encoding, exc)
     return None, "chars/4"
+
+
+def _get_encoding(tiktoken: Any, name: str) -> Any:
+    """tiktoken holds its registry lock while it builds an encoding: under ``_imports_lock``
+    too, so that a fork waits for it as for the imports."""
+    global _in_tiktoken
+    if _imports_unsafe:
+        raise RuntimeError("forked while tiktoken was loading an encoding")
+    with _imports_lock:
+        _in_tiktoken = True
+        try:
+            return tiktoken.get_encoding(name)
+        finally:
+            _in_tiktoken = False
 
 
 def encoder_for(model: str | None) -> tuple[Any, str]:
@@ -342,9 +357,10 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     # The parent's worker does not exist here and its locks may have been held at fork time;
     # what the parent had queued is the parent's to finish.
-    global _lock, _imports_lock, _imports_unsafe
-    if not _fork_held and not _imports_done:
-        _imports_unsafe = True  # mid-import in the parent: estimates here use chars/4
+    global _lock, _imports_lock, _imports_unsafe, _in_tiktoken
+    if not _fork_held and (_in_tiktoken or not _imports_done):
+        _imports_unsafe = True  # mid-import or mid-load in the parent: estimates use chars/4
+    _in_tiktoken = False
     _imports_lock = threading.Lock()
     _lock = threading.Lock()
     _loading.clear()
