@@ -78,13 +78,6 @@ class City(BaseModel):
     population: int
 
 
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
 def _originals() -> list[Any]:
     return [cls.__dict__[name] for cls, name in _PATCHED]
 

@@ -4,7 +4,6 @@ content in the GenAI semconv shape, errors, ``parse`` and the raw-response modes
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import openai
 import pytest
@@ -32,20 +31,6 @@ from .test_openai_support import (
 class City(BaseModel):
     name: str
     population: int
-
-
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
 
 
 # request and response attributes --------------------------------------------------------

@@ -16,7 +16,6 @@ from llmtap.pipeline.span import SpanData
 
 from .test_openai_support import (
     SCENARIO,
-    async_client,
     attrs,
     content,
     data_points,
@@ -26,20 +25,6 @@ from .test_openai_support import (
 )
 
 MODEL = "gpt-3.5-turbo-instruct"
-
-
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
 
 
 def _user(text: str) -> dict[str, Any]:

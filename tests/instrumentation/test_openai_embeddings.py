@@ -23,13 +23,6 @@ from .test_openai_support import (
 )
 
 
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
 def test_float_embeddings(instrument_openai, span_exporter, metric_reader, client, devserver):
     instrument_openai()
     result = client.embeddings.create(model=EMBED_MODEL, input=["first text", "second one here"])

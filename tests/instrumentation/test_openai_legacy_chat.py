@@ -5,7 +5,6 @@ filter (with an empty message, or none at all), streamed and not."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -13,11 +12,9 @@ from .test_openai_support import (
     MODEL,
     WEATHER_PARAMS,
     WEATHER_TOOL,
-    async_client,
     attrs,
     content,
     only_span,
-    sync_client,
     user,
 )
 
@@ -28,20 +25,6 @@ WEATHER_FUNCTION = {
 }
 TIME_FUNCTION = {"name": "get_time", "parameters": {"type": "object", "properties": {}}}
 WEATHER_DEFINITION = {"type": "function", **WEATHER_FUNCTION}
-
-
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
 
 
 # legacy functions ---------------------------------------------------------------------------

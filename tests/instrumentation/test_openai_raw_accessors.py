@@ -14,7 +14,7 @@ from openai.resources import completions as completions_module
 from openai.resources.chat.completions import completions as chat_module
 from openai.resources.responses import responses as responses_module
 
-from .test_openai_support import MODEL, async_client, attrs, only_span, sync_client, user
+from .test_openai_support import MODEL, attrs, only_span, sync_client, user
 
 ACCESSOR_CLASSES = [
     chat_module.CompletionsWithRawResponse,
@@ -25,20 +25,6 @@ ACCESSOR_CLASSES = [
     responses_module.ResponsesWithRawResponse,
     responses_module.AsyncResponsesWithStreamingResponse,
 ]
-
-
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
 
 
 def test_raw_accessor_kept_from_before_instrument(

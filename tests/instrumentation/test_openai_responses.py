@@ -18,7 +18,6 @@ from .test_openai_support import (
     RESPONSES_WEATHER_TOOL,
     SCENARIO,
     WEATHER_PARAMS,
-    async_client,
     attrs,
     content,
     data_points,
@@ -31,20 +30,6 @@ from .test_openai_support import (
 class City(BaseModel):
     name: str
     population: int
-
-
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
 
 
 def _usage_attrs(usage: Any) -> dict[str, int]:

@@ -13,29 +13,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 from .test_openai_support import (
     MODEL,
     SCENARIO,
-    async_client,
     attrs,
     content,
     data_points,
     only_span,
-    sync_client,
 )
 
 PROMPT = "Tell me about Paris"
-
-
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
 
 
 def _background(client: openai.OpenAI, text: str = PROMPT) -> Any:

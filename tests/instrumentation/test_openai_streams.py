@@ -28,20 +28,6 @@ from .test_openai_support import (
 )
 
 
-@pytest.fixture
-def client(devserver: Any):
-    client = sync_client(devserver)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-async def aclient(devserver: Any):
-    client = async_client(devserver)
-    yield client
-    await client.close()
-
-
 def _text(chunks: list[Any]) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
