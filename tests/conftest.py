@@ -59,10 +59,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # OpenTelemetry SDK, in memory -------------------------------------------------------------
 
 
+class FinishedSpans(InMemorySpanExporter):
+    """An in-memory exporter whose reads first wait for the spans still ending on llmtap's
+    token worker (a stream without usage ends its span there, once the estimate is in)."""
+
+    def get_finished_spans(self) -> tuple[Any, ...]:
+        from llmtap.pipeline import tokens
+
+        tokens.flush()
+        return super().get_finished_spans()
+
+
 @pytest.fixture
 def span_exporter() -> InMemorySpanExporter:
     """Finished spans of `tracer_provider` (SimpleSpanProcessor: available as soon as ended)."""
-    return InMemorySpanExporter()
+    return FinishedSpans()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from llmtap.config import CaptureMode, ContentLimits, Settings
 from llmtap.devserver.transport import IN_PROCESS_BASE_URL, DevServerTransport
 from llmtap.instrumentation.openai import OpenAIInstrumentor
 from llmtap.instrumentation.openai._chat import ChatAccumulator, ChatAdapter
+from llmtap.pipeline import tokens
 
 from .test_openai_support import (
     EMBED_MODEL,
@@ -303,6 +304,7 @@ def test_context_is_stamped_on_sync_calls_and_streams(
         client.chat.completions.create(model=MODEL, messages=user())
         stream = client.chat.completions.create(model=MODEL, messages=user(), stream=True)
     list(stream)  # consumed outside the block: the span started inside it
+    tokens.flush()  # the stream's span ends on the token worker: before the next call's
     client.chat.completions.create(model=MODEL, messages=user())
     assert [_has_context(s) for s in span_exporter.get_finished_spans()] == [True, True, False]
 

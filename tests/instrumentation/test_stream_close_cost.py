@@ -40,6 +40,12 @@ FAST_S = 0.3  # what "returns at once" may take on a busy 2-core machine (measur
 
 
 @pytest.fixture
+def span_exporter() -> InMemorySpanExporter:
+    """A plain one: these tests look at the spans while their estimate is still pending."""
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
 def slow_tokenizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every encoder load sleeps SLOW_LOAD_S first; yields the threads that loaded."""
     real = tokens._load
