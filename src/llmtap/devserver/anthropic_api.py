@@ -1,4 +1,4 @@
-"""Anthropic ``POST /v1/messages`` (+ ``/count_tokens``) emulation, JSON and SSE."""
+"""The Anthropic API as the devserver speaks it: `POST /v1/messages` (+ `/count_tokens`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import content as c
+from .protocol import WireProtocol
 from .reply import Reply, SSEEvent, dumps, json_reply, stream_reply
-from .scenarios import Context, anthropic_error_body
+from .scenarios import Context, anthropic_error, anthropic_error_body
 
 
 @dataclass
@@ -261,3 +262,26 @@ def _deltas(block: Block) -> list[dict[str, Any]]:
         deltas = [{"type": "thinking_delta", "thinking": piece} for piece in block.pieces]
         return [*deltas, {"type": "signature_delta", "signature": block.final["signature"]}]
     return [{"type": "text_delta", "text": piece} for piece in block.pieces]
+
+
+def _scenario_error(kind: str, model: Any, ctx: Context) -> Reply:
+    return anthropic_error(kind, model, ctx)
+
+
+def _request_error(status: int, message: str, ctx: Context) -> Reply:
+    type_ = "not_found_error" if status == 404 else "invalid_request_error"
+    return json_reply(anthropic_error_body(type_, message, ctx.request_id), status)
+
+
+def _headers(request_id: str, delay_ms: float) -> dict[str, str]:
+    return {"request-id": request_id, "anthropic-organization-id": "llmtap-devserver"}
+
+
+PROTOCOL = WireProtocol(
+    name="anthropic",
+    routes={"/messages": messages, "/messages/count_tokens": count_tokens},
+    models=("claude-sonnet-4-6", "claude-haiku-4-5"),
+    scenario_error=_scenario_error,
+    request_error=_request_error,
+    headers=_headers,
+)

@@ -5,47 +5,27 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .anthropic_api import count_tokens, messages
-from .openai_chat import chat_completions
-from .openai_completions import completions
-from .openai_embeddings import embeddings
-from .openai_responses import responses, retrieve
+from .protocol import Endpoint, WireProtocol, discover
 from .reply import Reply, json_reply
-from .scenarios import (
-    Context,
-    anthropic_error,
-    anthropic_error_body,
-    error_kind,
-    openai_error,
-    openai_error_body,
-    parse_scenario,
-)
+from .scenarios import Context, error_kind, parse_scenario
 
-Endpoint = Callable[[dict[str, Any], Context], Reply]
+PROTOCOLS: tuple[WireProtocol, ...] = discover()
+ROUTES: dict[str, Endpoint] = {p: e for proto in PROTOCOLS for p, e in proto.routes.items()}
+GET_ROUTES = {p: r for proto in PROTOCOLS for p, r in proto.get_routes.items()}
+MODELS = tuple(name for proto in PROTOCOLS for name in proto.models)
+_OWNER = {name: proto.name for proto in PROTOCOLS for name in proto.models}
 
-# GET /<collection>/<id>: the endpoint gets {"<collection>_id": id, **query parameters}
-GET_ROUTES: dict[str, tuple[str, Endpoint]] = {"/responses": ("response_id", retrieve)}
-ROUTES: dict[str, Endpoint] = {
-    "/chat/completions": chat_completions,
-    "/completions": completions,
-    "/responses": responses,
-    "/embeddings": embeddings,
-    "/messages": messages,
-    "/messages/count_tokens": count_tokens,
-}
-MODELS = (
-    "gpt-4o-mini",
-    "gpt-4o",
-    "gpt-5",
-    "gpt-3.5-turbo-instruct",
-    "text-embedding-3-small",
-    "claude-sonnet-4-6",
-    "claude-haiku-4-5",
-)
+
+def protocol_for(route: str) -> WireProtocol:
+    """The protocol that owns ``route``, or the fallback one."""
+    for proto in PROTOCOLS:
+        if proto.owns(route):
+            return proto
+    return next(proto for proto in PROTOCOLS if proto.fallback)
 
 
 def handle(
@@ -61,7 +41,7 @@ def handle(
     """Answer one HTTP request. `body` is the raw request body or an already-decoded JSON object."""
     lowered = {key.lower(): value for key, value in headers.items()}
     route = normalize_path(path)
-    provider = "anthropic" if route.startswith("/messages") else "openai"
+    protocol = protocol_for(route)
     ctx = Context(
         request_id=f"req_{uuid.uuid4().hex}",
         created=int(time.time()) if created is None else created,
@@ -70,7 +50,7 @@ def handle(
     reply = _dispatch(method.upper(), route, lowered, body, ctx, query)
     reply.delay_ms += latency_ms
     reply.chunk_delay_ms = latency_ms if chunk_latency_ms is None else chunk_latency_ms
-    reply.headers.update(_provider_headers(provider, ctx.request_id, reply.delay_ms))
+    reply.headers.update(protocol.headers(ctx.request_id, reply.delay_ms))
     return reply
 
 
@@ -124,9 +104,7 @@ def _serve(
     kind = error_kind(ctx.scenario, headers)
     if kind is None:
         return _apply_scenario(endpoint(body, ctx), ctx)
-    if route.startswith("/messages"):
-        return anthropic_error(kind, body.get("model"), ctx)
-    return openai_error(kind, body.get("model"), ctx.scenario)
+    return protocol_for(route).scenario_error(kind, body.get("model"), ctx)
 
 
 def _decode(raw: Any) -> dict[str, Any] | None:
@@ -157,29 +135,8 @@ def _apply_scenario(reply: Reply, ctx: Context) -> Reply:
 
 
 def _error(route: str, status: int, message: str, ctx: Context) -> Reply:
-    if route.startswith("/messages"):
-        type_ = "not_found_error" if status == 404 else "invalid_request_error"
-        return json_reply(anthropic_error_body(type_, message, ctx.request_id), status)
-    return json_reply(openai_error_body(message, "invalid_request_error"), status)
+    return protocol_for(route).request_error(status, message, ctx)
 
 
 def _model(name: str) -> dict[str, Any]:
-    owner = "anthropic" if name.startswith("claude") else "openai"
-    return {"id": name, "object": "model", "created": 1700000000, "owned_by": owner}
-
-
-def _provider_headers(provider: str, request_id: str, delay_ms: float) -> dict[str, str]:
-    if provider == "anthropic":
-        return {"request-id": request_id, "anthropic-organization-id": "llmtap-devserver"}
-    return {
-        "x-request-id": request_id,
-        "openai-processing-ms": str(int(delay_ms) + 1),
-        "openai-version": "2020-10-01",
-        "openai-organization": "llmtap-devserver",
-        "x-ratelimit-limit-requests": "10000",
-        "x-ratelimit-remaining-requests": "9999",
-        "x-ratelimit-limit-tokens": "10000000",
-        "x-ratelimit-remaining-tokens": "9999000",
-        "x-ratelimit-reset-requests": "6ms",
-        "x-ratelimit-reset-tokens": "0s",
-    }
+    return {"id": name, "object": "model", "created": 1700000000, "owned_by": _OWNER[name]}
