@@ -27,6 +27,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from llmtap.secret_names import SECRET_KEY_NAME as SECRET_KEY_NAME
+from llmtap.secret_names import is_secret_name as is_secret_name
+
 # Placeholder types written into redacted text (``<EMAIL>``, ``<EMAIL:3f2a…>``).
 EMAIL: Final = "EMAIL"
 PHONE: Final = "PHONE"
@@ -609,17 +612,6 @@ _IDENT_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 _NOT_SECRET_VALUES: Final = frozenset(
     {"password", "required", "optional", "undefined", "changeme", "redacted", "xxxxxxxx"}
 )
-# Names (JSON keys, variables, headers, query parameters) whose values are credentials:
-# password, db_password, apiKey, x-api-key, AWS_SECRET_ACCESS_KEY, SecretAccessKey, ...
-SECRET_KEY_NAME: Final = re.compile(
-    r"(?:^|[_\-.\s]|(?<=[a-z])(?=[A-Z]))"
-    r"(?i:pass(?:word|wd|phrase)?|secret|sig|signature|"
-    r"(?:api|access|private|secret|account|subscription|client|master|signing|app)[_\-]?key|"
-    r"(?:access|auth|refresh|id|bearer|api|session|security)?[_\-]?token|credentials?)"
-    r"(?:$|[_\-.\s]|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]))"
-)
-
-
 _HAS_DIGIT: Final = re.compile(r"\d")
 _HAS_SYMBOL: Final = re.compile(r"[^\w.\-]")
 
@@ -694,7 +686,6 @@ def _find_pem(text: str, out: list[Finding]) -> None:
 # Matched on the reversed text before the operator: quotes and spaces, then the name.
 _IDENT_BEFORE_REV: Final = re.compile(r"[\s\"'\\]{0,4}([A-Za-z0-9_\-.]{1,64})")
 _IDENT_ONLY: Final = re.compile(r"[A-Za-z0-9_\-.]{1,64}")
-_SECRET_NAME_CACHE: dict[str, bool] = {}
 
 
 def _ident_before(text: str, i: int) -> str:
@@ -706,16 +697,6 @@ def _ident_before(text: str, i: int) -> str:
             return name
     m = _IDENT_BEFORE_REV.match(text[max(0, i - 68) : i][::-1])
     return m.group(1)[::-1] if m else ""
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether values under this name (a JSON key, a variable, a header) are credentials."""
-    hit = _SECRET_NAME_CACHE.get(name)
-    if hit is None:
-        hit = SECRET_KEY_NAME.search(name) is not None
-        if len(_SECRET_NAME_CACHE) < 4096:
-            _SECRET_NAME_CACHE[name] = hit
-    return hit
 
 
 def _find_assignments(text: str, out: list[Finding]) -> None:
@@ -831,7 +812,6 @@ class Detectors:
             for s, e in _long_tokens(raw):
                 if shape.find(b"D", s, e) != -1 or shape.find(b"A", s, e) != -1:
                     return True
-            cache = _SECRET_NAME_CACHE
             for op in ":=":
                 i = text.find(op)
                 while i != -1:
@@ -843,10 +823,11 @@ class Detectors:
                         name = text[j + 1 : i - 1]
                     else:
                         name = _ident_before(text, i)
-                    hit = cache.get(name)
-                    if hit is None:
-                        hit = len(name) >= 64 or is_secret_name(name)
-                    if hit or name[-13:].lower() == "authorization":
+                    if (
+                        len(name) >= 64
+                        or is_secret_name(name)
+                        or name[-13:].lower() == "authorization"
+                    ):
                         return True
                     i = text.find(op, i + 1)
         return False
