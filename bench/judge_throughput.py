@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from llmtap.pipeline.span import SpanData
-from llmtap.service.judging import JudgeConfig, Judging
+from llmtap.service.judge_config import JudgeConfig
+from llmtap.service.judging import Judging
 
 HERE = Path(__file__).resolve().parent
 #: decided traces are kept this long as context for late spans (300 s by default); short

@@ -28,7 +28,7 @@ from llmtap.config import CaptureMode, Settings
 from llmtap.feedback import FeedbackError, record_feedback
 from llmtap.pipeline.span import EventData, SpanData
 from llmtap.sdk.processor import to_span_data
-from llmtap.service.judging import trace_feedback
+from llmtap.service.judge_when import trace_feedback
 from support.otlp_receiver import OtlpReceiver
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -62,7 +62,7 @@ REGISTRY = gen.load()
 KNOWN_POLICY_FINDINGS: frozenset[str] = frozenset()
 KNOWN_METRIC_FINDINGS = frozenset(
     {
-        # llmtap/service/judging.py: an un-namespaced `reason` attribute on judge metrics
+        # llmtap/service/judge_metrics.py: an un-namespaced `reason` attribute on judge metrics
         "llmtap.judge.evaluations.skipped: attribute 'reason' is not registered for it",
         "llmtap.judge.traces.assembled: attribute 'reason' is not registered for it",
         "llmtap.judge.traces.decided_early: attribute 'reason' is not registered for it",
@@ -324,7 +324,11 @@ def _registered(name: str) -> bool:
 def test_the_scan_finds_names_in_every_area() -> None:
     """Keeps the scan honest: names from modules of each area are found."""
     where = {w.split(":")[0] for places in CODE.exact.values() for w in places}
-    for module in ("llmtap/semconv.py", "llmtap/service/results.py", "llmtap/service/judging.py"):
+    for module in (
+        "llmtap/semconv.py",
+        "llmtap/service/results.py",
+        "llmtap/service/judge_metrics.py",
+    ):
         assert module in where, module
     assert "llmtap.service" not in CODE.exact  # a logger name
     assert "llmtap.instrumentation.openai" not in CODE.exact  # a module
@@ -554,7 +558,8 @@ def _run_judge(p: _Providers, spans: list[Any]) -> list[Any]:
     a rule evaluator, a feedback rule; then a late span and a trace cut short at stop."""
     from llmtap.evals.judge_client import JudgeSettings
     from llmtap.evals.registry import build_evaluator
-    from llmtap.service.judging import JudgeConfig, Judging
+    from llmtap.service.judge_config import JudgeConfig
+    from llmtap.service.judging import Judging
     from support.judge_server import JudgeServer
 
     emitted: list[Any] = []

@@ -23,15 +23,10 @@ from llmtap.config_file import ConfigError, load_config
 from llmtap.evals.base import EvalInput, Verdict
 from llmtap.pipeline.span import EventData, SpanData
 from llmtap.service.assembly import ReadyTrace
-from llmtap.service.judging import (
-    CompiledRule,
-    JudgeConfig,
-    JudgeRule,
-    Judging,
-    load_judge_config,
-    parse_size,
-    trace_feedback,
-)
+from llmtap.service.judge_config import JudgeConfig, JudgeRule, load_judge_config, parse_size
+from llmtap.service.judge_rules import CompiledRule
+from llmtap.service.judge_when import trace_feedback
+from llmtap.service.judging import Judging
 
 RESOURCE = {"service.name": "support-bot", "service.version": "1.2"}
 

@@ -14,7 +14,8 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 
 from llmtap.evals.base import EvalInput, Verdict
 from llmtap.pipeline.span import SpanData
-from llmtap.service.judging import JudgeConfig, JudgeRule, Judging
+from llmtap.service.judge_config import JudgeConfig, JudgeRule
+from llmtap.service.judging import Judging
 from llmtap.service.results import (
     build_log_record,
     build_result_span,
