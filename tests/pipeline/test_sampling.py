@@ -20,15 +20,10 @@ import llmtap
 from llmtap.config import Settings
 from llmtap.config_file import HeadRule, HeadSamplingConfig
 from llmtap.instrumentation._invocation import Invocation, Telemetry
-from llmtap.pipeline.sampling import (
-    RuleSampler,
-    compile_head_when,
-    compile_when,
-    ratio_bound,
-    trace_id_fraction,
-    trace_id_sampled,
-)
+from llmtap.pipeline.sampling import RuleSampler
 from llmtap.pipeline.span import SpanData
+from llmtap.pipeline.trace_ids import ratio_bound, trace_id_fraction, trace_id_sampled
+from llmtap.when import compile_head_when, compile_when
 
 # The matcher ----------------------------------------------------------------------------
 
