@@ -156,7 +156,8 @@ def _say(write: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """The ``serve`` command; returns the exit code."""
     from llmtap.config_file import ConfigError
-    from llmtap.service.app import ServiceApp, configure_logging
+    from llmtap.service.app import ServiceApp
+    from llmtap.service.logs import configure_logging
     from llmtap.service.receiver import BindError
 
     configure_logging(args.log_level.upper())

@@ -67,7 +67,7 @@ from llmtap.pipeline.pricing import (
     tier_suffix,
     user_table_path,
 )
-from llmtap.pipeline.span import SpanData
+from llmtap.pipeline.span import SpanData, Stage, StageMarks
 
 _log = logging.getLogger("llmtap")
 
@@ -416,7 +416,7 @@ class _Capped:
             return True
 
 
-class CostStage:
+class CostStage(Stage):
     """Stage ``cost``: prices GenAI spans (see the module doc). Idempotent."""
 
     name = "cost"
@@ -460,6 +460,14 @@ class CostStage:
                 if self._resolver is None:
                     self._resolver = build_resolver(self.config)
         return self._resolver
+
+    def marks(self) -> StageMarks:
+        """A priced span carries the cost; a span without token counts has nothing to price."""
+        if not self.config.enabled:
+            return StageMarks(needs=())
+        return StageMarks(
+            done=(COST_TOTAL,), needs=(semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS)
+        )
 
     def apply(self, span: SpanData) -> None:
         if not self.config.enabled:

@@ -50,7 +50,7 @@ from llmtap.pipeline.detectors import (
     is_secret_name,
     looks_secret,
 )
-from llmtap.pipeline.span import SpanData
+from llmtap.pipeline.span import SpanData, Stage, StageMarks
 
 __all__ = [
     "DEFAULT_ALLOW_KEYS",
@@ -523,7 +523,7 @@ def _commit(attributes: MutableMapping[str, Any], updates: Mapping[str, Any] | N
                 attributes[key] = value
 
 
-class RedactionStage:
+class RedactionStage(Stage):
     """The pipeline stage (see :class:`llmtap.pipeline.span.Stage`)."""
 
     name = "redact"
@@ -536,6 +536,16 @@ class RedactionStage:
     #: skip spans that say they were redacted already; the service turns this off for
     #: senders it does not trust (``service.trust_upstream: false``)
     trust_marker = True
+
+    def marks(self) -> StageMarks:
+        """A redacted span carries the redaction count (or the failure mark); any span may
+        hold something to redact."""
+        if not self.config.enabled:
+            return StageMarks(needs=())
+        return StageMarks(done=(REDACTION_COUNT, REDACTION_FAILED))
+
+    def trust_marks(self, trust: bool) -> None:
+        self.trust_marker = trust
 
     def apply(self, span: SpanData) -> None:
         if not self.config.enabled:

@@ -37,10 +37,35 @@ class SpanData:
     end_ns: int = 0
 
 
+@dataclass(frozen=True)
+class StageMarks:
+    """When a stage has work on a span, told by attribute keys alone (so a receiver can
+    forward a span without decoding it): none when any ``done`` key is there (the stage ran
+    on it already, here or upstream); else only when one of ``needs`` is there (``None``:
+    every span). ``needs=()`` says the stage never has work (it is turned off)."""
+
+    done: tuple[str, ...] = ()
+    needs: tuple[str, ...] | None = None
+
+
 class Stage(Protocol):
-    """One transformation over a span record (cost, redaction, ...)."""
+    """One transformation over a span record (cost, redaction, ...).
+
+    Stages subclass it to get the defaults of the optional members (:meth:`marks`,
+    :meth:`trust_marks`).
+    """
 
     name: str
 
     def apply(self, span: SpanData) -> None:
         """Change ``span`` in place; never raise for bad input (the caller guards anyway)."""
+
+    def marks(self) -> StageMarks | None:
+        """When the stage has work on a span, by attribute keys; None (the default): it
+        cannot tell, every span goes through it."""
+        return None
+
+    def trust_marks(self, trust: bool) -> None:
+        """Whether spans carrying the stage's ``done`` marks are left alone (the default,
+        for stages that always are); False makes a stage that can redo its work on marked
+        spans from senders that are not trusted do so."""

@@ -3,8 +3,7 @@ destination, hooks for the judge side, Prometheus metrics.
 
 This module holds only what loading ``llmtap.yaml`` needs (:class:`ServiceConfig`, the
 ``service:`` section), so that apps reading the shared config file do not import gRPC
-servers. :class:`~llmtap.service.app.ServiceApp` lives in :mod:`llmtap.service.app` and is
-also reachable here, imported on first use.
+servers. :class:`~llmtap.service.app.ServiceApp` lives in :mod:`llmtap.service.app`.
 """
 
 from __future__ import annotations
@@ -13,19 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ServiceApp", "ServiceConfig", "parse_address", "service_config_of"]
+from llmtap.service.address import parse_address
 
-
-def parse_address(address: str, what: str = "address") -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` → (host, port); port 0 picks a free one."""
-    text = address.strip()
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-    else:
-        host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{what}: expected host:port, got {address!r}")
-    return host or "0.0.0.0", int(port)
+__all__ = ["ServiceConfig", "parse_address", "service_config_of"]
 
 
 def _optional_address(value: str | None) -> str | None:
@@ -125,11 +114,3 @@ def service_config_of(cfg: Any) -> ServiceConfig:
     if isinstance(section, Mapping):  # registered as a raw mapping: build it here
         return cfg.section("service", ServiceConfig)
     raise TypeError(f"service: expected a ServiceConfig, got {type(section).__name__}")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ServiceApp":
-        from llmtap.service.app import ServiceApp
-
-        return ServiceApp
-    raise AttributeError(f"module 'llmtap.service' has no attribute {name!r}")

@@ -24,14 +24,11 @@ bounded queue: a slow hook drops (and counts) spans, it never holds up forwardin
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +37,10 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from llmtap import semconv
 from llmtap.pipeline.span import SpanData, Stage
-from llmtap.service import ServiceConfig, parse_address, service_config_of
+from llmtap.service import ServiceConfig, service_config_of
+from llmtap.service.address import parse_address
 from llmtap.service.forward import Destination, build_forwarder
+from llmtap.service.hooks import SpanHooks
 from llmtap.service.metrics import MetricsRegistry, MetricsServer
 from llmtap.service.receiver import (
     INVALID,
@@ -52,6 +51,7 @@ from llmtap.service.receiver import (
     HttpReceiver,
     Rejected,
 )
+from llmtap.service.service_metrics import DestinationCounts, ServiceMetrics
 from llmtap.service.spans import (
     RawRequest,
     ReceivedSpan,
@@ -67,479 +67,19 @@ from llmtap.service.spans import (
     to_span_data,
     write_back,
 )
+from llmtap.service.stage_skip import needs_stages
+from llmtap.service.usage import Usage, usage_from_data, usage_from_wire
 
-__all__ = [
-    "BindError",
-    "JsonLogFormatter",
-    "ServiceApp",
-    "ServiceConfig",
-    "StopReport",
-    "configure_logging",
-    "service_config_of",
-]
+__all__ = ["BindError", "ServiceApp", "ServiceConfig", "StopReport", "service_config_of"]
 
 _log = logging.getLogger("llmtap.service")
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
-
-
-# Structured logs -------------------------------------------------------------------------------
-
-_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, the fields of
-    ``extra={"fields": {...}}`` (or any other ``extra`` keys), and ``exception``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, Mapping):
-            out.update(fields)
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and key != "fields" and not key.startswith("_"):
-                out.setdefault(key, value)
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
-
-
-def configure_logging(level: int | str = logging.INFO, stream: Any = None) -> logging.Handler:
-    """JSON lines on stderr for every logger (the service's, grpc's, ...)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
-    return handler
-
-
-# Stage skipping --------------------------------------------------------------------------------
-
-# Per stage: (keys whose presence means the stage has nothing to do, keys one of which it
-# needs to have any work; None = every span). From the stages' documented idempotency.
-_Rule = tuple[tuple[str, ...], tuple[str, ...] | None]
-
-
-def _rule(stage: Stage) -> _Rule | None:
-    """When ``stage`` has work on a span, judged by attribute keys; None: always."""
-    from llmtap.pipeline.cost import COST_TOTAL, CostStage
-    from llmtap.pipeline.redact import REDACTION_COUNT, REDACTION_FAILED, RedactionStage
-
-    if type(stage) is CostStage:
-        if not stage.config.enabled:
-            return ((), ())
-        return (
-            (COST_TOTAL,),
-            (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS),
-        )
-    if type(stage) is RedactionStage:
-        if not stage.config.enabled:
-            return ((), ())
-        return ((REDACTION_COUNT, REDACTION_FAILED), None)
-    return None
-
-
-def _needs_check(stages: Sequence[Stage]) -> Callable[[Any], bool]:
-    rules = [_rule(s) for s in stages]
-    if any(r is None for r in rules):
-        return lambda attrs: True
-    active = [(done, need) for done, need in rules if need is None or need]  # type: ignore[misc]
-    if not active:
-        return lambda attrs: False
-
-    def needs(attrs: Any) -> bool:
-        for done, need in active:
-            for key in done:
-                if key in attrs:
-                    break
-            else:
-                if need is None:
-                    return True
-                for key in need:
-                    if key in attrs:
-                        return True
-        return False
-
-    return needs
-
-
-# Hooks -----------------------------------------------------------------------------------------
-
-
-class _Hooks:
-    """``on_spans`` callbacks, called on one worker thread from a bounded queue."""
-
-    def __init__(self, max_spans: int, on_drop: Callable[[int], None]) -> None:
-        self.max_spans = max_spans
-        self._on_drop = on_drop
-        self.hooks: list[
-            tuple[Callable[[list[ReceivedSpan]], Any], Callable[[int], bool] | None]
-        ] = []
-        self._filters: list[Callable[[int], bool]] = []
-        self._everything = False
-        self._batches: deque[list[ReceivedSpan]] = deque()
-        self._pending = 0
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._busy = False
-        self._thread: threading.Thread | None = None
-        self._failed: set[int] = set()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.hooks)
-
-    def add(
-        self, fn: Callable[[list[ReceivedSpan]], Any], trace_filter: Callable[[int], bool] | None
-    ) -> None:
-        with self._cond:
-            self.hooks.append((fn, trace_filter))
-            if trace_filter is None:
-                self._everything = True
-            else:
-                self._filters.append(trace_filter)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="llmtap-hooks", daemon=True)
-                self._thread.start()
-
-    def wants(self, trace_id: bytes) -> bool:
-        if self._everything:
-            return True
-        if not self._filters:
-            return False
-        number = int.from_bytes(trace_id, "big")
-        for keep in self._filters:
-            try:
-                if keep(number):
-                    return True
-            except Exception:
-                return True
-        return False
-
-    def offer(self, spans: list[ReceivedSpan]) -> None:
-        if not spans:
-            return
-        with self._cond:
-            if self._stopping or self._pending + len(spans) > self.max_spans:
-                dropped = len(spans)
-            else:
-                self._batches.append(spans)
-                self._pending += len(spans)
-                self._cond.notify()
-                return
-        self._on_drop(dropped)
-
-    def depth(self) -> int:
-        return self._pending
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._batches and not self._stopping:
-                    self._cond.wait()
-                if not self._batches:
-                    return
-                batch = self._batches.popleft()
-                self._busy = True
-            try:
-                self._deliver(batch)
-            finally:
-                with self._cond:
-                    self._pending -= len(batch)
-                    self._busy = False
-                    self._cond.notify_all()
-
-    def _deliver(self, batch: list[ReceivedSpan]) -> None:
-        for i, (fn, keep) in enumerate(self.hooks):
-            spans = batch
-            if keep is not None:
-                spans = [s for s in batch if _safe(keep, s.trace_id)]
-                if not spans:
-                    continue
-            try:
-                fn(spans)
-            except Exception:
-                if i not in self._failed:
-                    self._failed.add(i)
-                    _log.exception("an on_spans hook (%r) failed; it is still called", fn)
-                else:
-                    _log.debug("an on_spans hook failed", exc_info=True)
-
-    def stop(self, timeout_s: float) -> int:
-        """Deliver what is queued within ``timeout_s``; the number of spans left over."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while (self._batches or self._busy) and time.monotonic() < deadline:
-                self._cond.wait(max(0.0, min(0.1, deadline - time.monotonic())))
-            self._stopping = True
-            left = sum(len(b) for b in self._batches)
-            self._batches.clear()
-            self._pending = 0
-            self._cond.notify_all()
-        return left
-
-
-def _safe(keep: Callable[[int], bool], trace_id: int) -> bool:
-    try:
-        return bool(keep(trace_id))
-    except Exception:
-        return True
-
-
-# Metrics ---------------------------------------------------------------------------------------
-
-
-class _Metrics:
-    """The service's own metrics on a :class:`MetricsRegistry`."""
-
-    def __init__(self, registry: MetricsRegistry) -> None:
-        r = registry
-        self.requests = r.counter(
-            "llmtap_service_requests_total",
-            "OTLP export requests received, by transport (grpc, http) and outcome (ok, "
-            "partial, invalid, too_large, unauthenticated, backpressure, shutting_down, ...)",
-            ("transport", "outcome"),
-        )
-        self.received = r.counter(
-            "llmtap_service_spans_received_total",
-            "Spans in well-formed OTLP requests, by transport",
-            ("transport",),
-        )
-        self.rejected = r.counter(
-            "llmtap_service_spans_rejected_total",
-            "Spans not taken: invalid (bad ids, reported as partial success; lost) or "
-            "backpressure/shutting_down (refused with a retryable error; the sender retries)",
-            ("reason",),
-        )
-        self.accepted = r.counter(
-            "llmtap_service_spans_accepted_total", "Spans taken for forwarding"
-        )
-        self.processed = r.counter(
-            "llmtap_service_spans_processed_total",
-            "Spans the stages had work on (decoded, processed, re-encoded); the others "
-            "were already processed upstream and are forwarded as received",
-        )
-        self.forwarded = r.counter(
-            "llmtap_service_spans_forwarded_total",
-            "Spans delivered to a destination",
-            ("destination",),
-        )
-        self.dropped = r.counter(
-            "llmtap_service_spans_dropped_total",
-            "Spans lost for a destination: queue_full (best-effort destinations), shutdown "
-            "(not sent within the shutdown timeout), rejected (refused by the backend)",
-            ("destination", "reason"),
-        )
-        self.send_failures = r.counter(
-            "llmtap_service_export_failures_total",
-            "Failed sends to a destination that will be retried",
-            ("destination",),
-        )
-        self.hook_dropped = r.counter(
-            "llmtap_service_hook_spans_dropped_total",
-            "Spans not handed to on_spans hooks (judge) because their queue was full",
-        )
-        self.duration = r.histogram(
-            "llmtap_service_request_duration_seconds",
-            "Time to process an export request (decode, stages, queueing)",
-            ("transport",),
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-        )
-        self.cost = r.counter(
-            "llmtap_cost_usd_total",
-            "Cost of GenAI calls (gen_ai.usage.cost), by model and llmtap.feature",
-            ("model", "feature"),
-            max_series=500,
-        )
-        self.tokens = r.counter(
-            "llmtap_tokens_total",
-            "GenAI tokens by model, llmtap.feature and type (input, output)",
-            ("model", "feature", "type"),
-            max_series=1000,
-        )
-        self.user_cost = r.counter(
-            "llmtap_user_cost_usd_total",
-            "Cost of GenAI calls (gen_ai.usage.cost) by user.id (after redaction) and "
-            "llmtap.feature; past max_series new users are counted as other",
-            ("user", "feature"),
-            max_series=1000,
-        )
-        self.call_duration = r.histogram(
-            "llmtap_genai_duration_seconds",
-            "Duration of GenAI spans that report usage (model calls), by model and feature",
-            ("model", "feature"),
-            buckets=semconv.DURATION_BUCKETS,
-            max_series=500,
-        )
-        self.feedback = r.counter(
-            "llmtap_feedback_total",
-            "Spans carrying user feedback (llmtap.feedback.label), by label and llmtap.feature",
-            ("label", "feature"),
-            max_series=200,
-        )
-
-    # the Destination counters interface
-    def forwarded_spans(self, destination: str, spans: int) -> None:
-        self.forwarded.inc(spans, destination=destination)
-
-    def dropped_spans(self, destination: str, reason: str, spans: int) -> None:
-        self.dropped.inc(spans, destination=destination, reason=reason)
-
-
-class _DestinationCounts:
-    def __init__(self, metrics: _Metrics) -> None:
-        self.m = metrics
-        self._lock = threading.Lock()
-        self._last_log: dict[str, float] = {}
-
-    def forwarded(self, destination: str, spans: int) -> None:
-        self.m.forwarded_spans(destination, spans)
-
-    def dropped(self, destination: str, reason: str, spans: int) -> None:
-        self.m.dropped_spans(destination, reason, spans)
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last_log.get(destination + reason, -1e9) < 10.0:
-                return
-            self._last_log[destination + reason] = now
-        _log.warning(
-            "dropped %d span(s) for %s (%s)",
-            spans,
-            destination,
-            reason,
-            extra={"fields": {"destination": destination, "reason": reason, "spans": spans}},
-        )
-
-    def send_failed(self, destination: str) -> None:
-        self.m.send_failures.inc(destination=destination)
-
-
 _COST = semconv.USAGE_COST
 _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
-_REQUEST_MODEL = semconv.REQUEST_MODEL
-_RESPONSE_MODEL = semconv.RESPONSE_MODEL
-_FEATURE = semconv.LLMTAP_FEATURE
-_USER = semconv.USER_ID
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
-
-
-def _number(value: Any) -> float:
-    if value is None or isinstance(value, bool):
-        return 0.0
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if number > 0 else 0.0
-
-
-def _wire_number(value: Any) -> float:
-    """A number from a wire ``AnyValue`` (double or int; anything else counts 0)."""
-    if value is None:
-        return 0.0
-    number = value.double_value or value.int_value
-    return float(number) if number > 0 else 0.0
-
-
-def _wire_text(value: Any) -> str:
-    return value.string_value if value is not None else ""
-
-
-# (model, feature, user, cost, input tokens, output tokens)
-_UsageRow = tuple[str, str, str, float, float, float]
-
-
-def _usage_from_data(attrs: Mapping[str, Any]) -> _UsageRow | None:
-    if _COST not in attrs and _INPUT not in attrs and _OUTPUT not in attrs:
-        return None
-    model = attrs.get(_REQUEST_MODEL) or attrs.get(_RESPONSE_MODEL) or ""
-    return (
-        str(model),
-        str(attrs.get(_FEATURE) or ""),
-        str(attrs.get(_USER) or ""),
-        _number(attrs.get(_COST)),
-        _number(attrs.get(_INPUT)),
-        _number(attrs.get(_OUTPUT)),
-    )
-
-
-def _usage_from_wire(attrs: Any) -> _UsageRow | None:
-    get = attrs.get
-    cost, tin, tout = get(_COST), get(_INPUT), get(_OUTPUT)
-    if cost is None and tin is None and tout is None:
-        return None
-    model = _wire_text(get(_REQUEST_MODEL)) or _wire_text(get(_RESPONSE_MODEL))
-    return (
-        model,
-        _wire_text(get(_FEATURE)),
-        _wire_text(get(_USER)),
-        _wire_number(cost),
-        _wire_number(tin),
-        _wire_number(tout),
-    )
-
-
-class _Usage:
-    """Usage and feedback of one request, summed before touching the shared metrics."""
-
-    __slots__ = ("durations", "feedback", "totals", "users")
-
-    def __init__(self) -> None:
-        self.totals: dict[tuple[str, str], list[float]] = {}
-        self.users: dict[tuple[str, str], float] = {}
-        self.durations: dict[tuple[str, str], list[float]] = {}
-        self.feedback: dict[tuple[str, str], int] = {}
-
-    def add(self, row: _UsageRow, seconds: float) -> None:
-        model, feature, user, cost, tin, tout = row
-        acc = self.totals.get((model, feature))
-        if acc is None:
-            self.totals[(model, feature)] = [cost, tin, tout]
-        else:
-            acc[0] += cost
-            acc[1] += tin
-            acc[2] += tout
-        if cost:
-            self.users[(user, feature)] = self.users.get((user, feature), 0.0) + cost
-        if seconds >= 0:
-            found = self.durations.get((model, feature))
-            if found is None:
-                self.durations[(model, feature)] = [seconds]
-            else:
-                found.append(seconds)
-
-    def add_feedback(self, attrs: Any) -> None:
-        key = (_wire_text(attrs.get(_FEEDBACK)), _wire_text(attrs.get(_FEATURE)))
-        self.feedback[key] = self.feedback.get(key, 0) + 1
-
-    def record(self, m: _Metrics) -> None:
-        cost: dict[tuple[str, ...], float] = {}
-        tokens: dict[tuple[str, ...], float] = {}
-        for (model, feature), (dollars, tin, tout) in self.totals.items():
-            if dollars:
-                cost[(model, feature)] = dollars
-            if tin:
-                tokens[(model, feature, "input")] = tin
-            if tout:
-                tokens[(model, feature, "output")] = tout
-        m.cost.inc_many(cost)
-        m.tokens.inc_many(tokens)
-        m.user_cost.inc_many(self.users)
-        for (model, feature), seconds in self.durations.items():
-            m.call_duration.observe_many(seconds, model=model, feature=feature)
-        m.feedback.inc_many(self.feedback)
 
 
 # The service -----------------------------------------------------------------------------------
@@ -562,7 +102,7 @@ class _Batch:
     problem: str
     hook_spans: list[ReceivedSpan]
     processed: int
-    usage: _Usage
+    usage: Usage
 
 
 class ServiceApp:
@@ -585,8 +125,8 @@ class ServiceApp:
         self.config = config
         self.service = service if service is not None else service_config_of(config)
         self.metrics = registry if registry is not None else MetricsRegistry()
-        self._m = _Metrics(self.metrics)
-        self._counts = _DestinationCounts(self._m)
+        self._m = ServiceMetrics(self.metrics)
+        self._counts = DestinationCounts(self._m)
         if stages is None:
             from llmtap.sdk.build import build_stages
 
@@ -594,10 +134,9 @@ class ServiceApp:
         self.stages: list[Stage] = list(stages)
         if not self.service.trust_upstream:
             for stage in self.stages:
-                if hasattr(stage, "trust_marker"):
-                    stage.trust_marker = False
+                stage.trust_marks(False)
         self._needs = (
-            _needs_check(self.stages) if self.service.trust_upstream else (lambda attrs: True)
+            needs_stages(self.stages) if self.service.trust_upstream else (lambda attrs: True)
         )
         self.destinations: list[Destination] = (
             list(destinations) if destinations is not None else self._build_destinations()
@@ -611,7 +150,7 @@ class ServiceApp:
         self._on_stop: list[Callable[[float], Any]] = []
         self._started = False
         self._stopped = False
-        self._hooks = _Hooks(self.service.hook_queue_size, self._hook_dropped)
+        self._hooks = SpanHooks(self.service.hook_queue_size, self._hook_dropped)
         self._stage_failed: set[str] = set()
         self._last_backpressure_log = 0.0
         self.grpc: GrpcReceiver | None = None
@@ -785,7 +324,7 @@ class ServiceApp:
         count_usage = self.service.usage_metrics
         items: list[SpanItem] = []
         hook_spans: list[ReceivedSpan] = []
-        usage = _Usage()
+        usage = Usage()
         rejected = processed = 0
         problem = ""
         for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
@@ -827,9 +366,9 @@ class ServiceApp:
                                 body = pb.SerializeToString()
                         if hook:
                             hook_spans.append(data)
-                        row = _usage_from_data(data.attributes) if count_usage else None
+                        row = usage_from_data(data.attributes) if count_usage else None
                     elif count_usage and (_COST in attrs or _INPUT in attrs or _OUTPUT in attrs):
-                        row = _usage_from_wire(attrs)
+                        row = usage_from_wire(attrs)
                     else:
                         row = None
                     if row is not None:

@@ -44,7 +44,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from llmtap.service import parse_address
+from llmtap.service.address import parse_address
 from llmtap.service.spans import json_to_request
 
 __all__ = [
