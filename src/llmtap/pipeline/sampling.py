@@ -58,13 +58,13 @@ __all__ = [
 class RuleSampler(Sampler):
     """Head sampling from ``sampling.head`` of llmtap.yaml (see the module docstring).
 
-    ``config`` is a ``llmtap.config_file.HeadSamplingConfig`` or anything with ``default``,
-    ``parent_based`` and ``rules`` (each with ``when`` and ``ratio``).
+    ``config`` is a :class:`llmtap.pipeline.sampling_config.HeadSamplingConfig` or anything
+    with ``default``, ``parent_based`` and ``rules`` (each with ``when`` and ``ratio``).
     """
 
     def __init__(self, config: Any = None, *, where: str = "sampling.head") -> None:
         if config is None:
-            from llmtap.config_file import HeadSamplingConfig
+            from llmtap.pipeline.sampling_config import HeadSamplingConfig
 
             config = HeadSamplingConfig()
         self._default = _check_ratio(config.default, f"{where}.default")

@@ -1,0 +1,169 @@
+"""The options of one ``export:`` destination of ``llmtap.yaml`` (:class:`ExportConfig`).
+
+::
+
+    export:
+      - {preset: jaeger, endpoint: "http://localhost:4317"}
+      - {preset: datadog_llmobs, api_key: "${env:DD_API_KEY}", site: datadoghq.eu}
+      - {preset: file, path: spans.jsonl}
+
+Every preset takes ``preset``, ``name``, ``timeout_s``, ``queue_size`` and ``batch_size``;
+:data:`PRESET_KEYS` lists the keys each one uses beyond those, and a key a preset does not
+use is an error. The exporters themselves are built by :mod:`llmtap.export.presets`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from llmtap.configuration.problems import choice_message
+
+__all__ = ["COMPRESSIONS", "PRESETS", "PRESET_KEYS", "PROTOCOLS", "ExportConfig"]
+
+PRESETS = (
+    "otlp",
+    "jaeger",
+    "tempo",
+    "datadog_agent",
+    "datadog_llmobs",
+    "langfuse",
+    "phoenix",
+    "honeycomb",
+    "console",
+    "file",
+)
+PROTOCOLS = ("grpc", "http/protobuf")
+COMPRESSIONS = ("gzip", "none")
+_OTLP_KEYS = frozenset({"endpoint", "protocol", "headers", "insecure", "compression"})
+_HTTP_KEYS = frozenset({"endpoint", "protocol", "headers", "compression"})
+_COMMON_KEYS = ("preset", "name", "timeout_s", "queue_size", "batch_size")
+#: keys each preset uses beyond preset, name, timeout_s, queue_size, batch_size
+PRESET_KEYS: dict[str, frozenset[str]] = {
+    "otlp": _OTLP_KEYS,
+    "jaeger": _OTLP_KEYS,
+    "tempo": _OTLP_KEYS,
+    "datadog_agent": _OTLP_KEYS,
+    "datadog_llmobs": _HTTP_KEYS | {"api_key", "site"},
+    "langfuse": _HTTP_KEYS | {"public_key", "secret_key"},
+    "phoenix": _HTTP_KEYS | {"api_key"},
+    "honeycomb": _HTTP_KEYS | {"api_key"},
+    "console": frozenset(),
+    "file": frozenset({"path"}),
+}
+#: keys a preset cannot work without, with a hint for the message
+_REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
+    "datadog_llmobs": (("api_key", "your Datadog API key, e.g. api_key: ${env:DD_API_KEY}"),),
+    "langfuse": (
+        ("public_key", "e.g. public_key: ${env:LANGFUSE_PUBLIC_KEY}"),
+        ("secret_key", "e.g. secret_key: ${env:LANGFUSE_SECRET_KEY}"),
+    ),
+    "honeycomb": (
+        ("api_key", "your Honeycomb ingest key, e.g. api_key: ${env:HONEYCOMB_API_KEY}"),
+    ),
+    "file": (("path", "where to write OTLP JSON lines, e.g. path: spans.jsonl"),),
+}
+#: presets that only speak OTLP over HTTP
+_HTTP_ONLY = ("datadog_llmobs", "langfuse", "phoenix", "honeycomb")
+
+
+@dataclass
+class ExportConfig:
+    """One destination of the ``export:`` list (see ``llmtap.export.presets``)."""
+
+    preset: str
+    """the kind of destination: otlp, jaeger, tempo, datadog_agent, datadog_llmobs, langfuse,
+    phoenix, honeycomb, console or file"""
+    endpoint: str | None = None
+    """where to send OTLP (default: the preset's)"""
+    protocol: str | None = None
+    """grpc or http/protobuf (http is taken as http/protobuf)"""
+    headers: dict[str, str] = field(default_factory=dict)
+    """sent with every export; never shown in errors"""
+    api_key: str | None = None
+    """the backend's API key (datadog_llmobs, phoenix, honeycomb)"""
+    public_key: str | None = None
+    """Langfuse's public key"""
+    secret_key: str | None = None
+    """Langfuse's secret key"""
+    site: str | None = None
+    """the Datadog site (default datadoghq.com)"""
+    path: str | None = None
+    """the file of OTLP JSON lines (file), relative to the config file's folder"""
+    insecure: bool | None = None
+    """gRPC without TLS"""
+    timeout_s: float = 10.0
+    """one export at most, in seconds"""
+    queue_size: int = 2048
+    """spans waiting to be exported at most"""
+    batch_size: int = 512
+    """spans per export at most"""
+    name: str | None = None
+    """the destination's name in logs and metrics (default: the preset)"""
+    compression: str | None = None
+    """gzip or none"""
+
+    def __post_init__(self) -> None:
+        errors: list[str] = []
+        if self.preset not in PRESETS:
+            errors.append(f"preset: {choice_message(self.preset, PRESETS)}")
+            _raise(errors)
+        if self.protocol == "http":
+            self.protocol = "http/protobuf"
+        if self.protocol is not None and self.protocol not in PROTOCOLS:
+            errors.append(f"protocol: {choice_message(self.protocol, PROTOCOLS)}")
+        elif self.protocol == "grpc" and self.preset in _HTTP_ONLY:
+            errors.append(
+                f"protocol: export preset {self.preset!r} sends OTLP over http/protobuf "
+                "only; remove protocol or set it to http/protobuf"
+            )
+        if self.compression is not None and self.compression not in COMPRESSIONS:
+            errors.append(f"compression: {choice_message(self.compression, COMPRESSIONS)}")
+        if self.endpoint is not None:
+            if not self.endpoint.strip():
+                errors.append("endpoint: is empty")
+            elif "://" in self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+                errors.append(
+                    f"endpoint: expected an http:// or https:// URL, got {self.endpoint!r}"
+                )
+        _positive(errors, "timeout_s", self.timeout_s)
+        _positive(errors, "queue_size", self.queue_size)
+        _positive(errors, "batch_size", self.batch_size)
+        if self.batch_size > self.queue_size > 0:
+            errors.append(
+                f"batch_size: {self.batch_size} is larger than queue_size {self.queue_size}"
+            )
+        for key, hint in _REQUIRED.get(self.preset, ()):
+            value = getattr(self, key)
+            if value is None or not str(value).strip():
+                state = "is empty" if value is not None else "is missing"
+                errors.append(
+                    f"{key}: export preset {self.preset!r} needs {key} ({hint}); it {state}"
+                )
+        allowed = PRESET_KEYS[self.preset]
+        for f in dataclasses.fields(self):
+            if f.name in allowed or f.name in _COMMON_KEYS:
+                continue
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            if getattr(self, f.name) != default:
+                uses = ", ".join(sorted(allowed)) or "only the common keys"
+                errors.append(
+                    f"{f.name}: export preset {self.preset!r} does not use {f.name} "
+                    f"(it takes {uses}; every preset takes {', '.join(_COMMON_KEYS)})"
+                )
+        _raise(errors)
+
+    @property
+    def label(self) -> str:
+        """The destination's name in logs and metrics."""
+        return self.name or self.preset
+
+
+def _positive(errors: list[str], name: str, value: float) -> None:
+    if value <= 0:
+        errors.append(f"{name}: expected a positive number, got {value!r}")
+
+
+def _raise(errors: list[str]) -> None:
+    if errors:
+        raise ValueError("\n".join(errors))
