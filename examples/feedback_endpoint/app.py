@@ -25,8 +25,8 @@ from pydantic import BaseModel
 
 import llmtap
 from llmtap.devserver import offline_unless_keyed
+from llmtap.export.console import ConsoleTreeExporter
 from llmtap.feedback import lookup_response
-from llmtap.sdk.console import ConsoleTreeExporter
 
 
 class ChatRequest(BaseModel):

@@ -9,7 +9,7 @@ from openai import OpenAI
 
 import llmtap
 from llmtap.devserver import offline_unless_keyed
-from llmtap.sdk.console import ConsoleTreeExporter
+from llmtap.export.console import ConsoleTreeExporter
 
 KNOWLEDGE_BASE = [
     {"id": "kb-1", "content": "Annual plans can be refunded in full within 30 days."},

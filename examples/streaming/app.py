@@ -8,7 +8,7 @@ from openai import OpenAI
 
 import llmtap
 from llmtap.devserver import offline_unless_keyed
-from llmtap.sdk.console import ConsoleTreeExporter
+from llmtap.export.console import ConsoleTreeExporter
 
 offline_unless_keyed()
 telemetry = llmtap.configure(

@@ -39,9 +39,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +47,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from llmtap import semconv
+from llmtap import runtime, semconv
+from llmtap.runtime import SeenResponse
+from llmtap.version import __version__
 
 __all__ = [
     "FEEDBACK_LABEL",
@@ -70,7 +70,7 @@ FEEDBACK_RANGE_MIN = "llmtap.feedback.range.min"
 FEEDBACK_RANGE_MAX = "llmtap.feedback.range.max"
 SOURCE = semconv.LLMTAP_EVALUATION_SOURCE
 DEFAULT_NAME = "user_feedback"
-MAX_RESPONSES = 10_000
+MAX_RESPONSES = runtime.MAX_RESPONSES
 MAX_COMMENT_CHARS = 4096
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
@@ -99,44 +99,15 @@ class FeedbackRecord:
 # the response map ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Seen:
-    context: SpanContext
-    feature: Any = None
-
-
-_responses: OrderedDict[str, _Seen] = OrderedDict()
-_responses_lock = threading.Lock()
-
-
 def remember_response(response_id: Any, span: Any, attributes: Mapping[str, Any]) -> None:
     """Note which span produced ``response_id`` (called when a GenAI span ends; never raises)."""
-    if not response_id or span is None:
-        return
-    try:
-        context = span.get_span_context()
-        if not context.is_valid:
-            return
-        seen = _Seen(context, attributes.get(semconv.LLMTAP_FEATURE))
-        key = str(response_id)
-        with _responses_lock:
-            _responses[key] = seen
-            _responses.move_to_end(key)
-            while len(_responses) > MAX_RESPONSES:
-                _responses.popitem(last=False)
-    except Exception as exc:  # never break the instrumented call
-        _warn_once("remember", "llmtap: cannot remember a response id for feedback", exc)
+    runtime.remember_response(response_id, span, attributes, MAX_RESPONSES)
 
 
 def lookup_response(response_id: str) -> SpanContext | None:
     """The span context of the call that returned ``response_id`` (None when not seen)."""
-    seen = _seen(response_id)
+    seen = runtime.seen_response(response_id)
     return seen.context if seen is not None else None
-
-
-def _seen(response_id: str) -> _Seen | None:
-    with _responses_lock:
-        return _responses.get(response_id)
 
 
 # arguments -------------------------------------------------------------------------------------
@@ -160,7 +131,7 @@ def _as_id(value: Any, what: str, digits: int) -> int:
 
 def _target(
     span_context: Any, trace_id: Any, span_id: Any, response_id: str | None
-) -> tuple[SpanContext, _Seen | None]:
+) -> tuple[SpanContext, SeenResponse | None]:
     given = [n for n, v in (("span_context", span_context), ("response_id", response_id)) if v]
     if trace_id is not None or span_id is not None:
         given.append("trace_id/span_id")
@@ -184,7 +155,7 @@ def _target(
             raise FeedbackError(
                 f"record_feedback: response_id: expected a string, got {response_id!r}"
             )
-        seen = _seen(response_id)
+        seen = runtime.seen_response(response_id)
         if seen is None:
             raise FeedbackError(
                 f"record_feedback: response_id: {response_id!r} was not returned by a call "
@@ -323,7 +294,7 @@ def record_feedback(
     span = None
     try:
         tracer = _tracer(tracer_provider)
-        attrs = _redacted(attrs, tracer)
+        attrs = _redacted(attrs, tracer_provider)
         span = _emit(tracer, target, name, attrs, logger_provider)
     except Exception as exc:
         _warn_once("record", "llmtap: cannot record feedback", exc)
@@ -337,7 +308,7 @@ def _attributes(
     comment: str | None,
     name: str,
     response_id: str | None,
-    seen: _Seen | None,
+    seen: SeenResponse | None,
 ) -> dict[str, Any]:
     attrs: dict[str, Any] = {semconv.EVALUATION_NAME: name}
     if scored.value is not None:
@@ -366,33 +337,28 @@ def _capture_content() -> bool:
 def _tracer(tracer_provider: Any) -> Any:
     """A tracer of ``tracer_provider``, else the one ``llmtap.configure()`` set up, else the
     global provider's."""
-    from llmtap import steps
-    from llmtap.version import __version__
-
     if tracer_provider is not None:
-        return trace.get_tracer("llmtap", __version__, tracer_provider)
-    return steps.telemetry().tracer
+        return trace.get_tracer(runtime.SCOPE, __version__, tracer_provider)
+    return runtime.tracer()
 
 
-def _redaction_stage(tracer: Any) -> Any:
-    """The redaction stage of llmtap's span pipeline behind ``tracer``; the default stage
-    when there is no pipeline; None when the pipeline has redaction turned off."""
+def _redaction_stage(tracer_provider: Any) -> Any:
+    """The redaction stage of llmtap's span pipeline in ``tracer_provider`` (None: the one
+    in use); the default stage when there is no pipeline; None when the pipeline has
+    redaction turned off."""
     from llmtap.pipeline.redact import RedactionStage
-    from llmtap.sdk.processor import PipelineProcessor
 
-    tracer = getattr(tracer, "_real_tracer", None) or tracer  # a ProxyTracer's SDK tracer
-    active = getattr(tracer, "span_processor", None)
-    for processor in getattr(active, "_span_processors", ()):
-        if isinstance(processor, PipelineProcessor):
-            stages = [s for s in processor.stages if isinstance(s, RedactionStage)]
-            return stages[0] if stages else None
-    return RedactionStage()
+    pipeline = runtime.pipeline(tracer_provider)
+    if pipeline is None:
+        return RedactionStage()
+    stages = [s for s in pipeline.stages if isinstance(s, RedactionStage)]
+    return stages[0] if stages else None
 
 
-def _redacted(attrs: dict[str, Any], tracer: Any) -> dict[str, Any]:
+def _redacted(attrs: dict[str, Any], tracer_provider: Any) -> dict[str, Any]:
     """The attributes after redaction (the comment and label are the free text); the span
     then carries ``llmtap.redaction.count`` and the pipeline leaves it as it is."""
-    stage = _redaction_stage(tracer)
+    stage = _redaction_stage(tracer_provider)
     if stage is None:
         return attrs
     from llmtap.pipeline.span import SpanData
@@ -431,19 +397,12 @@ def _remote(context: SpanContext) -> SpanContext:
 
 def _logger(given: Any) -> Any:
     from opentelemetry import _logs
-    from opentelemetry._logs import NoOpLoggerProvider
-    from opentelemetry._logs._internal import ProxyLoggerProvider
 
     provider = given if given is not None else _logs.get_logger_provider()
-    if isinstance(provider, (NoOpLoggerProvider, ProxyLoggerProvider)):
-        return None
     # an SDK provider with no processor (OTEL_LOGS_EXPORTER=none) would drop the event
-    multi = getattr(provider, "_multi_log_record_processor", None)
-    if multi is not None and not getattr(multi, "_log_record_processors", True):
+    if not runtime.emits_logs(provider):
         return None
-    from llmtap.version import __version__
-
-    return provider.get_logger("llmtap", __version__)
+    return provider.get_logger(runtime.SCOPE, __version__)
 
 
 def _log_record(target: SpanContext, attrs: Mapping[str, Any]) -> Any:

@@ -22,22 +22,18 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from llmtap import semconv
+from llmtap import runtime, semconv
 from llmtap.instrumentation._invocation import Invocation, Telemetry
-
-_telemetry: Telemetry | None = None
+from llmtap.runtime import use_telemetry as use_telemetry  # its home was here
 
 
 def telemetry() -> Telemetry:
-    global _telemetry
-    if _telemetry is None:
-        _telemetry = Telemetry()
-    return _telemetry
-
-
-def use_telemetry(value: Telemetry | None) -> None:
-    global _telemetry
-    _telemetry = value
+    """The installed telemetry (``runtime.telemetry()``); a default one when none is."""
+    current = runtime.telemetry()
+    if current is None:
+        current = Telemetry()
+        runtime.use_telemetry(current)
+    return current  # type: ignore[return-value]
 
 
 def _json(value: Any) -> str:

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 import llmtap
-from llmtap import steps
+from llmtap import runtime
 from llmtap.config import CaptureMode, Settings
 from llmtap.evals.base import EvalInput
 from llmtap.evals.extract import check_field, resolve_field
@@ -42,7 +42,7 @@ def to_data(span: Any) -> SpanData:
 @pytest.fixture
 def rag_trace(instrument_openai, tracer_provider, span_exporter, devserver) -> list[SpanData]:
     instrument_openai(capture="span_only")
-    steps.use_telemetry(Telemetry(Settings(capture=CaptureMode.SPAN_ONLY), tracer_provider))
+    runtime.use_telemetry(Telemetry(Settings(capture=CaptureMode.SPAN_ONLY), tracer_provider))
     client = openai.OpenAI(base_url=devserver.openai_base_url, api_key="k", max_retries=0)
 
     @llmtap.tool
@@ -77,7 +77,7 @@ def rag_trace(instrument_openai, tracer_provider, span_exporter, devserver) -> l
             with llmtap.retrieval("kb-late") as r:
                 r.documents([{"id": "d9", "score": 0.1, "content": LATE}])
     finally:
-        steps.use_telemetry(None)
+        runtime.use_telemetry(None)
         client.close()
     return [to_data(s) for s in span_exporter.get_finished_spans()]
 

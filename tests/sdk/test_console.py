@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llmtap import semconv
+from llmtap.export.console import describe, format_usd, render
 from llmtap.pipeline.span import SpanData
-from llmtap.sdk.console import describe, format_usd, render
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llmtap
-from llmtap import steps
+from llmtap import runtime
 from llmtap.config import CaptureMode, Settings
 from llmtap.instrumentation._invocation import Telemetry
 
@@ -24,9 +24,9 @@ def spans():
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    steps.use_telemetry(Telemetry(Settings(capture=CaptureMode.SPAN_ONLY), provider))
+    runtime.use_telemetry(Telemetry(Settings(capture=CaptureMode.SPAN_ONLY), provider))
     yield exporter
-    steps.use_telemetry(None)
+    runtime.use_telemetry(None)
 
 
 def by_name(exporter):
@@ -53,7 +53,7 @@ def test_no_content_mode_keeps_arguments_out():
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    steps.use_telemetry(Telemetry(Settings(), provider))
+    runtime.use_telemetry(Telemetry(Settings(), provider))
     try:
 
         @llmtap.tool
@@ -65,7 +65,7 @@ def test_no_content_mode_keeps_arguments_out():
         assert "gen_ai.tool.call.arguments" not in span.attributes
         assert "gen_ai.tool.call.result" not in span.attributes
     finally:
-        steps.use_telemetry(None)
+        runtime.use_telemetry(None)
 
 
 def test_nested_steps_form_one_tree_with_errors_marked(spans):

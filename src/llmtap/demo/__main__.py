@@ -29,7 +29,7 @@ from pathlib import Path
 from llmtap.demo import app
 from llmtap.demo.loop import DemoService, demo_config, summary
 from llmtap.devserver import DevServer
-from llmtap.sdk.console import render
+from llmtap.export.console import render
 
 
 def _clients(server: DevServer):

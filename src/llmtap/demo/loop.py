@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from llmtap import semconv
+from llmtap.export.console import format_usd
 from llmtap.pipeline.span import SpanData
-from llmtap.sdk.console import format_usd
 
 RULES: list[dict[str, Any]] = [
     {"evaluator": "pii", "name": "no_pii_in_answer"},

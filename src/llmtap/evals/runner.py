@@ -333,7 +333,7 @@ def _tracing(cfg: Any) -> Iterator[tuple[Any, Any]]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from llmtap import steps
+    from llmtap import runtime
     from llmtap.config import CaptureMode, use_settings
     from llmtap.config_file import effective_service_name, settings_from
     from llmtap.instrumentation._invocation import Telemetry
@@ -346,16 +346,16 @@ def _tracing(cfg: Any) -> Iterator[tuple[Any, Any]]:
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     meter_provider = MeterProvider(resource=resource)
-    previous = steps._telemetry
+    previous = runtime.telemetry()
     use_settings(settings)
-    steps.use_telemetry(Telemetry(settings, tracer_provider, meter_provider))
+    runtime.use_telemetry(Telemetry(settings, tracer_provider, meter_provider))
     instrumentors = _instrument(settings, tracer_provider, meter_provider)
     try:
         yield tracer_provider, exporter
     finally:
         for instrumentor in instrumentors:
             instrumentor.uninstrument()
-        steps.use_telemetry(previous)
+        runtime.use_telemetry(previous)
         use_settings(None)
         tracer_provider.shutdown()
         meter_provider.shutdown()
@@ -420,7 +420,7 @@ def _answer_text(answer: Any) -> str:
 
 
 def _span_data(span: Any) -> SpanData:
-    from llmtap.sdk.processor import to_span_data
+    from llmtap.export.readable import to_span_data
 
     data = to_span_data(span)
     data.parent_span_id = span.parent.span_id if span.parent else 0
@@ -501,7 +501,7 @@ class _Runner:
         from opentelemetry import context as otel_context
         from opentelemetry import trace
 
-        import llmtap
+        from llmtap.context import context
 
         result = CaseResult(case)
         started = time.perf_counter()
@@ -509,7 +509,7 @@ class _Runner:
         token = otel_context.attach(trace.set_span_in_context(root))
         try:
             scalars = {k: v for k, v in case.metadata.items() if isinstance(v, _SCALARS)}
-            with llmtap.context(feature=case.feature, metadata=scalars):
+            with context(feature=case.feature, metadata=scalars):
                 result.answer = await _call_app(
                     self.run.app, case, self.run.config.case_timeout_s, self.pool
                 )

@@ -92,7 +92,7 @@ def target_for(cfg: Any) -> Target:
 def build_exporter(cfg: Any) -> SpanExporter:
     preset = cfg.preset
     if preset == "console":
-        from llmtap.sdk.console import ConsoleTreeExporter
+        from llmtap.export.console import ConsoleTreeExporter
 
         return ConsoleTreeExporter()
     if preset == "file":

@@ -23,14 +23,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from llmtap import semconv
 from llmtap.config import Settings
 from llmtap.context import current_attributes
-from llmtap.feedback import remember_response
+from llmtap.diagnostics import warn_once
 from llmtap.instrumentation._content import ContentStats, encode_list
 from llmtap.instrumentation._pending import PendingEnd, watch_provider
 from llmtap.pipeline import tokens
+from llmtap.runtime import SCOPE, remember_response
 from llmtap.version import __version__
 
 _log = logging.getLogger("llmtap")
-SCOPE = "llmtap"
 
 # Set in the context while llmtap handles a GenAI call: inner layers see it and stand aside.
 ACTIVE_KEY = otel_context.create_key("llmtap.genai_call")
@@ -359,11 +359,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__qualname__}: {text}" if text else type(error).__qualname__
 
 
-_warned: set[str] = set()
-
-
 def log_once(where: str, exc: BaseException) -> None:
     """An error inside llmtap: logged once per place, never raised into the app."""
-    if where not in _warned:
-        _warned.add(where)
-        _log.warning("llmtap: %s failed (%s); the call goes on", where, exc, exc_info=exc)
+    message = "llmtap: %s failed (%s); the call goes on"
+    warn_once(_log, ("failed", where), message, where, exc, exc_info=exc)

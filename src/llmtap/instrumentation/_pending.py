@@ -20,9 +20,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor
 
 from llmtap.pipeline import tokens
+from llmtap.runtime import prepend_span_processor
 
 _log = logging.getLogger("llmtap")
 _claims = threading.Lock()
@@ -88,10 +89,9 @@ _providers_lock = threading.Lock()
 def watch_provider(provider: Any) -> None:
     """Put the drain processor first in ``provider``'s chain (once per provider).
 
-    The SDK only appends processors, and order matters here, so this prepends to the SDK's
-    ``SynchronousMultiSpanProcessor`` under its own lock when the provider has one; any other
-    provider gets it appended (its flush then still ends the pending spans, and exporters
-    that export on end, like ``SimpleSpanProcessor``'s, still get them)."""
+    Order matters here (see ``runtime.prepend_span_processor``); a provider that cannot
+    take it first gets it appended (its flush then still ends the pending spans, and
+    exporters that export on end, like ``SimpleSpanProcessor``'s, still get them)."""
     if provider is None:
         return
     try:
@@ -99,17 +99,7 @@ def watch_provider(provider: Any) -> None:
             if provider in _providers:
                 return
             _providers.add(provider)
-        chain = getattr(provider, "_active_span_processor", None)
-        lock = getattr(chain, "_lock", None)
-        if type(chain) is SynchronousMultiSpanProcessor and lock is not None:
-            with lock:
-                current = chain._span_processors
-                if isinstance(current, tuple):
-                    chain._span_processors = (_DRAIN_FIRST, *current)
-                    return
-        add = getattr(provider, "add_span_processor", None)
-        if add is not None:
-            add(_DRAIN_FIRST)
+        prepend_span_processor(provider, _DRAIN_FIRST)
     except TypeError:  # not weak-referenceable: not an SDK provider we can hook into
         return
 

@@ -39,11 +39,13 @@ import shlex
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _BaseConfigurator, _initialize_components
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.trace import SpanProcessor
 
+from llmtap import runtime
 from llmtap.config import use_settings
 from llmtap.sdk.build import build_destinations, build_sampler, build_stages
 from llmtap.sdk.processor import PipelineProcessor, exporter_queue
@@ -146,6 +148,7 @@ class LlmtapConfigurator(_BaseConfigurator):
             export_span_processor=per_exporter,
             export_log_record_processor=_log_processor_factory(redaction),
         )
+        runtime.use_pipeline(trace.get_tracer_provider(), pipeline)
         # At exit the SDK shuts the providers down newest first: the meter provider before
         # the tracer provider, whose last flush runs the cost stage. Flush spans first, so
         # that the cost counters of the last spans are still exported.
@@ -159,8 +162,6 @@ class LlmtapConfigurator(_BaseConfigurator):
 
 
 def _flush_spans(timeout_millis: int = 10_000) -> None:
-    from opentelemetry import trace
-
     flush = getattr(trace.get_tracer_provider(), "force_flush", None)
     if flush is not None:
         try:

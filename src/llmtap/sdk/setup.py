@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from llmtap import steps
+from llmtap import runtime
 from llmtap.config import Settings, use_settings
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.sdk.build import build_destinations, build_sampler, build_stages
@@ -43,7 +43,7 @@ class Configured:
     def shutdown(self) -> None:
         for instrumentor in self.instrumentors:
             instrumentor.uninstrument()
-        steps.use_telemetry(None)
+        runtime.use_telemetry(None)
         use_settings(None)
         if self.owns_providers:
             self.shutdown_providers()
@@ -134,7 +134,7 @@ def configure(
             metrics.set_meter_provider(done.meter_provider)
     logger_provider = _logs.get_logger_provider()
     telemetry = Telemetry(settings, done.tracer_provider, done.meter_provider, logger_provider)
-    steps.use_telemetry(telemetry)
+    runtime.use_telemetry(telemetry)
     done.instrumentors = _instrument(settings, done, logger_provider)
     return done
 
@@ -166,6 +166,7 @@ def _providers(
     destinations += [exporter_queue(f"exporter#{i}", e) for i, e in enumerate(span_exporters)]
     pipeline = PipelineProcessor(build_stages(cfg, meter_provider), destinations)
     tracer_provider.add_span_processor(pipeline)
+    runtime.use_pipeline(tracer_provider, pipeline)
     done = Configured(tracer_provider, meter_provider, pipeline)
     atexit.register(done.shutdown_providers)
     return done

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llmtap import semconv
+from llmtap.export.readable import to_span_data
 from llmtap.pipeline.span import SpanData
-from llmtap.sdk.processor import to_span_data
 
 _DETAILS = (
     (semconv.PROVIDER, "{}"),
