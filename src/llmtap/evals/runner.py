@@ -362,18 +362,18 @@ def _tracing(cfg: Any) -> Iterator[tuple[Any, Any]]:
 
 
 def _instrument(settings: Any, tracer_provider: Any, meter_provider: Any) -> list[Any]:
+    from llmtap.instrumentation.registry import INSTRUMENTATIONS
+
     done = []
-    for module, cls in (
-        ("llmtap.instrumentation.openai", "OpenAIInstrumentor"),
-        ("llmtap.instrumentation.anthropic", "AnthropicInstrumentor"),
-    ):
+    for entry in INSTRUMENTATIONS:
         try:
-            instrumentor = getattr(importlib.import_module(module), cls)()
+            instrumentor = entry.load()()
         except (ImportError, AttributeError):
             continue
         if instrumentor.is_instrumented_by_opentelemetry:
             print(
-                f"llmtap eval: {cls} was already on (did the app call llmtap.configure()?); "
+                f"llmtap eval: {entry.class_name} was already on "
+                "(did the app call llmtap.configure()?); "
                 "its spans may not reach the evaluators",
                 file=sys.stderr,
             )

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from llmtap import runtime
 from llmtap.config import Settings, use_settings
 from llmtap.instrumentation._invocation import Telemetry
+from llmtap.instrumentation.registry import INSTRUMENTATIONS, import_target
 from llmtap.sdk.build import build_destinations, build_sampler, build_stages
 from llmtap.sdk.processor import PipelineProcessor, export_budget, exporter_queue
 
@@ -172,17 +173,17 @@ def _providers(
     return done
 
 
+# context follows spans into thread pools
+_THREADING = "opentelemetry.instrumentation.threading:ThreadingInstrumentor"
+
+
 def _instrument(settings: Settings, done: Configured, logger_provider: Any) -> list[Any]:
     found = []
-    for module, cls in (
-        ("llmtap.instrumentation.openai", "OpenAIInstrumentor"),
-        ("llmtap.instrumentation.anthropic", "AnthropicInstrumentor"),
-        ("opentelemetry.instrumentation.threading", "ThreadingInstrumentor"),
-    ):
+    for target in (*(i.target for i in INSTRUMENTATIONS), _THREADING):
         try:
-            instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
+            instrumentor = import_target(target)()
         except (ImportError, AttributeError) as exc:
-            _log.debug("llmtap: %s not available: %s", module, exc)
+            _log.debug("llmtap: %s not available: %s", target.partition(":")[0], exc)
             continue
         if instrumentor.is_instrumented_by_opentelemetry:
             continue

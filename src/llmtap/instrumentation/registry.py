@@ -1,0 +1,43 @@
+"""The SDKs llmtap instruments: one entry per provider package under ``instrumentation/``.
+
+``llmtap.configure()`` and ``llmtap eval`` instrument every entry; ``opentelemetry-instrument``
+finds them as the ``opentelemetry_instrumentor`` entry points of ``pyproject.toml``, which
+name the same ones (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Instrumentation:
+    """One instrumented SDK."""
+
+    name: str  #: the entry point's name
+    target: str  #: ``module:Class`` of the instrumentor
+    distribution: str  #: the SDK's distribution (``pip install`` name)
+
+    @property
+    def class_name(self) -> str:
+        return self.target.partition(":")[2]
+
+    def load(self) -> Any:
+        """The instrumentor class (ImportError or AttributeError when it cannot load)."""
+        return import_target(self.target)
+
+
+INSTRUMENTATIONS: tuple[Instrumentation, ...] = (
+    Instrumentation("llmtap_openai", "llmtap.instrumentation.openai:OpenAIInstrumentor", "openai"),
+    Instrumentation(
+        "llmtap_anthropic", "llmtap.instrumentation.anthropic:AnthropicInstrumentor", "anthropic"
+    ),
+)
+
+
+def import_target(target: str) -> Any:
+    """The object named ``module:attribute``."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
