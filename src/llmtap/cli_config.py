@@ -83,7 +83,7 @@ def _line_of(text: str, source: str) -> tuple[int, int]:
 
 def _judge_section(raw: Any, loaded: Any) -> Any:
     from llmtap.config_file import build
-    from llmtap.service.judge_config import JudgeConfig
+    from llmtap.evals.judge_config import JudgeConfig
 
     return build(JudgeConfig, raw, "judge", source=loaded.source, lines=loaded.lines)
 
@@ -93,7 +93,7 @@ def _usable_parts(raw: Any) -> tuple[Any, list[tuple[int, Any]]]:
     is not (their problems are reported already)."""
     from llmtap.config_file import ConfigError, build
     from llmtap.evals.judge_client import JudgeSettings
-    from llmtap.service.judge_config import JudgeRule
+    from llmtap.evals.judge_config import JudgeRule
 
     if not isinstance(raw, Mapping):
         return None, []

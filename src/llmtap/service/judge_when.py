@@ -1,5 +1,5 @@
-"""A judge rule's ``when``: the span matcher of :mod:`llmtap.pipeline.sampling` plus
-``feedback``, a condition on the whole trace, and how feedback is found in a trace.
+"""How feedback is found in a trace, for a judge rule's ``when: {feedback: ...}`` (the rule's
+``when`` itself is compiled by :func:`llmtap.evals.judge_config.compile_rule_when`).
 
 ``feedback`` is allowed only at the top level of ``when`` and AND-ed with the rest:
 ``negative``, ``positive`` or ``any``. A trace has negative (positive) feedback when any of
@@ -19,11 +19,13 @@ trace's inference spans then (those not yet judged by that evaluator).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmtap import semconv
-from llmtap.pipeline.sampling import Matcher, compile_when
+from llmtap.evals.judge_config import FEEDBACK_VALUES as FEEDBACK_VALUES
+from llmtap.evals.judge_config import compile_rule_when as compile_rule_when
+from llmtap.evals.judge_config import expected_one_of as expected_one_of
 from llmtap.pipeline.span import SpanData
 from llmtap.service.results import ATTR_SOURCE
 
@@ -35,60 +37,7 @@ __all__ = [
     "trace_feedback",
 ]
 
-FEEDBACK_VALUES = ("negative", "positive", "any")
 FEEDBACK_LABEL = semconv.LLMTAP_FEEDBACK_LABEL
-
-
-def expected_one_of(value: Any, choices: Sequence[str]) -> str:
-    return f"expected one of {', '.join(choices)}, got {value!r}"
-
-
-def _nested_feedback(when: Any, where: str, out: list[str]) -> None:
-    """Paths of ``feedback`` keys inside any/all/not (they would be taken as attributes)."""
-    if isinstance(when, Mapping):
-        for key, value in when.items():
-            if key in ("any", "all") and isinstance(value, list):
-                for i, item in enumerate(value):
-                    _check_nested(item, f"{where}.{key}[{i}]", out)
-            elif key == "not":
-                _check_nested(value, f"{where}.not", out)
-
-
-def _check_nested(when: Any, where: str, out: list[str]) -> None:
-    if isinstance(when, Mapping):
-        if "feedback" in when:
-            out.append(
-                f"{where}.feedback: feedback is a condition on the whole trace; put it at "
-                "the top level of when"
-            )
-        _nested_feedback(when, where, out)
-
-
-def compile_rule_when(when: Any, where: str = "when") -> tuple[Matcher, str | None]:
-    """A judge rule's ``when``: the span matcher and the trace-level ``feedback`` condition.
-
-    Raises ``ValueError`` with one ``<path>: <problem>`` line per problem.
-    """
-    problems: list[str] = []
-    feedback: str | None = None
-    rest = when
-    if isinstance(when, Mapping) and "feedback" in when:
-        raw = when["feedback"]
-        if isinstance(raw, str) and raw.strip().lower() in FEEDBACK_VALUES:
-            feedback = raw.strip().lower()
-        else:
-            problems.append(f"{where}.feedback: {expected_one_of(raw, FEEDBACK_VALUES)}")
-        rest = {k: v for k, v in when.items() if k != "feedback"}
-    _nested_feedback(rest, where, problems)
-    matcher: Matcher | None = None
-    try:
-        matcher = compile_when(rest if rest is not None else {}, where)
-    except ValueError as exc:
-        problems.extend(line for line in str(exc).splitlines() if line.strip())
-    if problems or matcher is None:
-        raise ValueError("\n".join(problems))
-    return matcher, feedback
-
 
 _NEGATIVE_LABELS = frozenset({"negative", "thumbs_down", "bad"})
 _POSITIVE_LABELS = frozenset({"positive", "thumbs_up", "good"})
