@@ -1,6 +1,7 @@
 """``llmtap config check FILE``: validate an llmtap.yaml the way the app and the service will.
 
     llmtap config check llmtap.yaml
+    llmtap config reference > docs/config-reference.md   # every key, from the options types
 
 Checks everything start-up checks: YAML syntax, unknown keys (with a suggestion), types and
 allowed values, ``${env:VAR}`` references against the current environment, every section
@@ -33,6 +34,19 @@ def add_parser(sub: Any) -> None:
     )
     check.add_argument("file", metavar="FILE", help="the llmtap.yaml to check")
     check.set_defaults(handler=check_command)
+    reference = actions.add_parser(
+        "reference",
+        help="print the Markdown reference of every llmtap.yaml key (docs/config-reference.md)",
+    )
+    reference.set_defaults(handler=reference_command)
+
+
+def reference_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Print the reference generated from the options types."""
+    from llmtap.config_reference import render
+
+    (out or sys.stdout).write(render())
+    return EXIT_OK
 
 
 @contextlib.contextmanager

@@ -229,7 +229,7 @@ class LlmtapConfig:
     service: Any = None
     """what llmtap serve runs (llmtap.service.ServiceConfig)"""
     judge: dict[str, Any] | None = None
-    """the service's LLM judge (llmtap.service judge configuration)"""
+    """the service's LLM judge (llmtap.evals.judge_config.JudgeConfig)"""
     eval: Any = None
     """what llmtap eval run applies (llmtap.evals.eval_config.EvalConfig)"""
     #: the file this came from (None: defaults)

@@ -45,13 +45,22 @@ def parse_threshold_key(key: str) -> tuple[str, str]:
 
 @dataclass
 class EvalConfig:
+    """The ``eval:`` section: what ``llmtap eval run`` applies to a golden set."""
+
     evaluators: list[Any] | None = None
+    """evaluator entries applied to every case (default: those of judge.rules)"""
     thresholds: dict[str, float] = field(default_factory=dict)
+    """minimum pass rate (or name.mean_score) per evaluation name, 0 to 1"""
     tolerance: float = 0.0
+    """how far below the baseline a metric may fall"""
     concurrency: int = 4
+    """cases run at once"""
     case_timeout_s: float = 120.0
+    """one app call at most, in seconds"""
     eval_timeout_s: float = 300.0
+    """one evaluation at most, retries included, in seconds"""
     model: JudgeSettings | None = None
+    """the LLM judge (default: judge.model)"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []

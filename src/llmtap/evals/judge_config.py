@@ -189,11 +189,17 @@ class JudgeRule:
     """
 
     evaluator: str | dict[str, Any]
+    """an evaluator name (its keys beside the rule's) or a whole evaluator entry"""
     when: dict[str, Any] = field(default_factory=dict)
+    """the spans judged (the when: matcher, plus feedback: negative, positive or any)"""
     sample: float = 1.0
+    """the share of matching traces judged, 0 to 1"""
     name: str | None = None
+    """the evaluation's name (default: the evaluator's); also the sampling salt"""
     target: str = "inference"
+    """inference, root or all_matching spans of the trace"""
     options: dict[str, Any] = field(default_factory=dict)
+    """the evaluator's own keys, written beside the rule's (see Evaluators)"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
@@ -264,19 +270,32 @@ class JudgeConfig:
     """The ``judge:`` section of ``llmtap.yaml`` (see the module documentation)."""
 
     model: JudgeSettings | None = None
+    """the LLM judge"""
     #: JudgeRule objects, or their config mappings (converted here)
     rules: list[Any] = field(default_factory=list)
+    """which spans are judged, by which evaluator"""
     concurrency: int = 4
+    """evaluations at once"""
     queue_size: int = 1000
+    """evaluations waiting at most; more are skipped (counted)"""
     trace_idle_s: float = 10.0
+    """a trace is complete after this long without a new span"""
     trace_max_wait_s: float = 60.0
+    """... or this long after its first span, at the latest"""
     max_traces: int = 10_000
+    """open traces held at most"""
     max_bytes: int | str = 256 * 1024 * 1024
+    """span memory held at most (bytes, or 512MB, 256MiB, ...)"""
     late_window_s: float = 300.0
+    """decided traces' spans kept as context for late spans, in seconds"""
     dedup_size: int = 100_000
+    """(trace, span, evaluator) decisions remembered"""
     eval_timeout_s: float = 300.0
+    """one evaluation at most, retries included, in seconds"""
     review_queue: str | None = None
+    """JSON lines of spans with failing verdicts (unset: none)"""
     review_max_bytes: int | str = 64 * 1024 * 1024
+    """size of the review queue before it is rotated"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []

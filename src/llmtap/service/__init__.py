@@ -48,20 +48,35 @@ class ServiceConfig:
     """
 
     grpc_address: str | None = "127.0.0.1:4317"
+    """OTLP/gRPC listener, host:port (null or off: none)"""
     http_address: str | None = "127.0.0.1:4318"
+    """OTLP/HTTP listener, host:port (null or off: none)"""
     metrics_address: str | None = "127.0.0.1:9464"
+    """Prometheus /metrics listener, host:port (null or off: none)"""
     auth_token: str | None = None
+    """bearer token senders must present (unset: no authentication)"""
     tls_cert_file: str | None = None
+    """TLS certificate for the listeners (with tls_key_file)"""
     tls_key_file: str | None = None
+    """TLS private key for the listeners (with tls_cert_file)"""
     max_message_bytes: int = 16 * 1024 * 1024
+    """largest OTLP request accepted"""
     queue_size: int = 16384
+    """spans waiting per destination at most"""
     shutdown_timeout_s: float = 10.0
+    """time given to flush queues at shutdown"""
     retry_after_s: float = 1.0
+    """the wait senders are told when a queue is full"""
     best_effort: list[str] = field(default_factory=list)
+    """destinations that drop what does not fit instead of pushing back"""
     hook_queue_size: int = 16384
+    """spans waiting for on_spans hooks at most"""
     workers: int = 8
+    """gRPC handler threads"""
     usage_metrics: bool = True
+    """count cost and tokens by model and feature"""
     trust_upstream: bool = True
+    """forward spans an llmtap app already priced and redacted as received"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
