@@ -8,7 +8,8 @@ mapping by field name and type hint: ``str``, ``int``, ``float`` (ints accepted)
 unions, nested dataclasses, ``Any``. Strings are accepted for numbers and booleans
 (``${env:...}`` always gives a string). A ``null`` section or list means "the defaults".
 A field's metadata may hold a ``check``: a function of the converted value that returns a
-problem (or None), reported at the field in field order. A ``__post_init__`` message line
+problem (or None), reported at the field in field order; ``present: True`` asks for the key
+to be written even though the field has a default. A ``__post_init__`` message line
 that starts with ``<field>: `` (or a deeper path such as
 ``when.llmtap.feature: ``) is reported at that field; a message may hold several lines.
 When some optional fields are wrong the dataclass is still constructed (their defaults
@@ -90,6 +91,8 @@ class Dialect:
     wording of its problems. Subclasses change the wording and the scalar hooks; the
     walk over dataclasses, lists, mappings and unions is the same for every family."""
 
+    #: report unknown keys (else the caller does, after its own checks)
+    report_unknown_keys = True
     #: report unknown keys before the fields' problems (else after them)
     unknown_keys_first = True
     #: a key given as null takes the field's default (else null is a value)
@@ -139,6 +142,14 @@ class Dialect:
 
     def mismatch(self, expected: str, data: Any, hint: str = "") -> Invalid:
         return Invalid(lambda p, _: f"expected {expected}, got {kind(data)} {show(data, p)}{hint}")
+
+    def unknown_keys(self, data: Mapping, names: Sequence[str]) -> list[Invalid]:
+        """A problem for each key of ``data`` that is not one of ``names`` (nor ignored)."""
+        return [
+            self.key_not_a_string(key) if not isinstance(key, str) else self.unknown_key(key, names)
+            for key in data
+            if not isinstance(key, str) or (key not in names and key not in self.ignored_keys)
+        ]
 
     # scalars ---------------------------------------------------------------------------
 
@@ -225,9 +236,25 @@ class Dialect:
                 data = {}
             if not isinstance(data, Mapping):
                 raise self.mismatch("a mapping", data)
+            if key_type is str and not all(isinstance(k, str) for k in data):
+                raise self._bad_keys(items, data)
             return items(data, dict)
 
         return structure_mapping
+
+    def _bad_keys(self, items: Callable[[Any, Any], Any], data: Mapping) -> Exception:
+        """Keys that are not strings are reported instead of their values, in key order."""
+        by_key: dict[Any, list[Exception]] = {}
+        try:
+            items({k: v for k, v in data.items() if isinstance(k, str)}, dict)
+        except IterableValidationError as exc:
+            for sub in exc.exceptions:
+                notes = [n for n in getattr(sub, "__notes__", ()) if isinstance(n, _NOTES)]
+                by_key.setdefault(notes[-1].index if notes else None, []).append(sub)
+        errors: list[Exception] = []
+        for key in data:
+            errors += by_key.get(key, []) if isinstance(key, str) else [self.key_not_a_string(key)]
+        return IterableValidationError("While structuring a mapping", errors, dict)
 
     def _union_hook(self, tp: Any) -> Callable[[Any, Any], Any]:
         args = typing.get_args(tp)
@@ -287,11 +314,7 @@ class Dialect:
         if not isinstance(data, Mapping):
             raise self.not_a_mapping(data, names)
         errors: list[Exception] = []
-        unknown = [
-            self.key_not_a_string(key) if not isinstance(key, str) else self.unknown_key(key, names)
-            for key in data
-            if not isinstance(key, str) or (key not in names and key not in self.ignored_keys)
-        ]
+        unknown = self.unknown_keys(data, names) if self.report_unknown_keys else []
         if self.unknown_keys_first:
             errors += unknown
         kwargs: dict[str, Any] = {}
@@ -300,9 +323,9 @@ class Dialect:
         for name, tp, required, metadata in plan:
             given = name in data and not (self.null_is_missing and data[name] is None)
             if not given:
-                if required:
+                if required or (metadata.get("present") and name not in data):
                     errors.append(self.missing(name, metadata))
-                    failed = True
+                    failed = failed or required
                 continue
             try:
                 kwargs[name] = value = self.converter.structure(data[name], tp)

@@ -104,11 +104,13 @@ class LlmOptions:
 class CustomLlmOptions:
     """An LLM judge with your own rubric."""
 
-    name: str = field(
+    name: str | None = field(
+        default=None,
         metadata={
-            "check": _name,
+            **_NAME_CHECK,
+            "present": True,
             "missing": "required by evaluator custom_llm (it names the verdicts)",
-        }
+        },
     )
     """the evaluation's name (gen_ai.evaluation.name)"""
     rubric: str

@@ -78,7 +78,7 @@ class _EvaluatorDialect(Dialect):
     """Evaluator options: strict scalars (``"true"``/``"false"`` only), a null key is left
     out, rule keys are ignored, problems are worded for the evaluator (the context)."""
 
-    unknown_keys_first = False
+    report_unknown_keys = False  # build_evaluator does, after the evaluator's own checks
     null_is_missing = True
     ignored_keys = RULE_KEYS | {"evaluator"}
 
@@ -153,10 +153,9 @@ class _EvaluatorDialect(Dialect):
         return number
 
     def _str_list(self, data: Any, _: Any) -> list[str]:
-        if isinstance(data, str):
-            data = [data]
-        if isinstance(data, (list, tuple)) and all(isinstance(v, str) and v for v in data):
-            return list(data)
+        items = [data] if isinstance(data, str) else data
+        if isinstance(items, (list, tuple)) and all(isinstance(v, str) and v for v in items):
+            return list(items)
         raise self.mismatch("a list of non-empty strings", data)
 
     def _number_pair(self, data: Any, _: Any) -> tuple[float, float]:
@@ -528,11 +527,14 @@ def build_evaluator(
         raise EvaluatorConfigError([(ev_path, REGISTRY.unknown(kind, quoted=False))])
     options, problems = structure(_DIALECT, factory.options, spec, where, kind)
     made = _Made(where, kind, problems)
-    if options is FAILED:
-        if factory.create in _MODEL_FACTORIES:
-            _client_for(made, judge_settings)
-        raise EvaluatorConfigError(made.problems)
-    evaluator = factory.create(made, options, options.name or kind, judge_settings, pricing)
+    evaluator = None
+    if options is not FAILED:
+        evaluator = factory.create(made, options, options.name or kind, judge_settings, pricing)
+    elif factory.create in _MODEL_FACTORIES:
+        _client_for(made, judge_settings)
+    names = [f.name for f in fields(factory.options)]
+    for problem in _DIALECT.unknown_keys(spec, names):
+        made.problem(problem.path, problem.text("", kind))
     if made.problems or evaluator is None:
         raise EvaluatorConfigError(made.problems)
     return evaluator
