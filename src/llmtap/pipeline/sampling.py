@@ -35,24 +35,11 @@ from opentelemetry.util.types import Attributes
 
 from llmtap.context import attributes_in
 from llmtap.pipeline.trace_ids import LOW64_MASK, ratio_bound
-from llmtap.pipeline.trace_ids import trace_id_fraction as trace_id_fraction
 from llmtap.pipeline.trace_ids import trace_id_sampled as trace_id_sampled
-from llmtap.when import OPERATORS as OPERATORS
 from llmtap.when import Matcher, compile_head_when
-from llmtap.when import compile_when as compile_when
 
-# The matcher and trace-id names are re-exported for callers not yet importing them from
-# llmtap.when and llmtap.pipeline.trace_ids.
-__all__ = [
-    "OPERATORS",
-    "Matcher",
-    "RuleSampler",
-    "compile_head_when",
-    "compile_when",
-    "ratio_bound",
-    "trace_id_fraction",
-    "trace_id_sampled",
-]
+# trace_id_sampled is re-exported until service/judge_rules imports it from trace_ids.
+__all__ = ["RuleSampler", "trace_id_sampled"]
 
 
 class RuleSampler(Sampler):
