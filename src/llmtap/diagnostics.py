@@ -39,6 +39,10 @@ class Once:
             self._seen.add(key)
             return True
 
+    def discard(self, key: Hashable = None) -> None:
+        with self._lock:
+            self._seen.discard(key)
+
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()
@@ -55,8 +59,9 @@ def warn_once(
     exc_info: BaseException | None = None,
     once: Once | None = None,
 ) -> bool:
-    """Log ``message`` at WARNING the first time ``key`` is seen (per ``once``, or per process)."""
-    if not (once or _process_once).first((logger.name, key)):
+    """Log ``message`` at WARNING the first time ``key`` is seen (in ``once``, or per process
+    and logger)."""
+    if not (once.first(key) if once is not None else _process_once.first((logger.name, key))):
         return False
     logger.warning(message, *args, exc_info=exc_info)
     return True

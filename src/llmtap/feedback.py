@@ -48,6 +48,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from llmtap import runtime, semconv
+from llmtap.diagnostics import Once, warn_once
 from llmtap.runtime import SeenResponse
 from llmtap.version import __version__
 
@@ -420,10 +421,8 @@ def _log_record(target: SpanContext, attrs: Mapping[str, Any]) -> Any:
     )
 
 
-_warned: set[str] = set()
+_warned = Once()
 
 
 def _warn_once(key: str, message: str, exc: BaseException) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        _log.warning("%s: %s", message, exc, exc_info=exc)
+    warn_once(_log, key, "%s: %s", message, exc, exc_info=exc, once=_warned)
