@@ -153,7 +153,7 @@ def evaluator_specs(cfg: Any, eval_config: EvalConfig) -> list[tuple[str, Any]]:
     of the ``judge.rules`` (each distinct one once)."""
     if eval_config.evaluators is not None:
         return [(f"eval.evaluators[{i}]", e) for i, e in enumerate(eval_config.evaluators)]
-    from llmtap.service.judging import load_judge_config
+    from llmtap.evals.judge_config import load_judge_config
 
     judge = load_judge_config(cfg)
     out: dict[str, tuple[str, Any]] = {}
@@ -167,7 +167,7 @@ def judge_model(cfg: Any, eval_config: EvalConfig) -> Any:
     """The LLM judge's model settings: ``eval.model``, else ``judge.model`` (or None)."""
     if eval_config.model is not None:
         return eval_config.model
-    from llmtap.service.judging import load_judge_config
+    from llmtap.evals.judge_config import load_judge_config
 
     judge = load_judge_config(cfg)
     return judge.model if judge else None
@@ -179,7 +179,7 @@ def _entry(spec: Any) -> Any:
 
 def _located(cfg: Any, where: str, message: str) -> str:
     """``file:line: path: message`` for a problem at ``where`` in the config file."""
-    from llmtap.config_file import _line_for
+    from llmtap.configuration.problems import line_for as _line_for
 
     source = getattr(cfg, "source", None)
     if not source or not where.startswith(("eval.", "judge.")):
