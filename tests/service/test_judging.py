@@ -16,17 +16,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from llmtap.config_file import ConfigError, load_config
 from llmtap.evals.base import EvalInput, Verdict
 from llmtap.pipeline.span import EventData, SpanData
 from llmtap.service.assembly import ReadyTrace
 from llmtap.service.judge_config import JudgeConfig, JudgeRule, load_judge_config, parse_size
+from llmtap.service.judge_metrics import SEMCONV_NAMES
 from llmtap.service.judge_rules import CompiledRule
 from llmtap.service.judge_when import trace_feedback
 from llmtap.service.judging import Judging
+from llmtap.service.metrics import MetricsRegistry
 
 RESOURCE = {"service.name": "support-bot", "service.version": "1.2"}
 
@@ -203,8 +203,8 @@ class Harness:
         self.config = JudgeConfig(rules=rules, **config_kw)
         self.clock = Clock()
         self.emitted = Emitted()
-        self.reader = InMemoryMetricReader()
-        kw.setdefault("meter_provider", MeterProvider(metric_readers=[self.reader]))
+        self.registry = MetricsRegistry()
+        kw.setdefault("metrics_registry", self.registry)
         kw.setdefault("tick_s", 0.01)
         self.judging = Judging(
             self.config,
@@ -221,23 +221,42 @@ class Harness:
         assert self.judging.wait_idle(timeout)
 
     def metrics(self) -> dict[str, list[tuple[dict[str, Any], Any]]]:
-        return collect(self.reader)
+        return collect(self.registry)
 
 
-def collect(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+#: the registry's label names -> the attributes of the llmtap.judge.* metrics
+_ATTRIBUTES = {
+    "gen_ai_evaluation_name": "gen_ai.evaluation.name",
+    "gen_ai_token_type": "gen_ai.token.type",
+    "llmtap_feature": "llmtap.feature",
+    "llmtap_evaluation_passed": "llmtap.evaluation.passed",
+    "llmtap_evaluation_judge_model": "llmtap.evaluation.judge_model",
+    "llmtap_evaluation_late": "llmtap.evaluation.late",
+    "error_type": "error.type",
+    "reason": "reason",
+}
+
+
+def collect(registry: MetricsRegistry) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+    """The judge's series by metric name: (attributes without empty values, value); a
+    histogram's value is (count, sum)."""
     out: dict[str, list[tuple[dict[str, Any], Any]]] = {}
-    data = reader.get_metrics_data()
-    if data is None:
-        return out
-    for rm in data.resource_metrics:
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                points = out.setdefault(metric.name, [])
-                for p in metric.data.data_points:
-                    value = getattr(p, "value", None)
-                    if value is None:  # histogram
-                        value = (p.count, p.sum)
-                    points.append((dict(p.attributes), value))
+    for family in registry.registry.collect():
+        points = out.setdefault(SEMCONV_NAMES[family.name], [])
+        sums = {}
+        for sample in family.samples:
+            labels = sample.labels.items()
+            attrs = {_ATTRIBUTES[k]: v for k, v in labels if v and k != "le"}
+            if family.type != "histogram":
+                points.append((attrs, sample.value))
+            elif sample.name.endswith("_sum"):
+                sums[tuple(sorted(attrs.items()))] = sample.value
+            elif sample.name.endswith("_count"):
+                points.append((attrs, sample.value))
+        if sums:
+            out[SEMCONV_NAMES[family.name]] = [
+                (a, (count, sums[tuple(sorted(a.items()))])) for a, count in points
+            ]
     return out
 
 
@@ -599,16 +618,16 @@ def test_slow_evaluator_never_blocks_on_spans(harness):
 
 
 def test_full_inbox_drops_and_counts():
-    reader = InMemoryMetricReader()
+    registry = MetricsRegistry()
     judging = Judging(
         JudgeConfig(rules=[rule()]),
         evaluators={"check": Check()},
-        meter_provider=MeterProvider(metric_readers=[reader]),
+        metrics_registry=registry,
         inbox_max_spans=10,
     )
     judging.on_spans(make_trace(1, chats=5))  # 7 spans
     judging.on_spans(make_trace(2, chats=5))  # 7 more: over the bound, dropped
-    m = collect(reader)
+    m = collect(registry)
     assert total(m["llmtap.judge.spans.dropped"], reason="inbox_full") == 7
     assert judging.stats()["inbox_spans"] == 7
 
@@ -713,8 +732,8 @@ def test_metrics_on_the_service_registry(harness):
     h.settle()
     text = registry.render()
     assert (
-        'llmtap_judge_verdicts_total{gen_ai_evaluation_name="check",llmtap_feature="support",'
-        'llmtap_evaluation_passed="false"} 1' in text
+        'llmtap_judge_verdicts_total{gen_ai_evaluation_name="check",'
+        'llmtap_evaluation_passed="false",llmtap_feature="support"} 1.0' in text
     )
     assert "llmtap_judge_duration_seconds_bucket" in text
     assert "llmtap_judge_queue_depth 0" in text

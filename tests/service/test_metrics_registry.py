@@ -25,7 +25,7 @@ def test_inc_many_and_observe_many_render_as_single_updates_do() -> None:
     many.get("cost_total").inc_many(amounts)
     many.get("d_seconds").observe_many(values, model="gpt-4o")
     assert _lines(one) == _lines(many)
-    assert 'd_seconds_bucket{model="gpt-4o",le="0.1"} 3' in _lines(many)
+    assert 'd_seconds_bucket{le="0.1",model="gpt-4o"} 3.0' in _lines(many)
 
 
 def test_inc_many_respects_the_series_cap_and_refuses_bad_increments() -> None:

@@ -352,7 +352,7 @@ def test_health_and_metrics_endpoints(tmp_path: Path) -> None:
         metric_value(text, "llmtap_evaluations_total", evaluator="faithfulness", outcome="pass")
         == 1
     )
-    assert 'llmtap_service_request_duration_seconds_bucket{transport="grpc",le="+Inf"} 1' in text
+    assert 'llmtap_service_request_duration_seconds_bucket{le="+Inf",transport="grpc"} 1.0' in text
 
 
 def test_cost_and_token_metrics_by_model_and_feature(tmp_path: Path) -> None:

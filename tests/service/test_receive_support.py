@@ -197,14 +197,14 @@ def metrics_text(app: ServiceApp) -> str:
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
-    """The value of one series in Prometheus text (0 when absent)."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    series = f"{name}{{{want}}}" if labels else name
+    """The value of one series in Prometheus text (0 when absent); labels in any order."""
+    want = sorted(f'{k}="{v}"' for k, v in labels.items())
     for line in text.splitlines():
         if line.startswith("#"):
             continue
         key, _, value = line.rpartition(" ")
-        if key == series:
+        metric, _, rest = key.partition("{")
+        if metric == name and sorted(filter(None, rest.rstrip("}").split(","))) == want:
             return float(value)
     return 0.0
 

@@ -53,6 +53,7 @@ from llmtap.service.assembly import ReadyTrace, TraceAssembler
 from llmtap.service.judge_config import JudgeConfig, load_judge_config
 from llmtap.service.judge_metrics import JudgeMetrics
 from llmtap.service.judge_rules import CompiledRule, TraceFacts
+from llmtap.service.metrics import MetricsRegistry
 from llmtap.service.results import build_log_record, build_result_span, evaluation_attributes
 from llmtap.service.review import ReviewQueue, review_entry
 from llmtap.version import __version__
@@ -141,7 +142,7 @@ def _short(exc: BaseException) -> str:
 class Judging:
     """The judge of the service. Typical wiring::
 
-        judging = Judging(judge_config, emit=forward_result_spans, meter_provider=mp)
+        judging = Judging(judge_config, emit=forward_result_spans, metrics_registry=registry)
         judging.start()                 # its own thread and event loop
         ...
         judging.on_spans(spans)         # for every processed batch; never blocks
@@ -155,7 +156,8 @@ class Judging:
     ``judge.rules[i]``). ``emit`` receives lists of result spans, on the judge thread: it
     must be thread-safe and must not block (queue them for the forwarders). ``clock`` is the
     assembly clock (monotonic seconds; tests pass a fake one); ``time_ns`` stamps the result
-    spans (wall clock).
+    spans (wall clock). The metrics go on ``metrics_registry`` (the service's), else on a
+    registry of the judge's own (``judging.metrics.registry``).
     """
 
     def __init__(
@@ -164,8 +166,7 @@ class Judging:
         *,
         evaluators: Mapping[str, Evaluator] | None = None,
         emit: Callable[[list[SpanData]], Any] | None = None,
-        meter_provider: Any = None,
-        metrics_registry: Any = None,
+        metrics_registry: MetricsRegistry | None = None,
         logger_provider: Any = None,
         extract_input: ExtractInput | None = None,
         review_queue: ReviewQueue | None = None,
@@ -185,9 +186,7 @@ class Judging:
             late_window_s=config.late_window_s,
             clock=clock,
         )
-        self.metrics = JudgeMetrics(
-            meter_provider, registry=metrics_registry, state=self._gauge_state
-        )
+        self.metrics = JudgeMetrics(metrics_registry, state=self._gauge_state)
         self.review = review_queue
         if self.review is None and config.review_queue:
             self.review = ReviewQueue(config.review_queue, max_bytes=int(config.review_max_bytes))

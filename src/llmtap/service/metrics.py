@@ -1,9 +1,8 @@
-"""The service's Prometheus metrics: a small registry and the ``GET /metrics`` endpoint.
+"""The service's Prometheus metrics, kept with ``prometheus_client``, and the ``GET /metrics``
+endpoint.
 
-Hand-written text exposition format (0.0.4) rather than ``prometheus_client`` or the
-OpenTelemetry Prometheus exporter: three metric kinds are all the service needs, the
-format is small and stable, and the package keeps no extra dependency. Any part of the
-service (the judge side too) registers its own metrics on the app's registry::
+Every part of the service (the judge too) declares its metrics on the app's registry, with
+their Prometheus names::
 
     evals = app.metrics.counter(
         "llmtap_evaluations_total", "Evaluations run", labels=("evaluator", "outcome")
@@ -15,21 +14,25 @@ service (the judge side too) registers its own metrics on the app's registry::
     latency.observe(0.21, evaluator="faithfulness")
     app.metrics.gauge_callback("llmtap_traces_pending", "Traces waiting", lambda: {(): 12})
 
-Every metric keeps at most ``max_series`` label sets; later new label sets are folded
-into one series whose label values are all ``other`` (label values often come from span
-data: models, features).
+What this module adds to ``prometheus_client``: every metric keeps at most ``max_series``
+label sets, later new label sets are folded into one series whose label values are all
+``other`` (label values often come from span data: models, features); updates of several
+series or values at once (``inc_many``, ``observe_many``); and reading a value back
+(``value``, ``total``) for the service's stop report.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import prometheus_client
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -41,6 +44,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger("llmtap.service")
+
+# ``*_created`` series (an OpenMetrics notion) would double the families of the text format
+prometheus_client.disable_created_metrics()
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.005,
@@ -58,50 +64,16 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     60.0,
 )
 OTHER = "other"
-_INF_LE = 'le="+Inf"'
+#: what ``prometheus_client.generate_latest`` writes
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-
-
-def _format_value(value: float) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _label_text(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape_label(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
 
 
 class _Metric:
+    """A metric: its name, help, label names and series cap."""
+
     kind = "untyped"
 
-    def __init__(
-        self, name: str, help: str, labels: Sequence[str] = (), max_series: int = 1000
-    ) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f"invalid metric name {name!r}")
-        for label in labels:
-            if not _LABEL.match(label) or label.startswith("__") or label == "le":
-                raise ValueError(f"invalid label name {label!r} for metric {name}")
+    def __init__(self, name: str, help: str, labels: Sequence[str], max_series: int) -> None:
         self.name = name
         self.help = help
         self.label_names = tuple(labels)
@@ -126,231 +98,208 @@ class _Metric:
             )
         return tuple("" if v is None else str(v) for v in args)
 
-    def _admit(self, series: dict, key: tuple[str, ...]) -> tuple[str, ...]:
-        """The series key to use: ``key``, or the all-``other`` series past the cap."""
-        if key in series or len(series) < self.max_series:
-            return key
-        return (OTHER,) * len(key)
 
-    def samples(self) -> Iterable[str]:  # pragma: no cover - overridden
-        return ()
+class _Kept(_Metric):
+    """A metric kept by ``prometheus_client`` (``_prom``), its series capped here."""
 
-    def render(self) -> str:
-        head = f"# HELP {self.name} {_escape_help(self.help)}\n# TYPE {self.name} {self.kind}\n"
-        body = "".join(line + "\n" for line in self.samples())
-        return head + body
+    _prom: Any
 
+    def __init__(self, name: str, help: str, labels: Sequence[str], max_series: int) -> None:
+        super().__init__(name, help, labels, max_series)
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._sample_name = name
 
-class _CounterChild:
-    __slots__ = ("_cell", "_lock")
-
-    def __init__(self, cell: list[float], lock: threading.Lock) -> None:
-        self._cell = cell
-        self._lock = lock
-
-    def inc(self, amount: float = 1) -> None:
-        if amount < 0:
-            raise ValueError("a counter only goes up")
+    def _child(self, key: tuple[str, ...]) -> Any:
+        """The series of ``key``, or the all-``other`` series past the cap."""
+        child = self._children.get(key)
+        if child is not None:
+            return child
         with self._lock:
-            self._cell[0] += amount
+            if key not in self._children and len(self._children) >= self.max_series:
+                key = (OTHER,) * len(key)
+            child = self._children.get(key)
+            if child is None:
+                child = self._prom.labels(*key) if key else self._prom
+                self._children[key] = child
+        return child
+
+    def _samples(self, suffix: str = "") -> Iterable[tuple[dict[str, str], float]]:
+        name = self._sample_name + suffix
+        for family in self._prom.collect():
+            for sample in family.samples:
+                if sample.name == name:
+                    yield sample.labels, sample.value
 
 
-class Counter(_Metric):
+class Counter(_Kept):
     """A monotonically increasing total (name it ``*_total``)."""
 
     kind = "counter"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._series: dict[tuple[str, ...], list[float]] = {}
-        if not self.label_names:
-            self._series[()] = [0]
+    def __init__(self, registry: Any, name: str, help: str, labels: Sequence[str], max_series: int):
+        super().__init__(name, help, labels, max_series)
+        self._prom = prometheus_client.Counter(name, help, self.label_names, registry=registry)
+        self._sample_name = name if name.endswith("_total") else name + "_total"
 
-    def labels(self, *values: Any, **named: Any) -> _CounterChild:
-        key = self._key(values, named)
-        with self._lock:
-            key = self._admit(self._series, key)
-            cell = self._series.get(key)
-            if cell is None:
-                cell = self._series[key] = [0]
-        return _CounterChild(cell, self._lock)
+    def labels(self, *values: Any, **named: Any) -> Any:
+        return self._child(self._key(values, named))
 
     def inc(self, amount: float = 1, **labels: Any) -> None:
         if amount < 0:
             raise ValueError("a counter only goes up")
-        key = self._key((), labels) if labels or self.label_names else ()
-        with self._lock:
-            key = self._admit(self._series, key)
-            cell = self._series.get(key)
-            if cell is None:
-                cell = self._series[key] = [0]
-            cell[0] += amount
+        self._child(self._key((), labels)).inc(amount)
 
     def inc_many(self, amounts: Mapping[tuple[str, ...], float]) -> None:
         """``inc`` for several series at once: label values in ``label_names`` order (strings)
-        to a non-negative amount; the lock is taken once."""
+        to a non-negative amount."""
         width = len(self.label_names)
         for key, amount in amounts.items():
             if amount < 0 or len(key) != width:
                 raise ValueError(f"{self.name}: bad increment {key!r}: {amount!r}")
-        with self._lock:
-            series = self._series
-            for key, amount in amounts.items():
-                cell = series.get(key)
-                if cell is None:
-                    cell = series.setdefault(self._admit(series, key), [0])
-                cell[0] += amount
+        for key, amount in amounts.items():
+            self._child(key).inc(amount)
 
     def value(self, **labels: Any) -> float:
         """The current total of one series (0 when it was never incremented)."""
-        key = self._key((), labels) if labels or self.label_names else ()
-        with self._lock:
-            cell = self._series.get(key)
-            return cell[0] if cell else 0
+        want = dict(zip(self.label_names, self._key((), labels), strict=True))
+        return next((v for got, v in self._samples() if got == want), 0)
 
     def total(self, **match: Any) -> float:
         """The sum over every series whose labels include ``match``."""
-        idx = [(self.label_names.index(k), str(v)) for k, v in match.items()]
-        with self._lock:
-            return sum(
-                cell[0] for key, cell in self._series.items() if all(key[i] == v for i, v in idx)
-            )
-
-    def samples(self) -> Iterable[str]:
-        with self._lock:
-            items = [(k, c[0]) for k, c in self._series.items()]
-        for key, value in sorted(items):
-            yield f"{self.name}{_label_text(self.label_names, key)} {_format_value(value)}"
+        want = {k: str(v) for k, v in match.items()}
+        return sum(v for got, v in self._samples() if want.items() <= got.items())
 
 
-class Gauge(_Metric):
-    """A value that goes up and down; or computed at scrape time with ``set_function``."""
+class Gauge(_Kept):
+    """A value that goes up and down."""
 
     kind = "gauge"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._series: dict[tuple[str, ...], float] = {}
-        self._function: Callable[[], Mapping[tuple, float] | float] | None = None
+    def __init__(self, registry: Any, name: str, help: str, labels: Sequence[str], max_series: int):
+        super().__init__(name, help, labels, max_series)
+        self._prom = prometheus_client.Gauge(name, help, self.label_names, registry=registry)
 
     def set(self, value: float, **labels: Any) -> None:
-        key = self._key((), labels)
-        with self._lock:
-            self._series[self._admit(self._series, key)] = value
+        self._child(self._key((), labels)).set(value)
 
     def inc(self, amount: float = 1, **labels: Any) -> None:
-        key = self._key((), labels)
-        with self._lock:
-            key = self._admit(self._series, key)
-            self._series[key] = self._series.get(key, 0) + amount
+        self._child(self._key((), labels)).inc(amount)
 
     def dec(self, amount: float = 1, **labels: Any) -> None:
         self.inc(-amount, **labels)
 
-    def set_function(self, fn: Callable[[], Mapping[tuple, float] | float]) -> None:
-        """Compute the values at scrape time: ``fn()`` returns a number (no labels) or a
-        mapping of label-value tuples to numbers."""
-        self._function = fn
-
     def value(self, **labels: Any) -> float | None:
-        key = self._key((), labels)
-        for k, v in self._current():
-            if k == key:
-                return v
-        return None
-
-    def _current(self) -> list[tuple[tuple[str, ...], float]]:
-        if self._function is not None:
-            try:
-                got = self._function()
-            except Exception:
-                _log.debug("metric %s: callback failed", self.name, exc_info=True)
-                return []
-            if not isinstance(got, Mapping):
-                return [((), got)]
-            return [(tuple(str(v) for v in k), float(v)) for k, v in got.items()]
-        with self._lock:
-            return list(self._series.items())
-
-    def samples(self) -> Iterable[str]:
-        for key, value in sorted(self._current()):
-            if len(key) != len(self.label_names):
-                continue
-            yield f"{self.name}{_label_text(self.label_names, key)} {_format_value(value)}"
+        want = dict(zip(self.label_names, self._key((), labels), strict=True))
+        return next((v for got, v in self._samples() if got == want), None)
 
 
-class Histogram(_Metric):
-    """Observations counted in cumulative buckets, with their sum and count."""
+class _CallbackGauge:
+    """A gauge computed at scrape time (a ``prometheus_client`` custom collector): ``fn()``
+    returns a number (no labels) or a mapping of label-value tuples to numbers."""
 
-    kind = "histogram"
+    kind = "gauge"
 
     def __init__(
         self,
         name: str,
         help: str,
-        labels: Sequence[str] = (),
-        buckets: Sequence[float] = DEFAULT_BUCKETS,
-        max_series: int = 1000,
+        fn: Callable[[], Mapping[tuple, float] | float],
+        labels: Sequence[str],
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.label_names = tuple(labels)
+        self._fn = fn
+
+    def _current(self) -> list[tuple[tuple[str, ...], float]]:
+        try:
+            got = self._fn()
+        except Exception:
+            _log.debug("metric %s: callback failed", self.name, exc_info=True)
+            return []
+        if not isinstance(got, Mapping):
+            return [((), float(got))]
+        width = len(self.label_names)
+        rows = [(tuple(str(v) for v in k), float(v)) for k, v in got.items()]
+        return [row for row in rows if len(row[0]) == width]
+
+    def value(self, **labels: Any) -> float | None:
+        key = tuple(str(labels[n]) for n in self.label_names)
+        return next((v for k, v in self._current() if k == key), None)
+
+    def collect(self) -> list[Metric]:
+        family = GaugeMetricFamily(self.name, self.help, labels=self.label_names)
+        for key, value in self._current():
+            family.add_metric(list(key), value)
+        return [family]
+
+
+class Histogram(_Metric):
+    """Observations counted in cumulative buckets, with their sum and count.
+
+    Kept here and exposed as a ``prometheus_client`` custom collector, so that
+    ``observe_many`` counts a request's observations under one lock: the service observes
+    one duration per GenAI span, and ``prometheus_client``'s histogram takes two locks per
+    observation.
+    """
+
+    kind = "histogram"
+
+    def __init__(
+        self, name: str, help: str, labels: Sequence[str], buckets: Sequence[float], max_series: int
     ) -> None:
         super().__init__(name, help, labels, max_series)
-        bounds = sorted(float(b) for b in buckets if not math.isinf(b))
+        bounds = sorted(float(b) for b in buckets if b != float("inf"))
         if not bounds:
             raise ValueError(f"{name}: needs at least one finite bucket bound")
         self.buckets = tuple(bounds)
+        self._bounds = [floatToGoString(b) for b in bounds] + ["+Inf"]
         # per series: [count per bucket..., +Inf count, sum]
         self._series: dict[tuple[str, ...], list[float]] = {}
 
+    def _cells(self, key: tuple[str, ...]) -> list[float]:
+        """The cells of ``key``'s series (or of the all-``other`` one); hold the lock."""
+        cells = self._series.get(key)
+        if cells is None:
+            if len(self._series) >= self.max_series:
+                key = (OTHER,) * len(key)
+            cells = self._series.setdefault(key, [0] * (len(self.buckets) + 1) + [0.0])
+        return cells
+
     def observe(self, value: float, **labels: Any) -> None:
-        key = self._key((), labels) if labels or self.label_names else ()
-        index = len(self.buckets)
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                index = i
-                break
-        with self._lock:
-            key = self._admit(self._series, key)
-            cells = self._series.get(key)
-            if cells is None:
-                cells = self._series[key] = [0] * (len(self.buckets) + 1) + [0.0]
-            cells[index] += 1
-            cells[-1] += value
+        self.observe_many((value,), **labels)
 
     def observe_many(self, values: Sequence[float], **labels: Any) -> None:
         """``observe`` for each of ``values`` (one series), taking the lock once."""
         if not values:
             return
-        key = self._key((), labels) if labels or self.label_names else ()
+        key = self._key((), labels)
         buckets = self.buckets
         indexes = [bisect_left(buckets, v) for v in values]
         with self._lock:
-            key = self._admit(self._series, key)
-            cells = self._series.get(key)
-            if cells is None:
-                cells = self._series[key] = [0] * (len(buckets) + 1) + [0.0]
+            cells = self._cells(key)
             for index in indexes:
                 cells[index] += 1
             cells[-1] += sum(values)
 
     def count(self, **labels: Any) -> int:
-        key = self._key((), labels) if labels or self.label_names else ()
+        key = self._key((), labels)
         with self._lock:
             cells = self._series.get(key)
             return int(sum(cells[:-1])) if cells else 0
 
-    def samples(self) -> Iterable[str]:
+    def collect(self) -> list[Metric]:
         with self._lock:
-            items = [(k, list(c)) for k, c in self._series.items()]
-        names = self.label_names
+            items = [(key, list(cells)) for key, cells in self._series.items()]
+        family = HistogramMetricFamily(self.name, self.help, labels=self.label_names)
         for key, cells in sorted(items):
-            running = 0
-            for bound, n in zip(self.buckets, cells, strict=False):
+            running = 0.0
+            buckets = []
+            for bound, n in zip(self._bounds, cells, strict=False):
                 running += n
-                le = f'le="{_format_value(bound)}"'
-                yield f"{self.name}_bucket{_label_text(names, key, le)} {running}"
-            running += cells[len(self.buckets)]
-            yield f"{self.name}_bucket{_label_text(names, key, _INF_LE)} {running}"
-            yield f"{self.name}_sum{_label_text(names, key)} {_format_value(cells[-1])}"
-            yield f"{self.name}_count{_label_text(names, key)} {running}"
+                buckets.append((bound, running))
+            family.add_metric(list(key), buckets, sum_value=cells[-1])
+        return [family]
 
 
 class MetricsRegistry:
@@ -361,32 +310,42 @@ class MetricsRegistry:
     """
 
     def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
+        self.registry = prometheus_client.CollectorRegistry()
+        self._metrics: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _register(self, cls: type, name: str, help: str, labels: Sequence[str], **kw: Any) -> Any:
+    def _register(
+        self, kind: str, name: str, labels: Sequence[str], make: Callable[[], Any]
+    ) -> Any:
         with self._lock:
             existing = self._metrics.get(name)
             if existing is not None:
-                if type(existing) is cls and existing.label_names == tuple(labels):
+                if existing.kind == kind and existing.label_names == tuple(labels):
                     return existing
                 raise ValueError(
                     f"metric {name!r} is already registered as a {existing.kind} with labels "
                     f"{existing.label_names}"
                 )
-            metric = cls(name, help, labels, **kw)
-            self._metrics[name] = metric
+            metric = self._metrics[name] = make()
             return metric
 
     def counter(
         self, name: str, help: str, labels: Sequence[str] = (), *, max_series: int = 1000
     ) -> Counter:
-        return self._register(Counter, name, help, labels, max_series=max_series)
+        return self._register(
+            "counter", name, labels, lambda: Counter(self.registry, name, help, labels, max_series)
+        )
 
     def gauge(
         self, name: str, help: str, labels: Sequence[str] = (), *, max_series: int = 1000
     ) -> Gauge:
-        return self._register(Gauge, name, help, labels, max_series=max_series)
+        return self._register(
+            "gauge", name, labels, lambda: Gauge(self.registry, name, help, labels, max_series)
+        )
+
+    def _collected(self, collector: Any) -> Any:
+        self.registry.register(collector)
+        return collector
 
     def gauge_callback(
         self,
@@ -394,10 +353,10 @@ class MetricsRegistry:
         help: str,
         fn: Callable[[], Mapping[tuple, float] | float],
         labels: Sequence[str] = (),
-    ) -> Gauge:
-        gauge = self.gauge(name, help, labels)
-        gauge.set_function(fn)
-        return gauge
+    ) -> Any:
+        return self._register(
+            "gauge", name, labels, lambda: self._collected(_CallbackGauge(name, help, fn, labels))
+        )
 
     def histogram(
         self,
@@ -408,15 +367,18 @@ class MetricsRegistry:
         buckets: Sequence[float] = DEFAULT_BUCKETS,
         max_series: int = 1000,
     ) -> Histogram:
-        return self._register(Histogram, name, help, labels, buckets=buckets, max_series=max_series)
+        return self._register(
+            "histogram",
+            name,
+            labels,
+            lambda: self._collected(Histogram(name, help, labels, buckets, max_series)),
+        )
 
-    def get(self, name: str) -> _Metric | None:
+    def get(self, name: str) -> Any:
         return self._metrics.get(name)
 
     def render(self) -> str:
-        with self._lock:
-            metrics = sorted(self._metrics.items())
-        return "".join(m.render() for _, m in metrics)
+        return prometheus_client.generate_latest(self.registry).decode()
 
 
 # The endpoint ------------------------------------------------------------------------------
