@@ -47,6 +47,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from llmtap.export.queue import DestinationQueue
+from llmtap.export.retry_after import parse_retry_after
 from llmtap.service.spans import SpanItem, encode_requests
 
 __all__ = [
@@ -203,22 +204,6 @@ class GrpcForwarder:
 # OTLP/HTTP -------------------------------------------------------------------------------------
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value.strip()), 0.0)
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
 class HttpForwarder:
     kind = "otlp/http"
 
@@ -302,7 +287,7 @@ class HttpForwarder:
                     return _OK
             error = f"HTTP {status}: {_status_text(data)}"
             if status in _RETRYABLE_HTTP:
-                delay = _retry_after(response.getheader("Retry-After"))
+                delay = parse_retry_after(response.headers)
                 return SendResult(retry=True, retry_after_s=delay, error=error)
             return SendResult(rejected=spans, error=error)
         return SendResult(retry=True, error="connection closed")
