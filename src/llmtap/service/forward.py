@@ -324,7 +324,7 @@ class FileForwarder:
         self._lock = threading.Lock()
 
     def send(self, request: bytes, spans: int) -> SendResult:
-        from llmtap.export.file import otlp_json
+        from llmtap.export.otlp_json import otlp_json
 
         line = otlp_json(ExportTraceServiceRequest.FromString(request))
         with self._lock:

@@ -44,8 +44,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from llmtap.export.otlp_json import OtlpJsonError, parse_otlp_json
 from llmtap.service.address import parse_address
-from llmtap.service.spans import json_to_request
 
 __all__ = [
     "EXPORT_METHOD",
@@ -369,8 +369,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
             )
             if json_body:
                 try:
-                    payload = json_to_request(payload)
-                except ValueError as exc:
+                    payload = parse_otlp_json(payload, strict_ids=False).SerializeToString()
+                except OtlpJsonError as exc:
                     raise _Reply(INVALID, f"cannot decode OTLP/JSON: {exc}") from None
         except _Reply as reply:
             receiver.intake.count_request("http", reply.outcome)
