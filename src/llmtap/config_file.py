@@ -13,10 +13,11 @@ and every problem found is reported at once in one :class:`ConfigError`::
 
 Each section's options belong to the component that uses them: ``export[]`` is
 :class:`llmtap.export.destination_config.ExportConfig`, ``sampling`` is
-:mod:`llmtap.pipeline.sampling_config`; the sections of :data:`SECTIONS` (``redaction``,
-``pricing``, ``service``, ``eval``) are imported by name when a file is loaded, so that an
-app reading the file does not import the service. ``judge`` stays a raw mapping here; the
-service builds it with :meth:`LlmtapConfig.section` (same file positions in errors).
+:mod:`llmtap.pipeline.sampling_config`; the stages' sections (``redaction``, ``pricing``:
+:mod:`llmtap.pipeline.stages`) and those of :data:`SECTIONS` (``service``, ``eval``) are
+imported when a file is loaded, so that an app reading the file does not import the
+service. ``judge`` stays a raw mapping here; the service builds it with
+:meth:`LlmtapConfig.section` (same file positions in errors).
 ``docs/config-reference.md`` lists every key; it is generated from these types
 (``python -m llmtap.configuration.reference``).
 
@@ -279,19 +280,23 @@ class LlmtapConfig:
         return build(cls, raw, key, source=self.source or "config", lines=self._lines)
 
 
-#: sections owned by other modules, imported by name when a file is loaded
+#: sections owned by other modules, imported by name when a file is loaded (the stages'
+#: sections, ``redaction`` and ``pricing``, come from :mod:`llmtap.pipeline.stages`)
 SECTIONS = {
-    "redaction": ("llmtap.pipeline.redact", "RedactionConfig"),
-    "pricing": ("llmtap.pipeline.cost", "PricingConfig"),
     "service": ("llmtap.service", "ServiceConfig"),
     "eval": ("llmtap.evals.eval_config", "EvalConfig"),
 }
 
 
 def section_types(overrides: Mapping[str, type] | None = None) -> dict[str, Any]:
-    """The dataclass for each late-bound section; a section whose module is not there
-    (yet) stays a raw mapping."""
-    out: dict[str, Any] = {}
+    """The dataclass for each late-bound section: each stage's options, then
+    :data:`SECTIONS` (a section whose module is not there (yet) stays a raw mapping)."""
+    from llmtap.pipeline.stages import stage_registry
+
+    stages = stage_registry()
+    out: dict[str, Any] = {name: stages[name].options for name in stages}
+    if overrides:
+        out.update((name, tp) for name, tp in overrides.items() if name in out)
     for name, (module, attr) in SECTIONS.items():
         if overrides and name in overrides:
             out[name] = overrides[name]

@@ -466,7 +466,7 @@ def _eval_input(case: GoldenCase, spans: list[SpanData], answer: Any) -> EvalInp
 
 class _Runner:
     def __init__(self, run: EvalRun, tracer: Any, exporter: Any, progress: TextIO | None) -> None:
-        from llmtap.sdk.build import build_stages
+        from llmtap.pipeline.stages import build_stages
 
         self.run = run
         self.tracer = tracer

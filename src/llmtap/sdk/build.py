@@ -1,4 +1,9 @@
-"""From an ``LlmtapConfig`` to the app-side parts: stages, destinations, sampler."""
+"""From an ``LlmtapConfig`` to the app-side parts: the destination queues and the sampler.
+
+The stages are built by :func:`llmtap.pipeline.stages.build_stages` (the app, the service and
+``llmtap eval`` share it); ``build_stages`` is re-exported here only until
+``llmtap.service.app`` imports it from there.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,12 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from llmtap.export.presets import build_exporter, destination_name
 from llmtap.export.queue import DestinationQueue
-from llmtap.pipeline.span import Stage
+from llmtap.pipeline.stages import build_stages
 from llmtap.sdk.processor import exporter_queue
 
+__all__ = ["build_destinations", "build_sampler", "build_stages"]
+
 _log = logging.getLogger("llmtap")
-
-
-def build_stages(cfg: Any, meter_provider: Any = None) -> list[Stage]:
-    """Cost, then redaction (so costs are computed before anything is removed)."""
-    stages: list[Stage] = []
-    pricing = getattr(cfg, "pricing", None)
-    if pricing is None or getattr(pricing, "enabled", True):
-        from llmtap.pipeline.cost import CostStage
-
-        stages.append(CostStage(pricing, meter_provider=meter_provider))
-    redaction = getattr(cfg, "redaction", None)
-    if redaction is None or getattr(redaction, "enabled", True):
-        from llmtap.pipeline.redact import RedactionStage
-
-        stages.append(RedactionStage(redaction))
-    return stages
 
 
 def build_destinations(cfg: Any) -> list[DestinationQueue[ReadableSpan]]:

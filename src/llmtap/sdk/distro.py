@@ -47,7 +47,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from llmtap import runtime
 from llmtap.config import use_settings
-from llmtap.sdk.build import build_destinations, build_sampler, build_stages
+from llmtap.pipeline.stages import build_stages
+from llmtap.sdk.build import build_destinations, build_sampler
 from llmtap.sdk.processor import PipelineProcessor, exporter_queue
 
 _log = logging.getLogger("llmtap")

@@ -20,7 +20,8 @@ from llmtap import runtime
 from llmtap.config import Settings, use_settings
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.instrumentation.registry import INSTRUMENTATIONS, import_target
-from llmtap.sdk.build import build_destinations, build_sampler, build_stages
+from llmtap.pipeline.stages import build_stages
+from llmtap.sdk.build import build_destinations, build_sampler
 from llmtap.sdk.processor import PipelineProcessor, export_budget, exporter_queue
 
 _log = logging.getLogger("llmtap")
