@@ -39,12 +39,12 @@ Metric ``llmtap.cost`` (USD) counts spend by ``gen_ai.provider.name``,
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import math
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from llmtap import semconv
+from llmtap.diagnostics import Once, did_you_mean, warn_once
 from llmtap.pipeline.pricing import (
     CACHE_READ,
     CACHE_READ_LEGACY,
@@ -176,8 +177,7 @@ def _check_override(model: str, fields: Mapping[str, Any], errors: list[str]) ->
             else:
                 out[name] = value
         else:
-            close = difflib.get_close_matches(str(name), _EXAMPLE_FIELDS, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(str(name), _EXAMPLE_FIELDS, quoted=False)
             errors.append(
                 f"{where}: not a price field{hint}; use LiteLLM's names: {INPUT}, {OUTPUT}, "
                 f"{CACHE_READ}, {CACHE_WRITE}, {REASONING}, *_above_<N>k_tokens tiers"
@@ -450,7 +450,7 @@ class CostStage(Stage):
         )
         self._series = _Capped(max_series)
         self._unpriced_series = _Capped(max_unpriced_series)
-        self._failed = False
+        self._once = Once()
 
     @property
     def resolver(self) -> PriceResolver:
@@ -475,11 +475,9 @@ class CostStage(Stage):
         try:
             self._apply(span)
         except Exception:  # never break the export path
-            if not self._failed:
-                self._failed = True
-                _log.warning("llmtap: the cost stage failed on a span", exc_info=True)
-            else:
-                _log.debug("llmtap: the cost stage failed on a span", exc_info=True)
+            message = "llmtap: the cost stage failed on a span"
+            if not warn_once(_log, "failed", message, exc_info=sys.exc_info()[1], once=self._once):
+                _log.debug(message, exc_info=True)
 
     def _apply(self, span: SpanData) -> None:
         attrs = span.attributes

@@ -30,11 +30,13 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from llmtap import semconv
+from llmtap.diagnostics import Once, warn_once
 from llmtap.pipeline.detectors import (
     ALL_DETECTORS,
     CREDIT_CARD,
@@ -531,7 +533,7 @@ class RedactionStage(Stage):
     def __init__(self, config: RedactionConfig | None = None) -> None:
         self.config = config if config is not None else RedactionConfig()
         self.redactor = Redactor(self.config)
-        self._warned = False
+        self._once = Once()
 
     #: skip spans that say they were redacted already; the service turns this off for
     #: senders it does not trust (``service.trust_upstream: false``)
@@ -576,13 +578,9 @@ class RedactionStage(Stage):
             attrs[key] = n + _count(attrs, key, marked)
 
     def _fail_closed(self, span: SpanData) -> None:
-        if not self._warned:
-            self._warned = True
-            logger.warning(
-                "llmtap: redaction failed; the span's content was dropped", exc_info=True
-            )
-        else:
-            logger.debug("llmtap: redaction failed; the span's content was dropped")
+        message = "llmtap: redaction failed; the span's content was dropped"
+        if not warn_once(logger, "failed", message, exc_info=sys.exc_info()[1], once=self._once):
+            logger.debug(message)
         attrs = span.attributes
         for key in list(attrs):
             value = attrs[key]

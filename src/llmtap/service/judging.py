@@ -39,6 +39,7 @@ import contextlib
 import inspect
 import json
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmtap import semconv
+from llmtap.diagnostics import Once, warn_once
 from llmtap.evals.base import EvalInput, Evaluator, Verdict
 from llmtap.pipeline.span import SpanData
 from llmtap.service.assembly import ReadyTrace, TraceAssembler
@@ -216,7 +218,7 @@ class Judging:
         self._stop_at: float | None = None
         self._flush_on_stop = True
         self._in_flight = 0
-        self._warned: set[str] = set()
+        self._warned = Once()
         self._last_drop_log = 0.0
 
     # set-up ------------------------------------------------------------------------
@@ -648,6 +650,5 @@ class Judging:
                 self._warn_once("aclose", "judge: closing an evaluator failed")
 
     def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            _log.warning("%s", message, exc_info=True)
+        """Log ``message`` with the exception being handled, once per ``key`` and judge."""
+        warn_once(_log, key, "%s", message, exc_info=sys.exc_info()[1], once=self._warned)

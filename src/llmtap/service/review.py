@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmtap import semconv
+from llmtap.diagnostics import Once, warn_once
 from llmtap.evals.base import EvalInput, Verdict
 from llmtap.pipeline.span import SpanData
 
@@ -111,7 +112,7 @@ class ReviewQueue:
         self.written = 0
         self.failed = 0
         self.rotations = 0
-        self._warned = False
+        self._once = Once()
 
     def append(self, entry: Mapping[str, Any]) -> bool:
         """Write one line; False (counted, logged once) when it could not be written."""
@@ -144,7 +145,12 @@ class ReviewQueue:
 
     def _fail(self, exc: Exception) -> bool:
         self.failed += 1
-        if not self._warned:
-            self._warned = True
-            _log.warning("review queue %s: cannot write an entry: %s", self.path, exc)
+        warn_once(
+            _log,
+            "write",
+            "review queue %s: cannot write an entry: %s",
+            self.path,
+            exc,
+            once=self._once,
+        )
         return False
