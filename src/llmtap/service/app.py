@@ -128,7 +128,7 @@ class ServiceApp:
         self._m = ServiceMetrics(self.metrics)
         self._counts = DestinationCounts(self._m)
         if stages is None:
-            from llmtap.sdk.build import build_stages
+            from llmtap.pipeline.stages import build_stages
 
             stages = build_stages(config) if config is not None else build_stages(_NoConfig())
         self.stages: list[Stage] = list(stages)
