@@ -36,13 +36,26 @@ environment) is in the README. A `null` section or list means its defaults.
 
 def attribute_docs(cls: type) -> dict[str, str]:
     """Each field's description: ``doc`` in its metadata, else the string literal written
-    right under it in the class body (an attribute docstring), on one line."""
+    right under it in the body of the class or of the dataclass it derives from (an
+    attribute docstring), on one line."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's own words win
+        if dataclasses.is_dataclass(klass):
+            out.update(_docstrings(klass))
+    for f in dataclasses.fields(cls):
+        if "doc" in f.metadata:
+            out[f.name] = " ".join(str(f.metadata["doc"]).split())
+    return out
+
+
+def _docstrings(cls: type) -> dict[str, str]:
+    """The attribute docstrings written in the body of ``cls`` itself."""
     out: dict[str, str] = {}
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):
-        tree = None
-    if tree is not None and tree.body and isinstance(tree.body[0], ast.ClassDef):
+        return out
+    if tree.body and isinstance(tree.body[0], ast.ClassDef):
         body = tree.body[0].body
         for node, after in itertools.pairwise(body):
             if (
@@ -53,9 +66,6 @@ def attribute_docs(cls: type) -> dict[str, str]:
                 and isinstance(after.value.value, str)
             ):
                 out[node.target.id] = _markdown(" ".join(after.value.value.split()))
-    for f in dataclasses.fields(cls):
-        if "doc" in f.metadata:
-            out[f.name] = " ".join(str(f.metadata["doc"]).split())
     return out
 
 
@@ -89,6 +99,8 @@ def type_name(tp: Any) -> str:
 
 
 def _default(f: dataclasses.Field) -> str:
+    if f.metadata.get("required"):  # defaults to null, but the component needs it
+        return "required"
     if f.default is not dataclasses.MISSING:
         value = f.default
     elif f.default_factory is not dataclasses.MISSING:
@@ -191,9 +203,35 @@ def _inner(tp: Any) -> Any:
     return None
 
 
+def factories(registry: Any) -> list[str]:
+    """A section per options type of a registry: the names sharing it, the description
+    (or the options' summary), the table of its keys."""
+    lines: list[str] = []
+    shared: dict[type, list[str]] = {}
+    for name in registry:
+        shared.setdefault(registry[name].options, []).append(name)
+    for options, names in shared.items():
+        title = ", ".join(f"`{n}`" for n in names)
+        lines.append(f"### {title}")
+        lines.append("")
+        descriptions = {registry[n].description for n in names}
+        if len(descriptions) == 1:
+            text = descriptions.pop().rstrip(".")
+            lines += [text[:1].upper() + text[1:] + ".", ""]
+        else:
+            lines += [_summary(options), ""]
+        if dataclasses.fields(options):
+            lines += table(options)
+        else:
+            lines.append("No keys of its own.")
+        lines.append("")
+    return lines
+
+
 def render() -> str:
     """The whole reference, as Markdown."""
     from llmtap.evals.registry import REGISTRY
+    from llmtap.export.presets import DESTINATIONS
 
     lines = [_HEADER]
     found = sections()
@@ -214,19 +252,14 @@ def render() -> str:
         "`when` and `sample`, are the rule's).",
         "",
     ]
-    shared: dict[type, list[str]] = {}
-    for name in REGISTRY:
-        shared.setdefault(REGISTRY[name].options, []).append(name)
-    for options, names in shared.items():
-        title = ", ".join(f"`{n}`" for n in names)
-        lines.append(f"### {title}")
-        lines.append("")
-        descriptions = {REGISTRY[n].description for n in names}
-        if len(descriptions) == 1:
-            text = descriptions.pop().rstrip(".")
-            lines += [text[:1].upper() + text[1:] + ".", ""]
-        else:
-            lines += [_summary(options), ""]
-        lines += table(options)
-        lines.append("")
+    lines += factories(REGISTRY)
+    lines += [
+        "## Export presets",
+        "",
+        "The destinations a `preset:` of `export[]` may name, each with the keys it takes "
+        "beside those every preset takes (`preset`, `name`, `timeout_s`, `queue_size`, "
+        "`batch_size`).",
+        "",
+    ]
+    lines += factories(DESTINATIONS)
     return "\n".join(lines).rstrip() + "\n"

@@ -8,8 +8,9 @@
       - {preset: file, path: spans.jsonl}
 
 Every preset takes ``preset``, ``name``, ``timeout_s``, ``queue_size`` and ``batch_size``;
-:data:`PRESET_KEYS` lists the keys each one uses beyond those, and a key a preset does not
-use is an error. The exporters themselves are built by :mod:`llmtap.export.presets`.
+the keys each one uses beyond those, and those it cannot work without, are its options in
+the table of presets (:data:`llmtap.export.presets.DESTINATIONS`, which also builds the
+exporters), and a key a preset does not use is an error.
 """
 
 from __future__ import annotations
@@ -18,53 +19,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from llmtap.configuration.problems import choice_message
+from llmtap.export.presets import PRESETS, http_only, preset_keys, required_keys
 
 __all__ = ["COMPRESSIONS", "PRESETS", "PRESET_KEYS", "PROTOCOLS", "ExportConfig"]
 
-PRESETS = (
-    "otlp",
-    "jaeger",
-    "tempo",
-    "datadog_agent",
-    "datadog_llmobs",
-    "langfuse",
-    "phoenix",
-    "honeycomb",
-    "console",
-    "file",
-)
 PROTOCOLS = ("grpc", "http/protobuf")
 COMPRESSIONS = ("gzip", "none")
-_OTLP_KEYS = frozenset({"endpoint", "protocol", "headers", "insecure", "compression"})
-_HTTP_KEYS = frozenset({"endpoint", "protocol", "headers", "compression"})
 _COMMON_KEYS = ("preset", "name", "timeout_s", "queue_size", "batch_size")
 #: keys each preset uses beyond preset, name, timeout_s, queue_size, batch_size
-PRESET_KEYS: dict[str, frozenset[str]] = {
-    "otlp": _OTLP_KEYS,
-    "jaeger": _OTLP_KEYS,
-    "tempo": _OTLP_KEYS,
-    "datadog_agent": _OTLP_KEYS,
-    "datadog_llmobs": _HTTP_KEYS | {"api_key", "site"},
-    "langfuse": _HTTP_KEYS | {"public_key", "secret_key"},
-    "phoenix": _HTTP_KEYS | {"api_key"},
-    "honeycomb": _HTTP_KEYS | {"api_key"},
-    "console": frozenset(),
-    "file": frozenset({"path"}),
-}
-#: keys a preset cannot work without, with a hint for the message
-_REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
-    "datadog_llmobs": (("api_key", "your Datadog API key, e.g. api_key: ${env:DD_API_KEY}"),),
-    "langfuse": (
-        ("public_key", "e.g. public_key: ${env:LANGFUSE_PUBLIC_KEY}"),
-        ("secret_key", "e.g. secret_key: ${env:LANGFUSE_SECRET_KEY}"),
-    ),
-    "honeycomb": (
-        ("api_key", "your Honeycomb ingest key, e.g. api_key: ${env:HONEYCOMB_API_KEY}"),
-    ),
-    "file": (("path", "where to write OTLP JSON lines, e.g. path: spans.jsonl"),),
-}
-#: presets that only speak OTLP over HTTP
-_HTTP_ONLY = ("datadog_llmobs", "langfuse", "phoenix", "honeycomb")
+PRESET_KEYS: dict[str, frozenset[str]] = {name: preset_keys(name) for name in PRESETS}
 
 
 @dataclass
@@ -112,7 +75,7 @@ class ExportConfig:
             self.protocol = "http/protobuf"
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             errors.append(f"protocol: {choice_message(self.protocol, PROTOCOLS)}")
-        elif self.protocol == "grpc" and self.preset in _HTTP_ONLY:
+        elif self.protocol == "grpc" and http_only(self.preset):
             errors.append(
                 f"protocol: export preset {self.preset!r} sends OTLP over http/protobuf "
                 "only; remove protocol or set it to http/protobuf"
@@ -133,7 +96,7 @@ class ExportConfig:
             errors.append(
                 f"batch_size: {self.batch_size} is larger than queue_size {self.queue_size}"
             )
-        for key, hint in _REQUIRED.get(self.preset, ()):
+        for key, hint in required_keys(self.preset):
             value = getattr(self, key)
             if value is None or not str(value).strip():
                 state = "is empty" if value is not None else "is missing"
