@@ -1,4 +1,5 @@
-"""How llmtap tells people about problems: did-you-mean hints and warnings logged once.
+"""How llmtap tells people about problems: values cut short, did-you-mean hints and warnings
+logged once.
 
 A leaf module: it imports nothing of llmtap's, so every layer can use it.
 """
@@ -9,6 +10,13 @@ import difflib
 import logging
 import threading
 from collections.abc import Hashable, Iterable
+from typing import Any
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (the last three ``...``)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:

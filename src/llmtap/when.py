@@ -63,7 +63,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from llmtap.diagnostics import did_you_mean
+from llmtap.diagnostics import did_you_mean, shown
 
 __all__ = ["OPERATORS", "Matcher", "compile_head_when", "compile_when"]
 
@@ -231,12 +231,12 @@ def _negate(check: _Check) -> _Check:
 
 def _compile_mapping(when: Any, where: str, problems: list[str], uses: dict[str, str]) -> _Check:
     if not isinstance(when, Mapping):
-        problems.append(f"{where}: expected a mapping of conditions, got {_show(when)}")
+        problems.append(f"{where}: expected a mapping of conditions, got {shown(when)}")
         return _always
     checks: list[_Check] = []
     for key, cond in when.items():
         if not isinstance(key, str):
-            problems.append(f"{where}: condition keys must be strings, got {_show(key)}")
+            problems.append(f"{where}: condition keys must be strings, got {shown(key)}")
             continue
         path = f"{where}.{key}"
         if key in ("any", "all"):
@@ -264,7 +264,7 @@ def _compile_group(
     word: str, cond: Any, path: str, problems: list[str], uses: dict[str, str]
 ) -> _Check:
     if not isinstance(cond, list) or not cond:
-        problems.append(f"{path}: expected a non-empty list of conditions, got {_show(cond)}")
+        problems.append(f"{path}: expected a non-empty list of conditions, got {shown(cond)}")
         return _always
     parts = [_compile_mapping(c, f"{path}[{i}]", problems, uses) for i, c in enumerate(cond)]
     return _all_of(parts) if word == "all" else _any_of(parts)
@@ -317,27 +317,27 @@ def _compile_operator(
 ) -> _Check | None:
     if op == "exists":
         if not isinstance(arg, bool):
-            problems.append(f"{path}: exists: expected true or false, got {_show(arg)}")
+            problems.append(f"{path}: exists: expected true or false, got {shown(arg)}")
             return None
         return _exists(get, arg)
     if op == "not":
         return _negate(_compile_condition(get, arg, path, problems))
     if op == "eq":
         if not _is_scalar(arg):
-            problems.append(f"{path}: eq: expected a string, number or boolean, got {_show(arg)}")
+            problems.append(f"{path}: eq: expected a string, number or boolean, got {shown(arg)}")
             return None
         return _eq_fast(get, arg) or _value_check(get, _eq(arg))
     if op == "in":
         if not isinstance(arg, list) or not arg or not all(_is_scalar(v) for v in arg):
             problems.append(
                 f"{path}: in: expected a non-empty list of strings, numbers or booleans, "
-                f"got {_show(arg)}"
+                f"got {shown(arg)}"
             )
             return None
         return _in_fast(get, arg) or _value_check(get, _in(arg))
     if op == "regex":
         if not isinstance(arg, str):
-            problems.append(f"{path}: regex: expected a string, got {_show(arg)}")
+            problems.append(f"{path}: regex: expected a string, got {shown(arg)}")
             return None
         try:
             rx = re.compile(arg)
@@ -352,12 +352,12 @@ def _compile_operator(
         )
     if op == "contains":
         if not isinstance(arg, str):
-            problems.append(f"{path}: contains: expected a string, got {_show(arg)}")
+            problems.append(f"{path}: contains: expected a string, got {shown(arg)}")
             return None
         return _value_check(get, lambda v: arg in _text(v), lambda v: arg in v)
     if op in _COMPARE:
         if not _is_number(arg):
-            problems.append(f"{path}: {op}: expected a number, got {_show(arg)}")
+            problems.append(f"{path}: {op}: expected a number, got {shown(arg)}")
             return None
         compare, bound = _COMPARE[op], arg
 
@@ -500,7 +500,7 @@ def _compile_status(cond: Any, path: str, problems: list[str]) -> _Check:
     bad = [w for w in wanted if not isinstance(w, str) or w.lower() not in _STATUSES]
     if not wanted or bad:
         problems.append(
-            f"{path}: expected error, ok or unset (or a list of them), got {_show(cond)}"
+            f"{path}: expected error, ok or unset (or a list of them), got {shown(cond)}"
             + (did_you_mean(str(bad[0]).lower(), _STATUSES) if bad else "")
         )
         return _always
@@ -520,7 +520,7 @@ def _compile_kind(cond: Any, path: str, problems: list[str]) -> _Check:
     if not wanted or bad:
         problems.append(
             f"{path}: expected one of {', '.join(_KINDS)} (or a list of them), got "
-            f"{_show(cond)}" + (did_you_mean(str(bad[0]).lower(), _KINDS) if bad else "")
+            f"{shown(cond)}" + (did_you_mean(str(bad[0]).lower(), _KINDS) if bad else "")
         )
         return _always
     accepted = frozenset(w.lower() for w in wanted)
@@ -538,7 +538,7 @@ def _compile_kind(cond: Any, path: str, problems: list[str]) -> _Check:
 def _compile_duration(cond: Any, path: str, problems: list[str]) -> _Check:
     if not isinstance(cond, Mapping) or not cond:
         problems.append(
-            f"{path}: expected a comparison in seconds such as {{gt: 2.5}}, got {_show(cond)}"
+            f"{path}: expected a comparison in seconds such as {{gt: 2.5}}, got {shown(cond)}"
         )
         return _always
     checks: list[_Check] = []
@@ -550,7 +550,7 @@ def _compile_duration(cond: Any, path: str, problems: list[str]) -> _Check:
             )
             continue
         if not _is_number(bound):
-            problems.append(f"{path}: {op}: expected a number of seconds, got {_show(bound)}")
+            problems.append(f"{path}: {op}: expected a number of seconds, got {shown(bound)}")
             continue
 
         def check(attrs: Mapping[str, Any], facts: _Facts, _c=_COMPARE[op], _b=bound) -> bool:
@@ -592,8 +592,3 @@ def _text(value: Any) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     return str(value)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmtap.diagnostics import did_you_mean
+from llmtap.diagnostics import did_you_mean, shown
 from llmtap.secret_names import is_secret_name
 
 __all__ = [
@@ -81,8 +81,7 @@ def show(value: Any, path: str = "") -> str:
     """``value`` for a message: its repr (cut at 80 characters), hidden under a secret key."""
     if path and is_secret_path(path):
         return "(value hidden)"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shown(value)
 
 
 def kind(value: Any) -> str:

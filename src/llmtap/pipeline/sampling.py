@@ -34,6 +34,7 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from llmtap.context import attributes_in
+from llmtap.diagnostics import shown
 from llmtap.pipeline.trace_ids import LOW64_MASK, ratio_bound
 from llmtap.pipeline.trace_ids import trace_id_sampled as trace_id_sampled
 from llmtap.when import Matcher, compile_head_when
@@ -129,7 +130,5 @@ def _start_attributes(parent_context: Context | None, attributes: Attributes) ->
 def _check_ratio(value: Any, where: str) -> float:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not is_number or not 0.0 <= value <= 1.0:
-        shown = repr(value)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise ValueError(f"{where}: expected a ratio between 0 and 1, got {shown}")
+        raise ValueError(f"{where}: expected a ratio between 0 and 1, got {shown(value)}")
     return float(value)
