@@ -66,10 +66,11 @@ def warn_once(
     *args: object,
     exc_info: BaseException | None = None,
     once: Once | None = None,
+    level: int = logging.WARNING,
 ) -> bool:
-    """Log ``message`` at WARNING the first time ``key`` is seen (in ``once``, or per process
-    and logger)."""
+    """Log ``message`` (at WARNING unless ``level`` says otherwise) the first time ``key`` is
+    seen (in ``once``, or per process and logger); whether it was logged now."""
     if not (once.first(key) if once is not None else _process_once.first((logger.name, key))):
         return False
-    logger.warning(message, *args, exc_info=exc_info)
+    logger.log(level, message, *args, exc_info=exc_info)
     return True

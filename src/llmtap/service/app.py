@@ -36,6 +36,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from llmtap import semconv
+from llmtap.diagnostics import Once, warn_once
 from llmtap.pipeline.span import SpanData, Stage
 from llmtap.service import ServiceConfig, service_config_of
 from llmtap.service.address import parse_address
@@ -151,7 +152,7 @@ class ServiceApp:
         self._started = False
         self._stopped = False
         self._hooks = SpanHooks(self.service.hook_queue_size, self._hook_dropped)
-        self._stage_failed: set[str] = set()
+        self._stage_failed = Once()
         self._last_backpressure_log = 0.0
         self.grpc: GrpcReceiver | None = None
         self.http: HttpReceiver | None = None
@@ -383,11 +384,18 @@ class ServiceApp:
         for stage in self.stages:
             try:
                 stage.apply(data)
-            except Exception:  # the stages guard themselves; this is the last resort
+            except Exception as exc:  # the stages guard themselves; this is the last resort
                 name = getattr(stage, "name", type(stage).__name__)
-                if name not in self._stage_failed:
-                    self._stage_failed.add(name)
-                    _log.exception("stage %s failed on a span", name)
+                message = "stage %s failed on a span"
+                warn_once(
+                    _log,
+                    name,
+                    message,
+                    name,
+                    exc_info=exc,
+                    once=self._stage_failed,
+                    level=logging.ERROR,
+                )
 
     # spans made by the service itself (the judge's evaluation spans)
 

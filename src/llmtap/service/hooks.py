@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from llmtap.diagnostics import Once, warn_once
 from llmtap.service.spans import ReceivedSpan
 
 __all__ = ["SpanHooks"]
@@ -34,7 +35,7 @@ class SpanHooks:
         self._stopping = False
         self._busy = False
         self._thread: threading.Thread | None = None
-        self._failed: set[int] = set()
+        self._failed = Once()
 
     @property
     def active(self) -> bool:
@@ -109,11 +110,11 @@ class SpanHooks:
                     continue
             try:
                 fn(spans)
-            except Exception:
-                if i not in self._failed:
-                    self._failed.add(i)
-                    _log.exception("an on_spans hook (%r) failed; it is still called", fn)
-                else:
+            except Exception as exc:
+                message = "an on_spans hook (%r) failed; it is still called"
+                if not warn_once(
+                    _log, i, message, fn, exc_info=exc, once=self._failed, level=logging.ERROR
+                ):
                     _log.debug("an on_spans hook failed", exc_info=True)
 
     def stop(self, timeout_s: float) -> int:
