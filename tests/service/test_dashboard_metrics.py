@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_receive_support import (
+from support.running_service import (
     EMAIL,
     grpc_call,
     metric_value,

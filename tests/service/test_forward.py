@@ -33,8 +33,7 @@ from llmtap.service.spans import (
     write_back,
 )
 from support.otlp_receiver import OtlpReceiver
-
-from .test_receive_support import (
+from support.running_service import (
     by_span_id,
     grpc_call,
     grpc_export,

@@ -19,8 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from support.otlp_receiver import OtlpReceiver
-
-from .test_receive_support import (
+from support.running_service import (
     EMAIL,
     by_span_id,
     grpc_call,

@@ -19,8 +19,7 @@ import pytest
 import yaml
 
 from support.otlp_receiver import OtlpReceiver
-
-from .test_receive_support import (
+from support.running_service import (
     EMAIL,
     by_span_id,
     grpc_export,
