@@ -480,13 +480,13 @@ def _run_sdk_scenarios(p: _Providers, devserver: Any) -> None:
 def _run_context_and_steps(p: _Providers, clients: Any) -> None:
     """Business context, PII for the redaction stage, an unpriced model, and steps."""
     import llmtap
-    from llmtap import steps
+    from llmtap import runtime
     from llmtap.config import CaptureMode, Settings
     from llmtap.instrumentation._invocation import Telemetry
 
     settings = Settings(capture=CaptureMode.SPAN_AND_EVENT)
     instrumentors = _instrumented(p, settings)
-    steps.use_telemetry(Telemetry(settings, **p.kwargs()))
+    runtime.use_telemetry(Telemetry(settings, **p.kwargs()))
     try:
         with llmtap.context(feature="support", prompt_version="7", metadata={"tenant": "acme"}):
             with llmtap.rerank("bm25"), llmtap.step("guardrail", "pii"):
@@ -500,7 +500,7 @@ def _run_context_and_steps(p: _Providers, clients: Any) -> None:
                 model="acme-private-model-x9", messages=[{"role": "user", "content": "Hi"}]
             )
     finally:
-        steps.use_telemetry(None)
+        runtime.use_telemetry(None)
         for instrumentor in instrumentors:
             instrumentor.uninstrument()
 

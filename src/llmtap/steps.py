@@ -24,7 +24,6 @@ from opentelemetry.trace import SpanKind
 
 from llmtap import runtime, semconv
 from llmtap.instrumentation._invocation import Invocation, Telemetry
-from llmtap.runtime import use_telemetry as use_telemetry  # its home was here
 
 
 def telemetry() -> Telemetry:
