@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llmtap.evals.judge_config import JudgeConfig
 from llmtap.pipeline.span import SpanData
-from llmtap.service.judge_config import JudgeConfig
 from llmtap.service.judging import Judging
 
 HERE = Path(__file__).resolve().parent

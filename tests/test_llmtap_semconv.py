@@ -548,8 +548,8 @@ def _run_judge(p: _Providers, spans: list[Any]) -> list[Any]:
     """The service's judge over the processed spans: an LLM evaluator on a loopback judge,
     a rule evaluator, a feedback rule; then a late span and a trace cut short at stop."""
     from llmtap.evals.judge_client import JudgeSettings
+    from llmtap.evals.judge_config import JudgeConfig
     from llmtap.evals.registry import build_evaluator
-    from llmtap.service.judge_config import JudgeConfig
     from llmtap.service.judging import Judging
     from support.judge_server import JudgeServer
 

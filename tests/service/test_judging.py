@@ -19,9 +19,9 @@ import pytest
 
 from llmtap.config_file import ConfigError, load_config
 from llmtap.evals.base import EvalInput, Verdict
+from llmtap.evals.judge_config import JudgeConfig, JudgeRule, load_judge_config, parse_size
 from llmtap.pipeline.span import EventData, SpanData
 from llmtap.service.assembly import ReadyTrace
-from llmtap.service.judge_config import JudgeConfig, JudgeRule, load_judge_config, parse_size
 from llmtap.service.judge_metrics import SEMCONV_NAMES
 from llmtap.service.judge_rules import CompiledRule
 from llmtap.service.judge_when import trace_feedback

@@ -13,8 +13,8 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from llmtap.evals.base import EvalInput, Verdict
+from llmtap.evals.judge_config import JudgeConfig, JudgeRule
 from llmtap.pipeline.span import SpanData
-from llmtap.service.judge_config import JudgeConfig, JudgeRule
 from llmtap.service.judging import Judging
 from llmtap.service.results import (
     build_log_record,

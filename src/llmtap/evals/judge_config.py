@@ -54,8 +54,7 @@ trace, allowed only at the top level of ``when``: ``negative``, ``positive`` or 
 (how the service finds feedback in a trace: :mod:`llmtap.service.judge_when`).
 
 Kept under ``evals`` so that ``llmtap eval run`` reads the judge's rules and model without
-importing the service; the service re-exports these names from
-:mod:`llmtap.service.judge_config`.
+importing the service.
 """
 
 from __future__ import annotations

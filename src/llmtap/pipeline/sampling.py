@@ -36,11 +36,9 @@ from opentelemetry.util.types import Attributes
 from llmtap.context import attributes_in
 from llmtap.diagnostics import shown
 from llmtap.pipeline.trace_ids import LOW64_MASK, ratio_bound
-from llmtap.pipeline.trace_ids import trace_id_sampled as trace_id_sampled
 from llmtap.when import Matcher, compile_head_when
 
-# trace_id_sampled is re-exported until service/judge_rules imports it from trace_ids.
-__all__ = ["RuleSampler", "trace_id_sampled"]
+__all__ = ["RuleSampler"]
 
 
 class RuleSampler(Sampler):

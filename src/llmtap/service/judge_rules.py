@@ -1,5 +1,5 @@
 """The judge's compiled rules: which spans of a ready trace a rule targets, and whether
-the rule samples the trace (see :mod:`llmtap.service.judge_config` for the rule fields).
+the rule samples the trace (see :mod:`llmtap.evals.judge_config` for the rule fields).
 """
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 from llmtap import semconv
 from llmtap.evals.base import Evaluator
-from llmtap.pipeline.sampling import trace_id_sampled
+from llmtap.evals.judge_config import JudgeRule
 from llmtap.pipeline.span import SpanData
+from llmtap.pipeline.trace_ids import trace_id_sampled
 from llmtap.service.assembly import ReadyTrace
-from llmtap.service.judge_config import JudgeRule
 from llmtap.service.judge_when import compile_rule_when, trace_feedback
 
 __all__ = ["CompiledRule", "TraceFacts"]

@@ -26,7 +26,7 @@ event loop, so **forwarding never waits for judging**:
    ``gen_ai.evaluation.result`` log record when a ``logger_provider`` is given; the review
    queue (:mod:`llmtap.service.review`) for spans with a failing verdict; metrics.
 
-Configuration: :mod:`llmtap.service.judge_config`; the rules' ``when`` and feedback:
+Configuration: :mod:`llmtap.evals.judge_config`; the rules' ``when`` and feedback:
 :mod:`llmtap.service.judge_when`; target selection and sampling:
 :mod:`llmtap.service.judge_rules`; metrics: :mod:`llmtap.service.judge_metrics`.
 """
@@ -50,9 +50,9 @@ from typing import Any
 from llmtap import semconv
 from llmtap.diagnostics import Once, warn_once
 from llmtap.evals.base import EvalInput, Evaluator, Verdict
+from llmtap.evals.judge_config import JudgeConfig, load_judge_config
 from llmtap.pipeline.span import SpanData
 from llmtap.service.assembly import ReadyTrace, TraceAssembler
-from llmtap.service.judge_config import JudgeConfig, load_judge_config
 from llmtap.service.judge_metrics import JudgeMetrics
 from llmtap.service.judge_rules import CompiledRule, TraceFacts
 from llmtap.service.metrics import MetricsRegistry
