@@ -23,8 +23,9 @@ project. What no library does is kept here: the problems' wording (``expected an
 got string 'lots'``), did-you-mean on unknown keys and choices, secrets never shown (a
 message is worded once its whole path is known), and the per-family wording of a
 :class:`Dialect` (the ``llmtap.yaml`` sections use :data:`FILE`; the evaluator registry
-words its problems as it always has). ``file:line`` positions and ``${env:...}`` are the
-loader's (:mod:`llmtap.config_file`).
+and the judge's settings word their problems as they always have, the latter with its
+values as written and unknown keys reported alone). ``file:line`` positions and
+``${env:...}`` are the loader's (:mod:`llmtap.config_file`).
 
 cattrs is imported here only; :mod:`llmtap.config_file` imports this module when it has a
 file to read, so an app without a config file does not pay for the import.
@@ -99,6 +100,13 @@ class Dialect:
     null_is_missing = False
     #: keys of an entry that belong to something around the options (not unknown)
     ignored_keys: frozenset[str] = frozenset()
+    #: a null mapping means the defaults (else it is reported as not a mapping)
+    null_is_empty = True
+    #: unknown keys are reported alone, without reading the fields (else with their problems)
+    unknown_keys_alone = False
+    #: the fields' values go to the dataclass as written, unconverted: it checks them
+    #: itself, and its messages show them as written (``got -1``, not ``got -1.0``)
+    values_as_written = False
 
     def __init__(self) -> None:
         self.converter = cattrs.Converter(
@@ -309,12 +317,14 @@ class Dialect:
         return structure_dataclass
 
     def _build(self, cls: type, names: list[str], plan: list, data: Any) -> Any:
-        if data is None:
+        if data is None and self.null_is_empty:
             data = {}
         if not isinstance(data, Mapping):
             raise self.not_a_mapping(data, names)
         errors: list[Exception] = []
         unknown = self.unknown_keys(data, names) if self.report_unknown_keys else []
+        if unknown and self.unknown_keys_alone:
+            raise ClassValidationError(f"While structuring {cls.__name__}", unknown, cls)
         if self.unknown_keys_first:
             errors += unknown
         kwargs: dict[str, Any] = {}
@@ -328,7 +338,10 @@ class Dialect:
                     failed = failed or required
                 continue
             try:
-                kwargs[name] = value = self.converter.structure(data[name], tp)
+                value = data[name]
+                if not self.values_as_written:
+                    value = self.converter.structure(value, tp)
+                kwargs[name] = value
                 problem = metadata["check"](value) if "check" in metadata else None
                 if problem is not None:
                     del kwargs[name]

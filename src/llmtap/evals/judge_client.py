@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -142,26 +143,15 @@ class JudgeSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str = "judge.model") -> JudgeSettings:
-        """Build from a raw config mapping; errors name ``where.<key>``."""
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"{where}: expected a mapping with at least name, got {raw!r}")
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(str(k) for k in raw if k not in known)
-        if unknown:
-            raise ValueError(
-                "\n".join(
-                    f"{where}.{k}: unknown setting; expected one of {', '.join(sorted(known))}"
-                    for k in unknown
-                )
-            )
-        try:
-            return cls(**dict(raw))
-        except ValueError as exc:
-            raise ValueError(
-                "\n".join(f"{where}.{line}" for line in str(exc).splitlines())
-            ) from None
-        except TypeError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+        """Build from a raw config mapping, by the config builder; errors name
+        ``where.<key>``, one line each. Values are taken as written (``__post_init__``
+        checks them); unknown keys are reported alone."""
+        from llmtap.configuration.builder import structure
+
+        settings, problems = structure(_settings_dialect(), cls, raw, where)
+        if problems:
+            raise ValueError("\n".join(f"{path}: {message}" for path, message in problems))
+        return settings
 
     @property
     def url(self) -> str:
@@ -175,6 +165,30 @@ class JudgeSettings:
             return self.api_key
         env = os.environ if env is None else env
         return env.get(self.api_key_env or _DEFAULT_KEY_ENVS[self.api]) or None
+
+
+@functools.cache
+def _settings_dialect() -> Any:
+    """How :meth:`JudgeSettings.from_mapping` words its problems (built on first use, so
+    that importing the client does not import the config builder)."""
+    from llmtap.configuration.builder import Dialect, Invalid
+
+    class SettingsDialect(Dialect):
+        null_is_empty = False
+        unknown_keys_alone = True
+        values_as_written = True
+
+        def not_a_mapping(self, data: Any, names: Sequence[str]) -> Invalid:
+            return Invalid(f"expected a mapping with at least name, got {data!r}")
+
+        def unknown_key(self, key: str, names: Sequence[str]) -> Invalid:
+            return Invalid(f"unknown setting; expected one of {', '.join(sorted(names))}", key)
+
+        def unknown_keys(self, data: Mapping, names: Sequence[str]) -> list[Invalid]:
+            unknown = sorted(str(key) for key in data if key not in names)
+            return [self.unknown_key(key, names) for key in unknown]
+
+    return SettingsDialect()
 
 
 def _number(value: Any) -> bool:
