@@ -7,7 +7,9 @@ cannot work without carries the hint of its message as ``required`` in its metad
 factory of its span exporter (called with the whole ``export:`` entry,
 :class:`~llmtap.export.destination_config.ExportConfig`) and a description. The entry is
 checked against these options by ``ExportConfig``; adding a destination is its options
-and one ``DESTINATIONS.register(...)``.
+and one ``register(...)`` below. The service forwards every OTLP preset through
+:func:`target_for` as well, so an OTLP preset needs nothing more; one that is not OTLP also
+needs its exporter in this package and its forwarder in the service.
 
 Every preset but ``console`` and ``file`` is OTLP with the backend's defaults filled in
 (its options resolve to a :class:`Target`). Secrets (API keys, Langfuse keys) come from
