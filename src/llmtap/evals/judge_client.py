@@ -96,24 +96,48 @@ class JudgeSettings:
     """
 
     name: str = ""
+    """the judge model, as the API names it (required)"""
     base_url: str | None = None
+    """the API root as the SDKs take it: with /v1 for OpenAI-style servers, without for Anthropic
+    (unset: the api's public endpoint)"""
     api: Literal["openai", "anthropic"] = "openai"
+    """the wire protocol: openai (/chat/completions, also Azure, vLLM, Ollama, LiteLLM, OpenRouter)
+    or anthropic (/v1/messages)"""
     api_key: str | None = field(default=None, repr=False)
+    """the API key (never printed); unset: read from api_key_env"""
     api_key_env: str | None = None
+    """the environment variable holding the key (unset: OPENAI_API_KEY or ANTHROPIC_API_KEY, by
+    api); no key is fine for local servers"""
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    """HTTP headers sent on every request (api-key for Azure, say); never printed"""
     provider: str | None = None
+    """the gen_ai.provider.name the judge's tokens are priced under (unset: api)"""
     temperature: float | None = 0.0
+    """sampling temperature; null leaves it out (reasoning models accept only their default)"""
     max_tokens: int = 1024
+    """the longest reply, in tokens"""
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    """the request field that carries max_tokens (newer OpenAI models want max_completion_tokens)"""
     json_mode: bool = True
+    """ask OpenAI-style servers for a JSON object reply (dropped, once, if the server rejects it)"""
     timeout_s: float = 30.0
+    """one attempt at most, the whole request, in seconds"""
     deadline_s: float = 120.0
+    """one call at most, retries and waits included, in seconds"""
     max_retries: int = 3
+    """retries after the first attempt (0: none), on 408, 409, 429, 5xx, connection failures and
+    timeouts"""
     backoff_base_s: float = 0.5
+    """the first retry's backoff ceiling in seconds, doubled each retry (waits are random below)"""
     backoff_max_s: float = 20.0
+    """the highest backoff ceiling, in seconds"""
     max_retry_after_s: float = 60.0
+    """the longest Retry-After honoured, in seconds; a longer one is ignored for the backoff"""
     breaker_threshold: int = 5
+    """consecutive failed attempts (5xx, connection failures, timeouts) that open the circuit, after
+    which calls fail at once"""
     breaker_cooldown_s: float = 30.0
+    """how long an open circuit stays open before one probe call is let through, in seconds"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []

@@ -126,10 +126,17 @@ class PricingConfig:
     """
 
     enabled: bool = True
+    """false turns the cost stage off: spans get no gen_ai.usage.cost"""
     overrides: dict[str, dict[str, float | str]] = field(default_factory=dict)
+    """model name: LiteLLM price fields in dollars per token, laid over that model's entry or added
+    as a new model (an ft: name also prices the fine-tunes it prefixes)"""
     file: str | None = None
+    """a LiteLLM-format JSON price table loaded over the bundled one, relative to this file's folder
+    ($LLMTAP_PRICING_FILE wins; unset: the table llmtap pricing update wrote, if any)"""
     deployments: dict[str, str] = field(default_factory=dict)
+    """Azure deployment name: the model it runs, for its price"""
     fine_tunes: dict[str, str] = field(default_factory=dict)
+    """fine-tune name or name prefix: the model whose price it has"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []

@@ -153,8 +153,12 @@ class CustomPattern:
     only that group is redacted. ``mode`` overrides the config's mode ("" = inherit)."""
 
     name: str
+    """letters, digits and underscores; gives the placeholder (``<NAME>`` in upper case) and the
+    count attribute ``llmtap.redaction.<name>``"""
     regex: str
+    """what to redact (a Python regex; with a group named value, only that group)"""
     mode: str = ""
+    """mask, hash or drop for this pattern; empty: the section's mode"""
 
 
 @dataclass
@@ -162,13 +166,25 @@ class RedactionConfig:
     """``redaction:`` in ``llmtap.yaml``."""
 
     enabled: bool = True
+    """false turns the redaction stage off: content leaves unredacted"""
     mode: str = "mask"
+    """what a finding becomes: mask (``<EMAIL>``), hash (``<EMAIL:3f2a9c1b7d4e>``, an HMAC of the
+    value) or drop (the attribute is removed)"""
     detectors: list[str] = field(default_factory=lambda: list(ALL_DETECTORS))
+    """the built-in detectors that run (default: all): email, phone, credit_card, ssn, iban, ip,
+    secrets"""
     custom: list[CustomPattern] = field(default_factory=list)
+    """your own patterns, each with a name and a regex (below)"""
     allow_values: list[str] = field(default_factory=list)
+    """values never redacted, compared without case (and, for phone, card, SSN and IBAN, without
+    spaces, dashes, dots, parentheses and slashes)"""
     allow_keys: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOW_KEYS))
+    """attribute names left alone (globs with *, ? and [ ] allowed); giving the list replaces the
+    default list of identifiers, model names, enums and numbers"""
     hash_key_env: str = "LLMTAP_REDACTION_HASH_KEY"
+    """the environment variable holding the HMAC key, needed when a mode is hash"""
     hash_length: int = 12
+    """hex characters of the HMAC kept in a hash token, 4 to 64"""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
