@@ -14,14 +14,10 @@ import pytest
 from opentelemetry import context as otel_context
 
 from llmtap.evals.base import EvalInput
-from llmtap.evals.judge_client import (
-    CircuitBreaker,
-    JudgeError,
-    JudgeSettings,
-    parse_retry_after,
-)
+from llmtap.evals.judge_client import CircuitBreaker, JudgeError, JudgeSettings
 from llmtap.evals.llm_judge import LLMJudge
 from llmtap.evals.rubrics import get_rubric
+from llmtap.export.retry_after import parse_retry_after
 
 from .conftest import JUDGE_MODEL
 
