@@ -523,7 +523,7 @@ def _two(p: _Providers) -> dict[str, Any]:
 
 def _pipeline(p: _Providers, spans: Iterable[Any]) -> list[Any]:
     """The app-side stages (cost, then redaction) as ``llmtap.configure`` builds them."""
-    from llmtap.sdk.build import build_stages
+    from llmtap.pipeline.stages import build_stages
     from llmtap.sdk.processor import to_span_data
 
     stages = build_stages(None, p.meter_provider)

@@ -33,7 +33,7 @@ from typing import Any
 
 from llmtap.configuration.builder import FAILED, Dialect, Invalid, structure
 from llmtap.configuration.factories import Registry
-from llmtap.diagnostics import did_you_mean
+from llmtap.diagnostics import did_you_mean, shown
 from llmtap.evals import evaluator_options as opt
 from llmtap.evals.base import Evaluator
 from llmtap.evals.extract import extract_input
@@ -67,11 +67,6 @@ class EvaluatorConfigError(ValueError):
 
 
 # the wording of evaluator entries ---------------------------------------------------------------
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _EvaluatorDialect(Dialect):
@@ -109,7 +104,7 @@ class _EvaluatorDialect(Dialect):
         return Invalid(f"expected a mapping with an evaluator key, got {data!r}")
 
     def mismatch(self, expected: str, data: Any, hint: str = "") -> Invalid:
-        return Invalid(f"expected {expected}, got {_shown(data)}")
+        return Invalid(f"expected {expected}, got {shown(data)}")
 
     def string(self, data: Any, _: type) -> str:
         if isinstance(data, str) and data != "":
@@ -121,7 +116,7 @@ class _EvaluatorDialect(Dialect):
         if isinstance(data, str) and data in choices:
             return data
         hint = did_you_mean(str(data), choices, quoted=False)
-        raise Invalid(f"expected one of {', '.join(choices)}, got {_shown(data)}{hint}")
+        raise Invalid(f"expected one of {', '.join(choices)}, got {shown(data)}{hint}")
 
     def boolean(self, data: Any, _: type) -> bool:
         if isinstance(data, bool):

@@ -1,8 +1,7 @@
 """From an ``LlmtapConfig`` to the app-side parts: the destination queues and the sampler.
 
-The stages are built by :func:`llmtap.pipeline.stages.build_stages` (the app, the service and
-``llmtap eval`` share it); ``build_stages`` is re-exported here only until
-``llmtap.service.app`` imports it from there.
+The stages are built by :func:`llmtap.pipeline.stages.build_stages`, which the app, the
+service and ``llmtap eval`` share.
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from llmtap.export.presets import build_exporter, destination_name
 from llmtap.export.queue import DestinationQueue
-from llmtap.pipeline.stages import build_stages
 from llmtap.sdk.processor import exporter_queue
 
-__all__ = ["build_destinations", "build_sampler", "build_stages"]
+__all__ = ["build_destinations", "build_sampler"]
 
 _log = logging.getLogger("llmtap")
 

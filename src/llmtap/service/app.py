@@ -131,7 +131,7 @@ class ServiceApp:
         if stages is None:
             from llmtap.pipeline.stages import build_stages
 
-            stages = build_stages(config) if config is not None else build_stages(_NoConfig())
+            stages = build_stages(config)
         self.stages: list[Stage] = list(stages)
         if not self.service.trust_upstream:
             for stage in self.stages:
@@ -617,9 +617,3 @@ def _id_problem(trace_id: bytes, span_id: bytes, parent: bytes) -> str:
     if len(span_id) != 8 or span_id == _ZERO_SPAN:
         return "invalid span_id (expected 8 bytes, not all zero)"
     return "invalid parent_span_id (expected empty or 8 bytes)"
-
-
-@dataclass
-class _NoConfig:
-    pricing: Any = None
-    redaction: Any = None
