@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -514,7 +515,7 @@ def measure_receive_only(tmp: Path, size: int, kind: str, n_requests: int) -> di
 
 def profile(size: int, kind: str, rounds: int) -> dict[str, Any]:
     """The ingest path in this process with a destination that only encodes requests."""
-    from llmtap.service.app import ServiceApp, ServiceConfig, _NoConfig
+    from llmtap.service.app import ServiceApp, ServiceConfig
     from llmtap.service.forward import Destination, SendResult
     from llmtap.service.spans import RawRequest, WireRequest, encode_requests
 
@@ -528,12 +529,13 @@ def profile(size: int, kind: str, rounds: int) -> dict[str, Any]:
         def close(self) -> None:
             pass
 
-    config = _NoConfig()
+    config: Any = None  # the stages' defaults
     if kind == "off":
         from llmtap.pipeline.cost import PricingConfig
         from llmtap.pipeline.redact import RedactionConfig
 
-        config = _NoConfig(PricingConfig(enabled=False), RedactionConfig(enabled=False))
+        off = {"pricing": PricingConfig(enabled=False), "redaction": RedactionConfig(enabled=False)}
+        config = types.SimpleNamespace(**off)
     dest = Destination("null", Null(), capacity=1 << 30)
     service = ServiceConfig(usage_metrics=kind != "llmtap_nousage")
     app = ServiceApp(config, service, destinations=[dest])
