@@ -1,15 +1,17 @@
-"""What counts as a secret key name: one rule for redaction and for the config reader.
+"""What counts as a secret key name: one home for redaction and for the config reader.
 
 :func:`is_secret_name` says whether values under a name (a JSON key, a variable, a header,
 a key of ``llmtap.yaml``) are credentials: ``password``, ``db_password``, ``apiKey``,
-``x-api-key``, ``AWS_SECRET_ACCESS_KEY``, ``Authorization``, ``x-honeycomb-team``, ...
-Names that hold a price, a limit or the place of a secret rather than the secret itself
-(``input_cost_per_token``, ``max_tokens_per_key``, ``api_key_env``, ``tls_key_file``) are
-not secret names, nor is ``PWD`` (the shell's working directory).
+``x-api-key``, ``AWS_SECRET_ACCESS_KEY``, ``SecretAccessKey``, ... (:data:`SECRET_KEY_NAME`).
 
 The redaction stage (:mod:`llmtap.pipeline.detectors`) redacts credential-looking values
-under such names; the config reader never prints them and warns when the file holds one
-literally. A leaf module: it imports nothing of llmtap's.
+under such names; there a wrong guess destroys content, so it uses the pattern alone. The
+config reader never prints values under them and warns when the file holds one literally;
+there hiding costs nothing, so it asks with ``cautious=True``, which also counts broad
+words (``key``, ``auth``, ``team`` as in ``x-honeycomb-team``, ``pwd``, ...) but not names
+that hold a price, a limit or the place of a secret (``input_cost_per_token``,
+``max_tokens_per_key``, ``api_key_env``, ``tls_key_file``). A leaf module: it imports
+nothing of llmtap's.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ SECRET_KEY_NAME: Final = re.compile(
     r"(?:$|[_\-.\s]|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]))"
 )
 
-# whole words of a name (lower-cased, split at anything not a letter or digit) that make
-# it a secret name on their own
+# cautious only: whole words of a name (lower-cased, split at anything not a letter or
+# digit) that make it a secret name on their own
 _SECRET_WORDS: Final = frozenset(
     {
         "key",
@@ -40,6 +42,7 @@ _SECRET_WORDS: Final = frozenset(
         "secret",
         "password",
         "passwd",
+        "pwd",
         "auth",
         "authorization",
         "credential",
@@ -58,8 +61,10 @@ _WORD: Final = re.compile(r"[a-z0-9]+")
 
 
 @functools.lru_cache(maxsize=4096)
-def is_secret_name(name: str) -> bool:
+def is_secret_name(name: str, *, cautious: bool = False) -> bool:
     """Whether values under ``name`` are credentials (see the module docstring)."""
+    if not cautious:
+        return SECRET_KEY_NAME.search(name) is not None
     words = set(_WORD.findall(name.lower()))
     if words & _NOT_SECRET_WORDS:
         return False

@@ -74,7 +74,11 @@ def is_secret_path(path: str) -> bool:
     parts = _segments(path)
     if not parts:
         return False
-    return is_secret_name(parts[-1]) or "headers" in parts[:-1] or parts[-1] == "headers"
+    return (
+        is_secret_name(parts[-1], cautious=True)
+        or "headers" in parts[:-1]
+        or parts[-1] == "headers"
+    )
 
 
 def show(value: Any, path: str = "") -> str:

@@ -210,7 +210,11 @@ def literal_secrets(data: Any, path: str, env_paths: set[str]) -> list[tuple[str
             if key == "when":
                 continue
             if isinstance(value, str):
-                if value.strip() and child not in env_paths and is_secret_name(str(key)):
+                if (
+                    value.strip()
+                    and child not in env_paths
+                    and is_secret_name(str(key), cautious=True)
+                ):
                     out.append((child, value))
             else:
                 out.extend(literal_secrets(value, child, env_paths))
