@@ -89,8 +89,9 @@ _PREFIX = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\]|\.[^:\s][^:]*?)*): (.
 
 class Dialect:
     """One family of options: a cattrs converter with the hooks of its scalars, and the
-    wording of its problems. Subclasses change the wording and the scalar hooks; the
-    walk over dataclasses, lists, mappings and unions is the same for every family."""
+    wording of its problems. The scalars here are strict (a string is a string); subclasses
+    change the wording and the scalar hooks; the walk over dataclasses, lists, mappings and
+    unions is the same for every family."""
 
     #: report unknown keys (else the caller does, after its own checks)
     report_unknown_keys = True
@@ -162,16 +163,24 @@ class Dialect:
     # scalars ---------------------------------------------------------------------------
 
     def string(self, data: Any, _: type) -> str:
-        raise NotImplementedError
+        if isinstance(data, str):
+            return data
+        raise self.mismatch("a string", data)
 
     def integer(self, data: Any, _: type) -> int:
-        raise NotImplementedError
+        if isinstance(data, int) and not isinstance(data, bool):
+            return data
+        raise self.mismatch("an integer", data)
 
     def number(self, data: Any, _: type) -> float:
-        raise NotImplementedError
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return float(data)
+        raise self.mismatch("a number", data)
 
     def boolean(self, data: Any, _: type) -> bool:
-        raise NotImplementedError
+        if isinstance(data, bool):
+            return data
+        raise self.mismatch("true or false", data)
 
     def literal(self, data: Any, tp: Any) -> Any:
         choices = typing.get_args(tp)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,7 +66,7 @@ def _required(hint: str) -> Any:
 
 
 @dataclass
-class _OtlpOptions:
+class _OtlpOptions(ABC):
     """The keys of a preset that sends OTLP; :meth:`target` says where and how."""
 
     #: the preset sends OTLP over http/protobuf only (``protocol: grpc`` is an error)
@@ -80,9 +81,9 @@ class _OtlpOptions:
     compression: str | None = None
     """gzip or none"""
 
+    @abstractmethod
     def target(self, name: str | None) -> Target:
         """The endpoint, protocol and headers (before the entry's own ``headers``)."""
-        raise NotImplementedError
 
 
 @dataclass
