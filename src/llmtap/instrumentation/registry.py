@@ -34,6 +34,35 @@ INSTRUMENTATIONS: tuple[Instrumentation, ...] = (
     Instrumentation(
         "llmtap_anthropic", "llmtap.instrumentation.anthropic:AnthropicInstrumentor", "anthropic"
     ),
+    Instrumentation(
+        "llmtap_google_genai",
+        "llmtap.instrumentation.google_genai:GoogleGenAIInstrumentor",
+        "google-genai",
+    ),
+    Instrumentation(
+        "llmtap_bedrock", "llmtap.instrumentation.bedrock:BedrockInstrumentor", "botocore"
+    ),
+    Instrumentation(
+        "llmtap_mistralai", "llmtap.instrumentation.mistralai:MistralInstrumentor", "mistralai"
+    ),
+    Instrumentation("llmtap_cohere", "llmtap.instrumentation.cohere:CohereInstrumentor", "cohere"),
+    Instrumentation("llmtap_ollama", "llmtap.instrumentation.ollama:OllamaInstrumentor", "ollama"),
+    Instrumentation("llmtap_groq", "llmtap.instrumentation.groq:GroqInstrumentor", "groq"),
+    Instrumentation(
+        "llmtap_together", "llmtap.instrumentation.together:TogetherInstrumentor", "together"
+    ),
+    Instrumentation(
+        "llmtap_litellm", "llmtap.instrumentation.litellm:LiteLLMInstrumentor", "litellm"
+    ),
+    Instrumentation(
+        "llmtap_chromadb", "llmtap.instrumentation.chromadb:ChromaInstrumentor", "chromadb"
+    ),
+    Instrumentation(
+        "llmtap_qdrant", "llmtap.instrumentation.qdrant:QdrantInstrumentor", "qdrant-client"
+    ),
+    Instrumentation(
+        "llmtap_pinecone", "llmtap.instrumentation.pinecone:PineconeInstrumentor", "pinecone"
+    ),
 )
 
 
