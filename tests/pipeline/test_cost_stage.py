@@ -234,7 +234,7 @@ CASES = [
     ),
     pytest.param(
         # Bedrock region prefix dropped: anthropic.claude-haiku-4-5 in 1e-6, out 5e-6
-        genai("us.anthropic.claude-haiku-4-5-20251001-v1:0", "aws.bedrock", input=2000, output=300),
+        genai("ca.anthropic.claude-haiku-4-5-20251001-v1:0", "aws.bedrock", input=2000, output=300),
         (0.002, 0, 0, 0.0015, 0, 0.0035),
         "anthropic.claude-haiku-4-5-20251001-v1:0",
         id="bedrock-region-prefix",

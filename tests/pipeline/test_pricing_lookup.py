@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from importlib import resources
 
@@ -68,11 +69,11 @@ LOOKUPS = [
     (
         "aws.bedrock",
         "us.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
     ),
     (
         "aws.bedrock",
-        "eu.anthropic.claude-opus-4-1-20250805-v1:0",
+        "apac.anthropic.claude-opus-4-1-20250805-v1:0",
         "anthropic.claude-opus-4-1-20250805-v1:0",
     ),
     (
@@ -84,14 +85,15 @@ LOOKUPS = [
     ("aws.bedrock", "claude-sonnet-4-5-20250929", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
     (None, "anthropic.claude-sonnet-4-6-v1", "anthropic.claude-sonnet-4-6"),
     ("aws.bedrock", "amazon.titan-embed-text-v2:0", "amazon.titan-embed-text-v2:0"),
-    ("aws.bedrock", "us.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+    ("aws.bedrock", "ca.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
     # provider-aware: the same name, priced as its provider sells it
     ("openai", "gpt-4o-2024-11-20", "gpt-4o-2024-11-20"),
     ("azure.ai.openai", "gpt-4o-2024-11-20", "azure/gpt-4o-2024-11-20"),
     ("azure.ai.openai", "text-embedding-3-large", "azure/text-embedding-3-large"),
     ("gcp.gemini", "gemini-2.0-flash-001", "gemini/gemini-2.0-flash-001"),
     ("gcp.vertex_ai", "gemini-2.0-flash-001", "gemini-2.0-flash-001"),
-    ("gcp.vertex_ai", "claude-haiku-4-5@20251001", "claude-haiku-4-5-20251001"),
+    ("gcp.vertex_ai", "claude-haiku-4-5@20251001", "vertex_ai/claude-haiku-4-5@20251001"),
+    ("gcp.vertex_ai", "claude-opus-4-1@20250805", "claude-opus-4-1-20250805"),
     ("x_ai", "grok-4-0709", "xai/grok-4-0709"),
     ("mistral_ai", "mistral-small-latest", "mistral/mistral-small-latest"),
     ("deepseek", "deepseek-reasoner", "deepseek/deepseek-reasoner"),
@@ -104,7 +106,7 @@ def test_lookup(resolver, provider, model, key):
     found = resolver.resolve(model, provider)
     assert found is not None, f"{model} ({provider}) is not priced"
     assert found.key == key
-    assert found.price_source == "bundled:2026-11-22"
+    assert found.price_source in ("bundled:2026-11-22", "bundled:2026-12-07")
     assert found.match == ("exact" if key.lower() == model.lower() else "normalised")
 
 
@@ -161,11 +163,12 @@ def test_every_bundled_entry_has_a_valid_price_a_source_and_a_date():
     text = resources.files("llmtap.pipeline.pricing").joinpath("prices.json").read_text()
     data = json.loads(text)
     assert check_table(data, "prices.json") == []
-    assert 300 <= len(data) <= 500
+    assert 1000 <= len(data) <= 1300
     for key, entry in data.items():
         assert entry["source"].startswith("litellm model_prices_and_context_window.json@"), key
-        assert len(entry["source"].rsplit("@", 1)[1]) == 40, key
-        assert entry["as_of"] == "2026-11-22", key
+        # a commit of LiteLLM's repository, or the release whose package carried the file
+        assert _LITELLM_REF.fullmatch(entry["source"].rsplit("@", 1)[1]), key
+        assert entry["as_of"] in ("2026-11-22", "2026-12-07"), key
         assert entry["mode"] in TOKEN_MODES, key
         assert isinstance(entry["litellm_provider"], str), key
         assert entry["input_cost_per_token"] >= 0, key
@@ -173,7 +176,10 @@ def test_every_bundled_entry_has_a_valid_price_a_source_and_a_date():
             assert entry["output_cost_per_token"] > 0, key
 
 
-# Current chat and embedding models of every provider the issue names.
+_LITELLM_REF = re.compile(r"[0-9a-f]{40}|litellm-v\d+\.\d+\.\d+")
+
+
+# Current chat and embedding models of every provider llmtap instruments.
 COVERAGE = [
     ("openai", "gpt-5.6", "chat"),
     ("openai", "gpt-5.4-mini", "chat"),
@@ -198,6 +204,18 @@ COVERAGE = [
     ("azure.ai.openai", "gpt-5.5", "chat"),
     ("azure.ai.openai", "o3", "chat"),
     ("azure.ai.openai", "text-embedding-3-small", "embedding"),
+    ("cohere", "command-a-03-2025", "chat"),
+    ("cohere", "embed-english-v3.0", "embedding"),
+    ("cohere", "embed-v4.0", "embedding"),
+    ("together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "chat"),
+    ("together_ai", "BAAI/bge-base-en-v1.5", "embedding"),
+    ("gcp.vertex_ai", "claude-sonnet-4-5@20250929", "chat"),
+    ("gcp.vertex_ai", "mistral-medium-3", "chat"),
+    ("aws.bedrock", "meta.llama3-3-70b-instruct-v1:0", "chat"),
+    ("aws.bedrock", "amazon.titan-text-express-v1", "chat"),
+    ("aws.bedrock", "us.cohere.embed-v4:0", "embedding"),
+    ("groq", "openai/gpt-oss-120b", "chat"),
+    ("mistral_ai", "codestral-latest", "chat"),
 ]
 
 

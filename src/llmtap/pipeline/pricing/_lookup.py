@@ -51,6 +51,8 @@ _PROVIDER_PREFIXES: dict[str, tuple[str, ...]] = {
     "deepseek": ("deepseek/",),
     "x_ai": ("xai/",),
     "openrouter": ("openrouter/",),
+    "together_ai": ("together_ai/",),
+    "cohere": ("cohere/",),
 }
 #: gen_ai.provider.name -> litellm_provider values of that provider's entries (prefixes)
 _PROVIDER_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -68,6 +70,7 @@ _PROVIDER_FAMILIES: dict[str, tuple[str, ...]] = {
     "x_ai": ("xai",),
     "openrouter": ("openrouter",),
     "cohere": ("cohere",),
+    "together_ai": ("together_ai",),
 }
 _BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|au|jp|ca|global|us-gov)\.(?=[a-z0-9-]+\.)")
 _BEDROCK_VERSION = re.compile(r"(?:-v\d+(?::\d+)?|:\d+)$")
