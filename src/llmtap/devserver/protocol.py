@@ -17,6 +17,9 @@ from .reply import Reply
 from .scenarios import Context
 
 Endpoint = Callable[[dict[str, Any], Context], Reply]
+# A route carrying parameters in its path (``/v1beta/models/{model}:generateContent``): the
+# endpoint and the parameters, which the router merges into the request body; None: not ours.
+RouteMatch = Callable[[str], "tuple[Endpoint, dict[str, Any]] | None"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,11 @@ class WireProtocol:
     # GET /<collection>/<id>: the endpoint gets {"<key>": id, **query parameters}
     get_routes: Mapping[str, tuple[str, Endpoint]] = field(default_factory=dict)
     fallback: bool = False  # answers the paths no protocol owns
+    match: RouteMatch | None = None  # POST routes with parameters in the path
 
     def owns(self, route: str) -> bool:
+        if self.match is not None and self.match(route) is not None:
+            return True
         return any(route == path or route.startswith(path + "/") for path in self._paths())
 
     def _paths(self) -> tuple[str, ...]:

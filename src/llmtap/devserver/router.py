@@ -83,7 +83,9 @@ def _dispatch(
         params = {**(query or {}), key: item}
         ctx = Context(ctx.request_id, ctx.created, scenario)
         return _serve(getter, route, headers, params, ctx)
-    endpoint = ROUTES.get(route)
+    endpoint, params = ROUTES.get(route), None
+    if endpoint is None:
+        endpoint, params = _matched(route)
     if endpoint is None:
         return _error(route, 404, f"Invalid URL ({method} {route})", ctx)
     if method != "POST":
@@ -91,11 +93,22 @@ def _dispatch(
     body = _decode(raw)
     if body is None:
         return _error(route, 400, "The request body is not a valid JSON object.", ctx)
+    if params:
+        body = {**body, **params}
     try:
         scenario = parse_scenario(headers, body.get("model"))
     except ValueError as exc:
         return _error(route, 400, str(exc), ctx)
     return _serve(endpoint, route, headers, body, Context(ctx.request_id, ctx.created, scenario))
+
+
+def _matched(route: str) -> tuple[Endpoint | None, dict[str, Any] | None]:
+    """A protocol's parameterized route (the model in the path), if one matches."""
+    for proto in PROTOCOLS:
+        found = proto.match(route) if proto.match is not None else None
+        if found is not None:
+            return found
+    return None, None
 
 
 def _serve(
