@@ -16,7 +16,9 @@ from llmtap.instrumentation.openai import _common as common
 from llmtap.pipeline import tokens
 
 
-def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+def request_attributes(
+    kwargs: dict[str, Any], attrs: dict[str, Any], openai_attributes: bool = True
+) -> None:
     num = _client.set_number
     num(attrs, semconv.REQUEST_TEMPERATURE, kwargs.get("temperature"), float)
     num(attrs, semconv.REQUEST_TOP_P, kwargs.get("top_p"), float)
@@ -38,7 +40,7 @@ def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
         kind = fmt.get("type") if isinstance(fmt, dict) else "json_schema"
         attrs[semconv.OUTPUT_TYPE] = "text" if kind == "text" else "json"
     tier = kwargs.get("service_tier")
-    if _client.given(tier) and tier != "auto":
+    if openai_attributes and _client.given(tier) and tier != "auto":
         attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
 
 
@@ -167,16 +169,26 @@ def _texts(messages: Any) -> list[str]:
 
 
 class ChatOptions:
-    __slots__ = ("hide_usage", "messages", "model")
+    __slots__ = ("hide_usage", "messages", "model", "openai_attributes")
 
-    def __init__(self, messages: Any, model: Any, hide_usage: bool) -> None:
+    def __init__(
+        self, messages: Any, model: Any, hide_usage: bool, openai_attributes: bool = True
+    ) -> None:
         self.messages = messages
         self.model = model
         self.hide_usage = hide_usage
+        self.openai_attributes = openai_attributes
 
 
 class ChatAdapter:
-    """``chat.completions.create`` / ``parse`` and their async twins."""
+    """``chat.completions.create`` / ``parse`` and their async twins.
+
+    Another provider's own SDK speaking this wire format (Groq, Together) subclasses it and
+    sets the class attributes below."""
+
+    provider: str | None = None  # None: the OpenAI client's host and class tell
+    openai_attributes = True  # the ``openai.*`` attributes (OpenAI's API only)
+    stream_usage = "inject"  # or "sent": the provider always ends a stream with its usage
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -185,29 +197,32 @@ class ChatAdapter:
         kwargs = parts.materialize(kwargs, "messages", "tools", "functions")
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
-        inv = Invocation(semconv.OP_CHAT, "openai", model)
+        inv = Invocation(semconv.OP_CHAT, self.provider or "openai", model)
         attrs = inv.attributes
-        attrs.update(common.client_attributes(instance))
-        attrs[semconv.OPENAI_API_TYPE] = "chat_completions"
+        attrs.update(common.client_attributes(instance, self.provider))
+        if self.openai_attributes:
+            attrs[semconv.OPENAI_API_TYPE] = "chat_completions"
         stream = kwargs.get("stream") is True
         attrs[semconv.REQUEST_STREAM] = stream
-        request_attributes(kwargs, attrs)
+        request_attributes(kwargs, attrs, self.openai_attributes)
         if self.settings.capture.any:
             inv.input_messages = input_messages(kwargs.get("messages"))
             inv.tool_definitions = tool_definitions(kwargs.get("tools"), kwargs.get("functions"))
         hide = False
-        if stream and self.settings.inject_stream_usage and _wants_no_usage(kwargs):
+        asks = stream and self.stream_usage == "inject" and _wants_no_usage(kwargs)
+        if asks and self.settings.inject_stream_usage:
             opts = kwargs.get("stream_options")
             base = dict(opts) if _client.given(opts) and opts else {}
             kwargs = {**kwargs, "stream_options": {**base, "include_usage": True}}
             hide = True
-        elif stream and self.settings.estimate_stream_usage and _wants_no_usage(kwargs):
+        elif asks and self.settings.estimate_stream_usage:
             tokens.prepare(model)
-        return Call(inv, args, kwargs, ChatOptions(kwargs.get("messages"), model, hide))
+        options = ChatOptions(kwargs.get("messages"), model, hide, self.openai_attributes)
+        return Call(inv, args, kwargs, options)
 
     def complete(self, call: Call, result: Any) -> Any:
         inv, attrs = call.inv, call.inv.attributes
-        _response_fields(attrs, result)
+        _response_fields(attrs, result, self.openai_attributes)
         attrs.update(common.usage_attributes(getattr(result, "usage", None)))
         choices = getattr(result, "choices", None) or []
         reasons = [getattr(c, "finish_reason", None) or "" for c in choices]
@@ -230,13 +245,16 @@ def _wants_no_usage(kwargs: dict[str, Any]) -> bool:
     return not (_client.given(opts) and opts and opts.get("include_usage"))
 
 
-def _response_fields(attrs: dict[str, Any], result: Any) -> None:
-    for key, name in (
-        (semconv.RESPONSE_ID, "id"),
-        (semconv.RESPONSE_MODEL, "model"),
-        (semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
-        (semconv.OPENAI_RESPONSE_SERVICE_TIER, "service_tier"),
-    ):
+_RESPONSE_FIELDS = ((semconv.RESPONSE_ID, "id"), (semconv.RESPONSE_MODEL, "model"))
+_OPENAI_RESPONSE_FIELDS = (
+    *_RESPONSE_FIELDS,
+    (semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
+    (semconv.OPENAI_RESPONSE_SERVICE_TIER, "service_tier"),
+)
+
+
+def _response_fields(attrs: dict[str, Any], result: Any, openai_attributes: bool = True) -> None:
+    for key, name in _OPENAI_RESPONSE_FIELDS if openai_attributes else _RESPONSE_FIELDS:
         value = getattr(result, name, None)
         if isinstance(value, str) and value:
             attrs[key] = value
@@ -351,7 +369,7 @@ class ChatAccumulator:
     def finish(self, inv: Invocation) -> None:
         attrs = inv.attributes
         if self.head is not None:
-            _response_fields(attrs, self.head)
+            _response_fields(attrs, self.head, self.options.openai_attributes)
         ordered = [self.choices[i] for i in sorted(self.choices)]
         reasons = [c.finish for c in ordered if c.finish]
         if reasons:

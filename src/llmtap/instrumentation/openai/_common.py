@@ -50,9 +50,15 @@ def _identify(client: Any) -> dict[str, Any]:
     return {semconv.PROVIDER: provider_for(host, type(client).__name__, runtime)}
 
 
-def client_attributes(resource: Any) -> dict[str, Any]:
-    """Provider name and server address of the client behind a resource."""
-    return _client.client_attributes(resource, _identify, "openai")
+def client_attributes(resource: Any, provider: str | None = None) -> dict[str, Any]:
+    """Provider name and server address of the client behind a resource. ``provider`` names
+    it outright (another provider's own SDK on the same wire format: Groq, Together);
+    without it the OpenAI client's host and class tell."""
+    if provider is None:
+        return _client.client_attributes(resource, _identify, "openai")
+    return _client.client_attributes(
+        resource, lambda client: {semconv.PROVIDER: provider}, provider
+    )
 
 
 def stop_sequences(value: Any) -> list[str] | None:

@@ -55,16 +55,28 @@ def _output_message(text: Any, finish: Any, default: str = "stop") -> dict[str, 
 
 
 class CompletionsOptions:
-    __slots__ = ("hide_usage", "model", "prompts")
+    __slots__ = ("hide_usage", "model", "openai_attributes", "prompts")
 
-    def __init__(self, prompts: list[Any], model: str | None, hide_usage: bool) -> None:
+    def __init__(
+        self,
+        prompts: list[Any],
+        model: str | None,
+        hide_usage: bool,
+        openai_attributes: bool = True,
+    ) -> None:
         self.prompts = prompts
         self.model = model
         self.hide_usage = hide_usage
+        self.openai_attributes = openai_attributes
 
 
 class CompletionsAdapter:
-    """``completions.create`` (sync and async, streamed or not)."""
+    """``completions.create`` (sync and async, streamed or not); another provider's SDK on
+    this wire format sets the class attributes as for ``ChatAdapter``."""
+
+    provider: str | None = None
+    openai_attributes = True
+    stream_usage = "inject"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -73,28 +85,30 @@ class CompletionsAdapter:
         kwargs = parts.materialize(kwargs, "prompt")
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
-        inv = Invocation(semconv.OP_TEXT_COMPLETION, "openai", model)
+        inv = Invocation(semconv.OP_TEXT_COMPLETION, self.provider or "openai", model)
         attrs = inv.attributes
-        attrs.update(common.client_attributes(instance))
+        attrs.update(common.client_attributes(instance, self.provider))
         stream = kwargs.get("stream") is True
         attrs[semconv.REQUEST_STREAM] = stream
-        chat.request_attributes(kwargs, attrs)
+        chat.request_attributes(kwargs, attrs, self.openai_attributes)
         prompts = _prompts(kwargs.get("prompt"))
         if self.settings.capture.any:  # each prompt as one user message
             inv.input_messages = [parts.message("user", [_prompt_part(p)]) for p in prompts]
         hide = False
-        if stream and self.settings.inject_stream_usage and chat._wants_no_usage(kwargs):
+        asks = stream and self.stream_usage == "inject" and chat._wants_no_usage(kwargs)
+        if asks and self.settings.inject_stream_usage:
             opts = kwargs.get("stream_options")
             base = dict(opts) if _client.given(opts) and opts else {}
             kwargs = {**kwargs, "stream_options": {**base, "include_usage": True}}
             hide = True
-        elif stream and self.settings.estimate_stream_usage and chat._wants_no_usage(kwargs):
+        elif asks and self.settings.estimate_stream_usage:
             tokens.prepare(model)
-        return Call(inv, args, kwargs, CompletionsOptions(prompts, model, hide))
+        options = CompletionsOptions(prompts, model, hide, self.openai_attributes)
+        return Call(inv, args, kwargs, options)
 
     def complete(self, call: Call, result: Any) -> Any:
         inv, attrs = call.inv, call.inv.attributes
-        chat._response_fields(attrs, result)
+        chat._response_fields(attrs, result, self.openai_attributes)
         attrs.update(common.usage_attributes(getattr(result, "usage", None)))
         choices = sorted(getattr(result, "choices", None) or [], key=_index)
         reasons = [getattr(c, "finish_reason", None) or "" for c in choices]
@@ -155,7 +169,7 @@ class CompletionsAccumulator:
     def finish(self, inv: Invocation) -> None:
         attrs = inv.attributes
         if self.head is not None:
-            chat._response_fields(attrs, self.head)
+            chat._response_fields(attrs, self.head, self.options.openai_attributes)
         order = sorted(self.texts)
         reasons = [self.finishes[i] for i in order if i in self.finishes]
         if reasons:

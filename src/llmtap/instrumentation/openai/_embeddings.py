@@ -13,14 +13,17 @@ from llmtap.instrumentation.openai import _common as common
 
 
 class EmbeddingsAdapter:
+    provider: str | None = None  # set by another provider's SDK on this wire format
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     def begin(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Call:
         model = kwargs.get("model")
-        inv = Invocation(semconv.OP_EMBEDDINGS, "openai", model if isinstance(model, str) else None)
+        model = model if isinstance(model, str) else None
+        inv = Invocation(semconv.OP_EMBEDDINGS, self.provider or "openai", model)
         attrs = inv.attributes
-        attrs.update(common.client_attributes(instance))
+        attrs.update(common.client_attributes(instance, self.provider))
         fmt = kwargs.get("encoding_format")
         if _client.given(fmt):
             attrs[semconv.REQUEST_ENCODING_FORMATS] = [str(fmt)]
