@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from llmtap import runtime, semconv
+from llmtap.instrumentation._documents import documents_json
 from llmtap.instrumentation._invocation import Invocation, Telemetry
 
 
@@ -75,7 +76,7 @@ class Step:
         """Retrieved documents: dicts with ``id``, ``score`` and optionally ``content``."""
         if not self.capture:
             return
-        self.set(semconv.RETRIEVAL_DOCUMENTS, _json([_document(d) for d in docs]))
+        self.set(semconv.RETRIEVAL_DOCUMENTS, documents_json(docs))
 
 
 _DOCUMENT_STEPS = frozenset({semconv.OP_RETRIEVAL, "rerank"})
@@ -83,15 +84,6 @@ _DOCUMENT_STEPS = frozenset({semconv.OP_RETRIEVAL, "rerank"})
 
 def _is_documents(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(d, (dict, str)) for d in value)
-
-
-def _document(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        doc = {"id": str(getattr(doc, "id", "")), "content": str(doc)}
-    out = {"id": str(doc.get("id", "")), "score": float(doc.get("score", 0.0))}
-    if "content" in doc:
-        out["content"] = doc["content"]
-    return out
 
 
 def _invocation(kind: str, name: str, extra: dict[str, Any]) -> Invocation:
