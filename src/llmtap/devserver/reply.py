@@ -1,4 +1,4 @@
-"""Transport-neutral description of a dev server reply (JSON body or SSE stream)."""
+"""Transport-neutral description of a dev server reply (JSON body, SSE or NDJSON stream)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+NDJSON_CONTENT_TYPE = "application/x-ndjson"
 
 
 def dumps(value: Any) -> str:
@@ -34,6 +35,23 @@ class SSEEvent:
         return f"{head}{lines}\n".encode()
 
 
+@dataclass(frozen=True)
+class JSONLine:
+    """One line of a newline-delimited JSON stream (Ollama's); a stream event like `SSEEvent`."""
+
+    data: str
+
+    @classmethod
+    def of(cls, payload: Any) -> JSONLine:
+        return cls(dumps(payload))
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+    def encode(self) -> bytes:
+        return f"{self.data}\n".encode()
+
+
 @dataclass
 class Reply:
     """What to send back: a JSON `body` or a list of SSE `events`.
@@ -47,7 +65,7 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
-    events: list[SSEEvent] | None = None
+    events: list[SSEEvent] | list[JSONLine] | None = None
     cut_after: int | None = None
     delay_ms: float = 0.0
     first_event_delay_ms: float = 0.0
@@ -64,7 +82,7 @@ class Reply:
     def body_bytes(self) -> bytes:
         return b"" if self.body is None else dumps(self.body).encode()
 
-    def sent_events(self) -> list[SSEEvent]:
+    def sent_events(self) -> list[SSEEvent] | list[JSONLine]:
         events = self.events or []
         return events if self.cut_after is None else events[: self.cut_after]
 
@@ -79,3 +97,7 @@ def json_reply(body: Any, status: int = 200) -> Reply:
 def stream_reply(events: list[SSEEvent]) -> Reply:
     headers = {"content-type": SSE_CONTENT_TYPE, "cache-control": "no-cache"}
     return Reply(status=200, headers=headers, events=events)
+
+
+def ndjson_reply(lines: list[JSONLine]) -> Reply:
+    return Reply(status=200, headers={"content-type": NDJSON_CONTENT_TYPE}, events=lines)
