@@ -27,7 +27,13 @@ is then taken as the uncached part.) A prompt longer than a tier's threshold
 ``openai.response.service_tier`` ``priority``/``flex`` selects ``*_priority``/``*_flex``
 rates where the table has them. Embeddings are priced on input only.
 
-An unknown model is never costed at $0: the span gets ``llmtap.cost.unknown_model`` and no
+Models of local providers (:data:`LOCAL_PROVIDERS`: ``ollama``) run on the user's own
+hardware: they cost 0 with ``llmtap.cost.price_source`` ``local`` (the price model is the
+span's model), unless ``pricing.overrides`` prices the model (the override wins); table
+entries (bundled or a file) are not used for them, since a local model's name may also be
+the name of a hosted model with a price.
+
+Any other unknown model is never costed at $0: the span gets ``llmtap.cost.unknown_model`` and no
 cost attributes, the ``llmtap.cost.unpriced`` counter goes up, and the model is kept in an
 in-process registry (:func:`unpriced_models`). A span that already carries
 ``gen_ai.usage.cost`` (costed here before, or by another language's SDK) is left alone.
@@ -49,6 +55,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from llmtap import semconv
@@ -59,6 +66,7 @@ from llmtap.pipeline.pricing import (
     CACHE_WRITE,
     INPUT,
     OUTPUT,
+    OVERRIDE,
     REASONING,
     PriceEntry,
     PriceResolver,
@@ -86,6 +94,11 @@ COST_UNKNOWN_MODEL: Final = semconv.LLMTAP_COST_UNKNOWN_MODEL
 COST_ESTIMATED: Final = semconv.LLMTAP_COST_ESTIMATED
 METRIC_COST: Final = semconv.METRIC_LLMTAP_COST
 METRIC_UNPRICED: Final = semconv.METRIC_LLMTAP_COST_UNPRICED
+
+#: gen_ai.provider.name values of providers whose models run locally: priced at 0 (price
+#: source ``local``) unless ``pricing.overrides`` prices the model
+LOCAL_PROVIDERS: Final = frozenset({"ollama"})
+LOCAL_PRICE_SOURCE: Final = "local"
 
 PRICING_FILE_ENV: Final = "LLMTAP_PRICING_FILE"
 CURRENCY: Final = "USD"
@@ -499,11 +512,14 @@ class CostStage(Stage):
         if not models:
             return
         provider = _text(attrs.get(semconv.PROVIDER))
-        resolution: Resolution | None = None
-        for model in models:
-            resolution = self.resolver.resolve(model, provider)
-            if resolution is not None:
-                break
+        if provider in LOCAL_PROVIDERS:
+            resolution = self._local(models)
+        else:
+            resolution = None
+            for model in models:
+                resolution = self.resolver.resolve(model, provider)
+                if resolution is not None:
+                    break
         if resolution is None:
             self._unpriced(attrs, provider, models[0])
             return
@@ -529,6 +545,14 @@ class CostStage(Stage):
         if cost.total > 0:
             self._record(cost.total, provider, request_model or response_model, attrs)
 
+    def _local(self, models: list[str]) -> Resolution:
+        """A local model's price: the user's override if there is one, else zero."""
+        for model in models:
+            found = self.resolver.resolve(model, None)
+            if found is not None and found.price_source == OVERRIDE:
+                return found
+        return _local(models[0])
+
     def _record(self, total: float, provider: str | None, model: str | None, attrs: dict) -> None:
         feature = _text(attrs.get(semconv.LLMTAP_FEATURE))
         key = (provider, model, feature)
@@ -551,6 +575,13 @@ class CostStage(Stage):
         if not self._unpriced_series.admit(key):
             key = (provider, OTHER)
         self._unpriced_counter.add(1, _metric_attributes(key[0], key[1], None))
+
+
+def _local(model: str) -> Resolution:
+    """A local provider's model, at zero price (see the module doc)."""
+    fields = MappingProxyType({INPUT: 0.0, OUTPUT: 0.0, "source": LOCAL_PRICE_SOURCE})
+    entry = PriceEntry(model, fields, LOCAL_PRICE_SOURCE)
+    return Resolution(model, entry, LOCAL_PRICE_SOURCE, LOCAL_PRICE_SOURCE)
 
 
 def _metric_attributes(provider: str | None, model: str | None, feature: str | None) -> dict:
@@ -610,6 +641,8 @@ __all__ = [
     "COST_TOTAL",
     "COST_UNKNOWN_MODEL",
     "CURRENCY",
+    "LOCAL_PRICE_SOURCE",
+    "LOCAL_PROVIDERS",
     "METRIC_COST",
     "METRIC_UNPRICED",
     "PRICING_FILE_ENV",
