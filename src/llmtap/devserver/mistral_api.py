@@ -241,7 +241,7 @@ def embeddings(body: dict[str, Any], ctx: Context) -> Reply:
     usage = {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0}
     return json_reply(
         {
-            "id": c.stable_id("", body, ctx.request_id),
+            "id": c.stable_id("emb", body),
             "object": "list",
             "data": data,
             "model": model,
