@@ -25,12 +25,12 @@ from llmtap.config import CaptureMode
 from llmtap.instrumentation._invocation import SCOPE
 
 try:  # SDK 2.x, 3.x
-    from mistralai.client import Mistral
+    from mistralai.client import Mistral, models
     from mistralai.client.errors import SDKError
 
     HOOKS = "mistralai.client._hooks.tracing"
 except ImportError:  # SDK 1.x
-    from mistralai import Mistral
+    from mistralai import Mistral, models
     from mistralai.models import SDKError
 
     HOOKS = "mistralai._hooks.tracing"
@@ -271,8 +271,8 @@ def test_tool_call_streamed(instrumented, client, span_exporter):
 
 def test_tool_round_trip_input(instrumented, client, span_exporter):
     """Arguments the app sends back as a JSON string or as an object; the tool's answer."""
-    from mistralai.client.models import AssistantMessage, FunctionCall, ToolCall, ToolMessage
-
+    AssistantMessage, FunctionCall = models.AssistantMessage, models.FunctionCall
+    ToolCall, ToolMessage = models.ToolCall, models.ToolMessage
     messages = [
         {"role": "system", "content": "Use tools."},
         *_user("Weather in Paris and Rome"),
@@ -368,6 +368,52 @@ def test_stream_finish_reason_error(instrumented, client, span_exporter):
     span = only_span(span_exporter)
     assert span.attributes[semconv.RESPONSE_FINISH_REASONS] == ("error",)
     assert content(span, semconv.OUTPUT_MESSAGES)[0]["finish_reason"] == "error"
+
+
+def test_reasoning_content_chunks():
+    """Reasoning models answer with content chunks (``thinking`` then ``text``), whole or
+    streamed; read from the SDK's own models (the devserver does not emit them)."""
+    from llmtap.config import Settings
+    from llmtap.instrumentation._invocation import Invocation
+    from llmtap.instrumentation._wrap import Call
+    from llmtap.instrumentation.mistralai._chat import ChatAccumulator, ChatAdapter
+
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "Hmm."}]}
+    message = {"role": "assistant", "content": [thinking, {"type": "text", "text": "Paris."}]}
+    response = models.ChatCompletionResponse.model_validate(
+        {
+            "id": "r1",
+            "object": "chat.completion",
+            "model": "magistral-small-latest",
+            "created": 1,
+            "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+    )
+    settings = Settings()
+    settings.capture = CaptureMode.parse("span_only")
+    call = Call(Invocation("chat", "mistral_ai"), (), {})
+    ChatAdapter(settings).complete(call, response)
+    expected = [
+        {"type": "reasoning", "content": "Hmm."},
+        {"type": "text", "content": "Paris."},
+    ]
+    assert call.inv.output_messages[0]["parts"] == expected
+
+    acc = ChatAccumulator(settings)
+    for content_piece, finish in (([thinking], None), ("Par", None), ("is.", "stop")):
+        chunk = {
+            "id": "r2",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": content_piece}, "finish_reason": finish}],
+        }
+        assert acc.add(models.CompletionEvent.model_validate({"data": chunk}))
+    inv = Invocation("chat", "mistral_ai")
+    acc.finish(inv)
+    assert inv.output_messages == [
+        {"role": "assistant", "parts": expected, "finish_reason": "stop"}
+    ]
+    assert inv.attributes[semconv.RESPONSE_FINISH_REASONS] == ["stop"]
 
 
 # embeddings, FIM, agents ------------------------------------------------------------------------
