@@ -32,12 +32,12 @@ def request_attributes(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
     num(attrs, semconv.REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"), float)
     num(attrs, semconv.REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"), float)
     stops = kwargs.get("stop_sequences")
-    if _client.given(stops) and stops:
+    if common.given(stops) and stops:
         attrs[semconv.REQUEST_STOP_SEQUENCES] = (
             [stops] if isinstance(stops, str) else [str(s) for s in stops]
         )
     fmt = kwargs.get("response_format")
-    if _client.given(fmt):
+    if common.given(fmt):
         kind = get(fmt, "type")
         if kind == "json_object":
             attrs[semconv.OUTPUT_TYPE] = "json"
@@ -125,14 +125,14 @@ def input_messages(messages: Any, documents: Any = None) -> list[dict[str, Any]]
         body += content_parts(get(msg, "content"))
         body += tool_call_parts(get(msg, "tool_calls"))
         out.append(parts.message(str(role), body))
-    if _client.given(documents) and documents:
+    if common.given(documents) and documents:
         lead = next((i for i, m in enumerate(out) if m["role"] != "system"), len(out))
         out.insert(lead, parts.message("system", [document_part(d) for d in documents]))
     return out
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not _client.given(tools) or not tools:
+    if not common.given(tools) or not tools:
         return None
     out = []
     for tool in tools:
@@ -212,12 +212,12 @@ def _delta_message(event: Any) -> Any:
 class ChatAccumulator:
     """Collects a v2 chat event stream: id, content, tool plan, tool calls, finish, usage."""
 
-    __slots__ = ("calls", "capture", "content", "finish", "id", "plan", "usage")
+    __slots__ = ("calls", "capture", "content", "id", "plan", "reason", "usage")
 
     def __init__(self, settings: Settings) -> None:
         self.capture = settings.capture.any
         self.id: str | None = None
-        self.finish: Any = None
+        self.reason: Any = None
         self.usage: Any = None
         self.content: dict[int, tuple[str, list[str]]] = {}
         self.plan: list[str] = []
@@ -229,7 +229,7 @@ class ChatAccumulator:
             self.id = get(event, "id")
         elif kind == "message-end":
             delta = get(event, "delta")
-            self.finish = get(delta, "finish_reason")
+            self.reason = get(delta, "finish_reason")
             self.usage = get(delta, "usage")
         elif self.capture:
             self._add_content(kind, event)
@@ -264,9 +264,9 @@ class ChatAccumulator:
         attrs = inv.attributes
         if isinstance(self.id, str) and self.id:
             attrs[semconv.RESPONSE_ID] = self.id
-        common.finish_attributes(attrs, self.finish)
+        common.finish_attributes(attrs, self.reason)
         attrs.update(common.usage_attributes(self.usage))
-        if not self.capture or not (self.content or self.plan or self.calls or self.finish):
+        if not self.capture or not (self.content or self.plan or self.calls or self.reason):
             return
         body = [_reasoning("".join(self.plan))] if self.plan else []
         for index in sorted(self.content):
@@ -277,8 +277,8 @@ class ChatAccumulator:
             call_id, name, pieces = self.calls[index]
             body.append(parts.tool_call(call_id, name, "".join(pieces)))
         message = parts.message("assistant", body)
-        if self.finish:
-            message["finish_reason"] = _output_finish(self.finish)
+        if self.reason:
+            message["finish_reason"] = _output_finish(self.reason)
         else:
             cut = attrs.get(semconv.LLMTAP_STREAM_END) == "error"
             message["finish_reason"] = "error" if cut else "stop"

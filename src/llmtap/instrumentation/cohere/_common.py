@@ -118,3 +118,8 @@ def response_id(attrs: dict[str, Any], result: Any) -> None:
     value = get(result, "id")
     if isinstance(value, str) and value:
         attrs[semconv.RESPONSE_ID] = value
+
+
+def given(value: Any) -> bool:
+    """False for None and ``...``, the SDK's OMIT (what the raw client receives for unset)."""
+    return value is not None and value is not Ellipsis

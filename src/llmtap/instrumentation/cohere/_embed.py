@@ -27,7 +27,7 @@ class EmbedAdapter:
         attrs = inv.attributes
         attrs.update(common.client_attributes(instance))
         types = kwargs.get("embedding_types")
-        if _client.given(types) and types and not isinstance(types, str):
+        if common.given(types) and types and not isinstance(types, str):
             types = list(types)
             kwargs = {**kwargs, "embedding_types": types}
             attrs[semconv.REQUEST_ENCODING_FORMATS] = [str(t) for t in types]
