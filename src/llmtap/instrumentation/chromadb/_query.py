@@ -1,0 +1,65 @@
+"""``Collection.query``: the request's texts and ``n_results``, the result's documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtap import semconv
+from llmtap.instrumentation._invocation import Invocation
+from llmtap.instrumentation._retrieval import RetrievalAdapter, retrieval_invocation
+from llmtap.instrumentation._wrap import Call
+
+# Collection.query's parameters after self, in order (positional calls)
+_PARAMS = (
+    "query_embeddings",
+    "query_texts",
+    "query_images",
+    "query_uris",
+    "ids",
+    "n_results",
+)
+
+
+def _arguments(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    named = dict(zip(_PARAMS, args, strict=False))
+    named.update(kwargs)
+    return named
+
+
+def _rows(value: Any) -> list[Any]:
+    """One row per query (Chroma answers lists of lists); a missing field is no rows."""
+    return list(value) if value is not None else []
+
+
+class QueryAdapter(RetrievalAdapter):
+    system = "chroma"
+
+    def request(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Invocation | None:
+        named = _arguments(args, kwargs)
+        inv = retrieval_invocation(self.system, getattr(instance, "name", None), "query")
+        n_results = named.get("n_results", 10)
+        if isinstance(n_results, int):
+            inv.attributes[semconv.REQUEST_TOP_K] = float(n_results)
+        texts = named.get("query_texts")
+        if isinstance(texts, str):
+            texts = [texts]
+        if isinstance(texts, list):
+            self.query_text(inv, texts)
+        return inv
+
+    def documents(self, call: Call, result: Any) -> list[dict[str, Any]] | None:
+        if not isinstance(result, dict) or result.get("ids") is None:
+            return None
+        ids = _rows(result.get("ids"))
+        distances = _rows(result.get("distances"))
+        texts = _rows(result.get("documents"))
+        docs = []
+        for q, row in enumerate(ids):
+            scores = distances[q] if q < len(distances) and distances[q] is not None else []
+            contents = texts[q] if q < len(texts) and texts[q] is not None else []
+            for i, doc_id in enumerate(row):
+                doc: dict[str, Any] = {"id": doc_id, "score": scores[i] if i < len(scores) else 0.0}
+                if i < len(contents) and contents[i] is not None:
+                    doc["content"] = contents[i]
+                docs.append(doc)
+        return docs
