@@ -23,7 +23,7 @@ from .vectorstore_support import (
     documents,
     only_retrieval,
     retrieval_spans,
-    step_telemetry,  # noqa: F401 (fixture)
+    step_telemetry,  # noqa: F401 (a fixture)
 )
 
 TARGET = "llmtap.instrumentation.chromadb:ChromaInstrumentor"

@@ -111,3 +111,18 @@ def record_documents(inv: Invocation, docs: list[dict[str, Any]], capture: bool)
     if not capture:
         docs = [{k: v for k, v in d.items() if k != "content"} for d in docs]
     inv.attributes[semconv.RETRIEVAL_DOCUMENTS] = documents_json(docs)
+
+
+# where RAG apps keep a record's text in its payload / metadata (LangChain: page_content)
+TEXT_FIELDS = ("text", "content", "document", "page_content", "chunk")
+
+
+def payload_text(payload: Any) -> str | None:
+    """A stored record's text: the first string among ``TEXT_FIELDS`` of its payload."""
+    if not isinstance(payload, dict):
+        return None
+    for key in TEXT_FIELDS:
+        value = payload.get(key)
+        if isinstance(value, str):
+            return value
+    return None
