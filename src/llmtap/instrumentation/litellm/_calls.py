@@ -219,6 +219,17 @@ class EmbeddingAdapter(embeddings.EmbeddingsAdapter):
         _record(inv)
         return Call(inv, args, kwargs)
 
+    def complete(self, call: Call, result: Any) -> Any:
+        result = super().complete(call, result)
+        attrs = call.inv.attributes
+        data = getattr(result, "data", None)
+        if data and semconv.EMBEDDINGS_DIMENSION_COUNT not in attrs:
+            first = data[0]  # LiteLLM's items are plain dicts
+            vector = first.get("embedding") if isinstance(first, dict) else None
+            if isinstance(vector, list):
+                attrs[semconv.EMBEDDINGS_DIMENSION_COUNT] = len(vector)
+        return result
+
 
 # wrappers -----------------------------------------------------------------------------------
 
