@@ -248,7 +248,8 @@ class Telemetry:
         if inv.chunks:
             attrs[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = inv.first_chunk - inv.start
         if error is not None:
-            attrs[semconv.ERROR_TYPE] = error_type(error)
+            # an adapter may have named the error more precisely (a provider's error code)
+            attrs.setdefault(semconv.ERROR_TYPE, error_type(error))
         if inv.pending is not None:
             if inv.own_span:
                 self._end_later(inv, error, elapsed)
