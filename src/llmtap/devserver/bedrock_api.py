@@ -110,15 +110,35 @@ def _stream(frames: list[Frame]) -> Reply:
 # errors -------------------------------------------------------------------------------
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
-    "rate_limit": (429, "ThrottlingException", "Too many requests, please wait before trying again."),
+    "rate_limit": (
+        429,
+        "ThrottlingException",
+        "Too many requests, please wait before trying again.",
+    ),
     "flaky": (429, "ThrottlingException", "Too many requests (flaky scenario)."),
     "server_error": (500, "InternalServerException", "The server encountered an internal error."),
-    "bad_request": (400, "ValidationException", "Malformed input request: rejected by the devserver."),
-    "auth": (403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-    "permission": (403, "AccessDeniedException", "You don't have access to the model with the specified model ID."),
-    "not_found": (404, "ResourceNotFoundException", "Could not resolve the foundation model from the provided model identifier: {model}"),
+    "bad_request": (
+        400,
+        "ValidationException",
+        "Malformed input request: rejected by the devserver.",
+    ),
+    "auth": (
+        403,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    ),
+    "permission": (
+        403,
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    ),
+    "not_found": (
+        404,
+        "ResourceNotFoundException",
+        "Could not resolve the foundation model from the provided model identifier: {model}",
+    ),
     "overloaded": (503, "ServiceUnavailableException", "The service is temporarily unavailable."),
-}  # fmt: skip
+}
 
 
 def aws_error(status: int, code: str, message: str, ctx: Context) -> Reply:
@@ -276,7 +296,9 @@ def _converse_plan(body: dict[str, Any], ctx: Context) -> Plan | None:
 def converse(body: dict[str, Any], ctx: Context) -> Reply:
     p = _converse_plan(body, ctx)
     if p is None:
-        return aws_error(400, "ValidationException", "A conversation must start with a user message.", ctx)  # fmt: skip
+        return aws_error(
+            400, "ValidationException", "A conversation must start with a user message.", ctx
+        )
     content: list[dict[str, Any]] = [{"text": p.text}] if p.pieces else []
     if p.tool:
         content.append(
@@ -301,7 +323,9 @@ def converse(body: dict[str, Any], ctx: Context) -> Reply:
 def converse_stream(body: dict[str, Any], ctx: Context) -> Reply:
     p = _converse_plan(body, ctx)
     if p is None:
-        return aws_error(400, "ValidationException", "A conversation must start with a user message.", ctx)  # fmt: skip
+        return aws_error(
+            400, "ValidationException", "A conversation must start with a user message.", ctx
+        )
     frames = [Frame.event("messageStart", {"role": "assistant"})]
     index = 0
     if p.pieces:
@@ -397,7 +421,9 @@ def _anthropic_ask(body: dict[str, Any]) -> Ask:
         blocks = message.get("content")
         for block in [{"text": blocks}] if isinstance(blocks, str) else blocks or []:
             if isinstance(block, dict):
-                segments.append((c.count_tokens(c.text_of(block)), bool(block.get("cache_control"))))  # fmt: skip
+                segments.append(
+                    (c.count_tokens(c.text_of(block)), bool(block.get("cache_control")))
+                )
     if messages:
         last = messages[-1]
         ask.last_role = str(last.get("role") or "user")
@@ -430,7 +456,9 @@ def _mistral_ask(body: dict[str, Any]) -> Ask:
     if isinstance(body.get("messages"), list):
         messages = [m for m in body["messages"] if isinstance(m, dict)]
         users = [m for m in messages if m.get("role") == "user"]
-        ask = _prompt_ask(c.text_of(users[-1].get("content")) if users else "", body.get("max_tokens"))  # fmt: skip
+        ask = _prompt_ask(
+            c.text_of(users[-1].get("content")) if users else "", body.get("max_tokens")
+        )
         ask.tokens = max(1, sum(c.count_tokens(c.text_of(m.get("content"))) + 3 for m in messages))
         return ask
     return _prompt_ask(body.get("prompt"), body.get("max_tokens"))
@@ -510,7 +538,15 @@ def _invoke_body(vendor: str, body: dict[str, Any], p: Plan, model: str) -> dict
     if vendor == "nova":
         content: list[dict[str, Any]] = [{"text": p.text}] if p.pieces else []
         if p.tool:
-            content.append({"toolUse": {"toolUseId": p.tool["id"], "name": p.tool["name"], "input": p.tool["input"]}})  # fmt: skip
+            content.append(
+                {
+                    "toolUse": {
+                        "toolUseId": p.tool["id"],
+                        "name": p.tool["name"],
+                        "input": p.tool["input"],
+                    }
+                }
+            )
         usage = {
             "inputTokens": p.input_tokens,
             "outputTokens": p.output_tokens,
@@ -554,7 +590,11 @@ def _invoke_body(vendor: str, body: dict[str, Any], p: Plan, model: str) -> dict
         "text": p.text,
         "finish_reason": stop,
     }
-    return {"id": c.stable_id("", body, length=32), "generations": [generation], "prompt": body.get("prompt")}  # fmt: skip
+    return {
+        "id": c.stable_id("", body, length=32),
+        "generations": [generation],
+        "prompt": body.get("prompt"),
+    }
 
 
 def _anthropic_usage(p: Plan) -> dict[str, Any]:
@@ -601,7 +641,9 @@ def _token_headers(input_tokens: int, output_tokens: int | None) -> dict[str, st
     return headers
 
 
-def _read_invoke(body: dict[str, Any], ctx: Context) -> tuple[str, str, dict[str, Any], Reply | None]:  # fmt: skip
+def _read_invoke(
+    body: dict[str, Any], ctx: Context
+) -> tuple[str, str, dict[str, Any], Reply | None]:
     body = dict(body)
     model = str(body.pop("model", ""))
     vendor = vendor_of(model, body)
@@ -636,7 +678,7 @@ def invoke_stream(body: dict[str, Any], ctx: Context) -> Reply:
     if error is not None:
         return error
     if vendor in ("titan_embed", "cohere_embed"):
-        return aws_error(400, "ValidationException", "The model does not support streaming.", ctx)  # fmt: skip
+        return aws_error(400, "ValidationException", "The model does not support streaming.", ctx)
     p = plan(_ask_for(vendor, body), body, ctx)
     chunks = _STREAMERS[vendor](body, p, model)
     chunks[-1] = {**chunks[-1], "amazon-bedrock-invocationMetrics": _invocation_metrics(p)}
@@ -645,13 +687,30 @@ def invoke_stream(body: dict[str, Any], ctx: Context) -> Reply:
 
 def _anthropic_chunks(body: dict[str, Any], p: Plan, model: str) -> list[dict[str, Any]]:
     final = _invoke_body("anthropic", body, p, model)
-    start = {**final, "content": [], "stop_reason": None, "usage": {**final["usage"], "output_tokens": 1}}  # fmt: skip
+    start = {
+        **final,
+        "content": [],
+        "stop_reason": None,
+        "usage": {**final["usage"], "output_tokens": 1},
+    }
     chunks: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     index = 0
     if p.pieces:
-        chunks.append({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})  # fmt: skip
+        chunks.append(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+        )
         for piece in p.pieces:
-            chunks.append({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})  # fmt: skip
+            chunks.append(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                }
+            )
         chunks.append({"type": "content_block_stop", "index": 0})
         index = 1
     if p.tool:
@@ -662,7 +721,9 @@ def _anthropic_chunks(body: dict[str, Any], p: Plan, model: str) -> list[dict[st
             chunks.append({"type": "content_block_delta", "index": index, "delta": delta})
         chunks.append({"type": "content_block_stop", "index": index})
     delta = {"stop_reason": final["stop_reason"], "stop_sequence": None}
-    chunks.append({"type": "message_delta", "delta": delta, "usage": {"output_tokens": p.output_tokens}})  # fmt: skip
+    chunks.append(
+        {"type": "message_delta", "delta": delta, "usage": {"output_tokens": p.output_tokens}}
+    )
     chunks.append({"type": "message_stop"})
     return chunks
 
@@ -679,7 +740,12 @@ def _nova_chunks(body: dict[str, Any], p: Plan, model: str) -> list[dict[str, An
         chunks.append({"contentBlockDelta": {"delta": delta, "contentBlockIndex": 1}})
         chunks.append({"contentBlockStop": {"contentBlockIndex": 1}})
     chunks.append({"messageStop": {"stopReason": _STOPS["nova"][p.stop]}})
-    usage = {"inputTokens": p.input_tokens, "outputTokens": p.output_tokens, "cacheReadInputTokenCount": p.cache_read, "cacheWriteInputTokenCount": p.cache_write}  # fmt: skip
+    usage = {
+        "inputTokens": p.input_tokens,
+        "outputTokens": p.output_tokens,
+        "cacheReadInputTokenCount": p.cache_read,
+        "cacheWriteInputTokenCount": p.cache_write,
+    }
     chunks.append({"metadata": {"usage": usage, "metrics": {}, "trace": {}}})
     return chunks
 
@@ -721,7 +787,17 @@ def _mistral_chunks(body: dict[str, Any], p: Plan, model: str) -> list[dict[str,
     for i, piece in enumerate(p.pieces or [""]):
         stop = _STOPS["mistral"][p.stop] if i == max(0, len(p.pieces) - 1) else None
         if "messages" in body:
-            chunks.append({"choices": [{"index": 0, "message": {"role": "assistant", "content": piece}, "stop_reason": stop}]})  # fmt: skip
+            chunks.append(
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": piece},
+                            "stop_reason": stop,
+                        }
+                    ]
+                }
+            )
         else:
             chunks.append({"outputs": [{"text": piece, "stop_reason": stop}]})
     return chunks
@@ -730,10 +806,26 @@ def _mistral_chunks(body: dict[str, Any], p: Plan, model: str) -> list[dict[str,
 def _cohere_chunks(body: dict[str, Any], p: Plan, model: str) -> list[dict[str, Any]]:
     stop = _STOPS["cohere_text"][p.stop]
     if "message" in body:
-        chunks: list[dict[str, Any]] = [{"is_finished": False, "event_type": "stream-start", "generation_id": c.stable_id("", body, "g", length=32)}]  # fmt: skip
-        chunks += [{"is_finished": False, "event_type": "text-generation", "text": piece} for piece in p.pieces]  # fmt: skip
+        chunks: list[dict[str, Any]] = [
+            {
+                "is_finished": False,
+                "event_type": "stream-start",
+                "generation_id": c.stable_id("", body, "g", length=32),
+            }
+        ]
+        chunks += [
+            {"is_finished": False, "event_type": "text-generation", "text": piece}
+            for piece in p.pieces
+        ]
         final = _invoke_body("cohere_chat", body, p, model)
-        chunks.append({"is_finished": True, "event_type": "stream-end", "finish_reason": stop, "response": final})  # fmt: skip
+        chunks.append(
+            {
+                "is_finished": True,
+                "event_type": "stream-end",
+                "finish_reason": stop,
+                "response": final,
+            }
+        )
         return chunks
     chunks = [{"text": piece, "is_finished": False} for piece in p.pieces]
     chunks.append({"is_finished": True, "finish_reason": stop, "text": ""})
