@@ -313,7 +313,7 @@ def test_stream_error_mid_stream(client):
 
 def test_broken_stream(client):
     seen = []
-    with pytest.raises(Exception, match="ended prematurely|Connection"):
+    with pytest.raises(Exception, match=r"ended prematurely|Connection"):
         for event in client.converse_stream(
             modelId="devserver-broken_stream:2", messages=_user("hi")
         )["stream"]:
