@@ -28,7 +28,7 @@ from .scenarios import Context
 
 _ROUTE_RE = re.compile(
     r"^(?:/v1beta1?|/v1)?/(?:projects/[^/]+/locations/[^/]+/)?"
-    r"(?:publishers/[^/]+/)?(?:models|tunedModels)/(?P<model>[^/:]+):(?P<method>\w+)$"
+    r"(?:publishers/[^/]+/)?(?:models|tunedModels)/(?P<model>[^/]+):(?P<method>\w+)$"
 )
 _EMBED_DIMENSIONS = 768
 _STATUS = {
@@ -133,8 +133,9 @@ def _thinking(config: dict[str, Any]) -> tuple[int, bool]:
     thinking = config.get("thinkingConfig")
     if not isinstance(thinking, dict):
         return 0, False
-    budget = thinking.get("thinkingBudget")
-    include = bool(thinking.get("includeThoughts"))
+    # the API takes proto JSON: camelCase or the snake_case names (SDK 3.x sends those here)
+    budget = thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+    include = bool(thinking.get("includeThoughts", thinking.get("include_thoughts")))
     if budget == 0:
         return 0, False
     return 16, include
