@@ -6,6 +6,7 @@ is httpx2's).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import ollama
 import pytest
+from ollama._types import ChatRequest
 
 from llmtap.devserver import DevServer
 from llmtap.devserver.reply import JSONLine, ndjson_reply
@@ -38,11 +40,37 @@ def _user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
 
 
+def _sdk_takes(method: str, name: str) -> bool:
+    return name in inspect.signature(getattr(ollama.Client, method)).parameters
+
+
+def _schema_format() -> bool:
+    try:
+        ChatRequest(model="m", format={"type": "object"})
+    except ValueError:
+        return False
+    return True
+
+
+# features newer than the oldest SDK supported (ollama 0.4.0)
+needs_think = pytest.mark.skipif(
+    not _sdk_takes("chat", "think"), reason="this ollama release has no think= (newer ones do)"
+)
+needs_dimensions = pytest.mark.skipif(
+    not _sdk_takes("embed", "dimensions"),
+    reason="this ollama release has no embed(dimensions=) (newer ones do)",
+)
+needs_schema_format = pytest.mark.skipif(
+    not _schema_format(),
+    reason="this ollama release takes no JSON schema as format= (newer ones do)",
+)
+
+
 @pytest.fixture
 def client(devserver: DevServer) -> Iterator[ollama.Client]:
     made = ollama.Client(host=devserver.base_url)
     yield made
-    made.close()
+    made._client.close()  # Client.close() is newer than ollama 0.4
 
 
 def test_chat(client: ollama.Client) -> None:
@@ -123,6 +151,10 @@ def test_tools_streamed(client: ollama.Client) -> None:
 def test_json_format(client: ollama.Client) -> None:
     response = client.chat(model=MODEL, messages=_user("Hi Paris"), format="json")
     assert json.loads(response.message.content) == {"answer": ANSWER}
+
+
+@needs_schema_format
+def test_json_schema_format(client: ollama.Client) -> None:
     schema = {
         "type": "object",
         "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
@@ -131,6 +163,7 @@ def test_json_format(client: ollama.Client) -> None:
     assert json.loads(generated.response) == {"city": "Paris", "n": 42}
 
 
+@needs_think
 def test_think(client: ollama.Client) -> None:
     response = client.chat(model="qwen3", messages=_user("Hi Paris"), think=True)
     assert response.message.thinking.startswith('The user wrote "Hi Paris".')
@@ -147,10 +180,14 @@ def test_embed_and_legacy_embeddings(client: ollama.Client) -> None:
     response = client.embed(model="nomic-embed-text", input=["Hi Paris", "Bye"])
     assert len(response.embeddings) == 2 and len(response.embeddings[0]) == 384
     assert response.prompt_eval_count == 3 and response.model == "nomic-embed-text"
-    same = client.embed(model="nomic-embed-text", input="Hi Paris", dimensions=8)
-    assert len(same.embeddings[0]) == 8
     legacy = client.embeddings(model="nomic-embed-text", prompt="Hi Paris")
     assert legacy.embedding == pytest.approx(response.embeddings[0])
+
+
+@needs_dimensions
+def test_embed_dimensions(client: ollama.Client) -> None:
+    same = client.embed(model="nomic-embed-text", input="Hi Paris", dimensions=8)
+    assert len(same.embeddings[0]) == 8
 
 
 async def test_async_client(devserver: DevServer) -> None:

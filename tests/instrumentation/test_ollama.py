@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import inspect
 import json
 import os
 import socket
@@ -19,12 +20,14 @@ from typing import Any
 import httpx
 import ollama
 import pytest
+from ollama._types import ChatRequest, Image
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmtap import semconv
 from llmtap.devserver import DevServer
 from llmtap.instrumentation._invocation import SCOPE
+from llmtap.instrumentation.ollama import _adapter
 from llmtap.pipeline.cost import CostStage, PricingConfig
 from llmtap.pipeline.span import SpanData
 
@@ -68,6 +71,32 @@ def _user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
 
 
+def _sdk_takes(method: str, name: str) -> bool:
+    return name in inspect.signature(getattr(ollama.Client, method)).parameters
+
+
+def _schema_format() -> bool:
+    try:
+        ChatRequest(model="m", format={"type": "object"})
+    except ValueError:
+        return False
+    return True
+
+
+# features newer than the oldest SDK supported (ollama 0.4.0)
+needs_think = pytest.mark.skipif(
+    not _sdk_takes("chat", "think"), reason="this ollama release has no think= (newer ones do)"
+)
+needs_dimensions = pytest.mark.skipif(
+    not _sdk_takes("embed", "dimensions"),
+    reason="this ollama release has no embed(dimensions=) (newer ones do)",
+)
+needs_schema_format = pytest.mark.skipif(
+    not _schema_format(),
+    reason="this ollama release takes no JSON schema as format= (newer ones do)",
+)
+
+
 # fixtures and helpers ---------------------------------------------------------------------
 
 
@@ -75,7 +104,7 @@ def _user(text: str) -> list[dict[str, Any]]:
 def client(devserver: DevServer) -> Iterator[ollama.Client]:
     made = ollama.Client(host=devserver.base_url)
     yield made
-    made.close()
+    made._client.close()  # Client.close() is newer than ollama 0.4
 
 
 @pytest.fixture
@@ -206,16 +235,30 @@ async def test_chat_async(instrumented, aclient, span_exporter):
 def test_message_models_images_and_a_one_shot_iterable(instrumented, client, span_exporter):
     messages = iter(
         [
-            ollama.Message(role="user", content="What is this?", images=[ollama.Image(value=PNG)]),
+            ollama.Message(role="system", content="Look closely."),
+            {"role": "user", "content": "What is this?", "images": [PNG]},
             {"role": "user", "content": "Hi Paris", "images": [base64.b64decode(PNG)]},
         ]
     )
     response = client.chat(model=MODEL, messages=messages)
-    assert response.message.content == ANSWER  # the SDK got both messages
-    first, second = content(only_span(span_exporter), semconv.INPUT_MESSAGES)
+    assert response.message.content == ANSWER  # the SDK got every message
+    system, first, second = content(only_span(span_exporter), semconv.INPUT_MESSAGES)
+    assert system == {"role": "system", "parts": [{"type": "text", "content": "Look closely."}]}
     assert first["parts"][0] == {"type": "text", "content": "What is this?"}
     assert first["parts"][1]["type"] == "blob" and first["parts"][1]["modality"] == "image"
     assert second["parts"][1]["type"] == "blob"
+
+
+def test_image_forms():
+    """What an image part records: base64 data, raw bytes (encoded), a file (its name only)."""
+    blob = {"type": "blob", "modality": "image", "content": PNG}
+    assert _adapter._image_part(Image(value=PNG)) == blob
+    assert _adapter._image_part(base64.b64decode(PNG)) == blob
+    assert _adapter._image_part(Path("/photos/cat.png")) == {
+        "type": "uri",
+        "modality": "image",
+        "uri": "/photos/cat.png",
+    }
 
 
 # generate ---------------------------------------------------------------------------------
@@ -351,13 +394,21 @@ def test_tools_streamed(instrumented, client, span_exporter):
 
 
 @pytest.mark.parametrize(
-    "fmt", ["json", {"type": "object", "properties": {"city": {"type": "string"}}}]
+    "fmt",
+    [
+        "json",
+        pytest.param(
+            {"type": "object", "properties": {"city": {"type": "string"}}},
+            marks=needs_schema_format,
+        ),
+    ],
 )
 def test_format_is_json_output(instrumented, client, span_exporter, fmt):
     client.chat(model=MODEL, messages=_user("Hi Paris"), format=fmt)
     assert only_span(span_exporter).attributes[semconv.OUTPUT_TYPE] == "json"
 
 
+@needs_think
 def test_think(instrumented, client, span_exporter):
     response = client.chat(model="qwen3", messages=_user("Hi Paris"), think=True)
     (output,) = content(only_span(span_exporter), semconv.OUTPUT_MESSAGES)
@@ -379,17 +430,24 @@ def test_think(instrumented, client, span_exporter):
 
 
 def test_embed(instrumented, client, span_exporter, metric_reader):
-    response = client.embed(model="nomic-embed-text", input=["Hi Paris", "Bye"], dimensions=16)
+    response = client.embed(model="nomic-embed-text", input=["Hi Paris", "Bye"])
     span = only_span(span_exporter)
     attrs = span.attributes
     assert span.name == "embeddings nomic-embed-text"
     assert attrs[semconv.OPERATION] == "embeddings" and attrs[semconv.PROVIDER] == "ollama"
-    assert attrs[semconv.EMBEDDINGS_DIMENSION_COUNT] == 16 == len(response.embeddings[0])
+    assert attrs[semconv.EMBEDDINGS_DIMENSION_COUNT] == 384 == len(response.embeddings[0])
     assert attrs[semconv.USAGE_INPUT_TOKENS] == response.prompt_eval_count
     assert semconv.USAGE_OUTPUT_TOKENS not in attrs
     assert semconv.INPUT_MESSAGES not in attrs
     (tokens,) = metric_points(metric_reader, semconv.METRIC_TOKEN_USAGE)
     assert tokens.attributes[semconv.TOKEN_TYPE] == "input" and tokens.sum == 3
+
+
+@needs_dimensions
+def test_embed_dimensions(instrumented, client, span_exporter):
+    response = client.embed(model="nomic-embed-text", input="Hi", dimensions=16)
+    assert len(response.embeddings[0]) == 16
+    assert only_span(span_exporter).attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] == 16
 
 
 def test_legacy_embeddings(instrumented, client, span_exporter):
@@ -462,10 +520,12 @@ def test_connection_error(instrumented, span_exporter):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     refused = ollama.Client(host=f"http://127.0.0.1:{port}")
-    with pytest.raises(ConnectionError):
+    # the SDK raises ConnectionError (httpx's ConnectError before ollama 0.4.5)
+    with pytest.raises((ConnectionError, httpx.ConnectError)) as caught:
         refused.chat(model=MODEL, messages=_user("Hi"))
     span = only_span(span_exporter)
-    assert span.attributes[semconv.ERROR_TYPE] == "ConnectionError"
+    assert span.attributes[semconv.ERROR_TYPE] == type(caught.value).__qualname__
+    assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[semconv.SERVER_PORT] == port
 
 
@@ -578,7 +638,7 @@ def test_module_level_functions_when_imported_after_instrument(devserver):
 def _calls(client: ollama.Client) -> list[Any]:
     return [
         plain(client.chat(model=MODEL, messages=_user("Hi Paris"), tools=[WEATHER])),
-        plain(client.chat(model="qwen3", messages=_user("Hi Paris"), think=True, format="json")),
+        plain(client.chat(model="qwen3", messages=_user("Hi Paris"), format="json")),
         plain(list(client.chat(model=MODEL, messages=_user("Hi Paris"), stream=True))),
         plain(client.generate(model=MODEL, prompt="Hi Paris", options={"num_predict": 4})),
         plain(list(client.generate(model=MODEL, prompt="Hi Paris", stream=True))),
@@ -594,6 +654,17 @@ def test_differential(instrument, client, span_exporter):
     with_llmtap = _calls(client)
     assert with_llmtap == without
     assert len(span_exporter.get_finished_spans()) == 7
+
+
+@needs_think
+def test_differential_think(instrument, client, span_exporter):
+    def call() -> Any:
+        return plain(client.chat(model="qwen3", messages=_user("Hi Paris"), think=True))
+
+    without = call()
+    instrument(TARGET, capture="span_only")
+    assert call() == without and without["message"]["thinking"]
+    assert len(span_exporter.get_finished_spans()) == 1
 
 
 def test_stream_proxy_is_still_a_generator(instrumented, client):
