@@ -16,6 +16,7 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 import llmtap
 from llmtap.instrumentation.qdrant._query import PointsAdapter
 
+from .test_openai_support import data_points
 from .vectorstore_support import (  # noqa: F401 (step_telemetry: a fixture)
     attrs,
     documents,
@@ -220,3 +221,13 @@ def test_nests_under_an_app_span_and_a_rag_step(
     assert inner.parent.span_id == step.context.span_id
     assert step.parent.span_id == app.get_span_context().span_id
     assert documents(step)[0]["id"] == documents(inner)[0]["id"] == "1"
+
+
+def test_duration_metric(instrument_qdrant, client, metric_reader) -> None:
+    instrument_qdrant()
+    client.query_points(COLLECTION, query=QUERY, limit=1)
+    points = data_points(metric_reader, "gen_ai.client.operation.duration")
+    assert len(points) == 1
+    assert dict(points[0].attributes) == {"gen_ai.operation.name": "retrieval"}
+    assert points[0].count == 1
+    assert data_points(metric_reader, "gen_ai.client.token.usage") == []
