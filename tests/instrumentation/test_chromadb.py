@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import chromadb
@@ -225,10 +232,77 @@ def test_nests_under_an_app_span_and_a_rag_step(
     assert inner.attributes["user.id"] == "u-1"
 
 
-def test_async_collection_query_is_wrapped(instrument_chroma) -> None:
-    # AsyncCollection needs a Chroma server (AsyncHttpClient); only the patch is checked
-    from chromadb.api.models.AsyncCollection import AsyncCollection
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real Chroma server (``chroma run``, shipped with chromadb) for the HTTP clients."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    chroma = Path(sys.executable).with_name("chroma")
+    if not chroma.exists():
+        pytest.skip(f"no chroma executable next to {sys.executable}")
+    path = tmp_path_factory.mktemp("chroma")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("chroma run did not start listening within 30 s")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
-    instrument_chroma()
-    assert type(AsyncCollection.__dict__["query"]).__name__ == "FunctionWrapper"
-    assert asyncio.iscoroutinefunction(AsyncCollection.query)
+
+def test_async_http_client(instrument_chroma, chroma_server, span_exporter) -> None:
+    settings = chromadb.Settings(anonymized_telemetry=False)
+
+    async def run() -> tuple[Any, Any, str]:
+        client = await chromadb.AsyncHttpClient(
+            host="127.0.0.1", port=chroma_server, settings=settings
+        )
+        name = f"akb-{uuid.uuid4().hex[:8]}"
+        made = await client.create_collection(name, embedding_function=LetterEmbedding())
+        await made.add(ids=list(DOCS), documents=list(DOCS.values()))
+        bare = await made.query(query_texts=["refunds"], n_results=2)
+        instrument_chroma()
+        traced = await made.query(query_texts=["refunds"], n_results=2)
+        return bare, traced, name
+
+    bare, traced, name = asyncio.run(run())
+    assert traced == bare
+    span = only_retrieval(span_exporter)
+    assert span.name == f"retrieval {name}"
+    assert span.attributes["server.address"] == "127.0.0.1"
+    assert span.attributes["server.port"] == chroma_server
+    assert span.attributes["gen_ai.retrieval.query.text"] == "refunds"
+    assert [d["id"] for d in documents(span)] == traced["ids"][0]
+    assert documents(span)[0]["content"] == traced["documents"][0][0]
+
+
+def test_http_client(instrument_chroma, chroma_server, span_exporter) -> None:
+    client = chromadb.HttpClient(
+        host="127.0.0.1", port=chroma_server, settings=chromadb.Settings(anonymized_telemetry=False)
+    )
+    made = client.create_collection(
+        f"hkb-{uuid.uuid4().hex[:8]}", embedding_function=LetterEmbedding()
+    )
+    made.add(ids=list(DOCS), documents=list(DOCS.values()))
+    instrument_chroma(capture="no_content")
+    result = made.query(query_texts=["shipping"], n_results=1)
+    span = only_retrieval(span_exporter)
+    assert span.attributes["server.port"] == chroma_server
+    assert documents(span) == [
+        {"id": result["ids"][0][0], "score": pytest.approx(result["distances"][0][0])}
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from llmtap import semconv
 from llmtap.instrumentation._invocation import Invocation
@@ -31,12 +32,26 @@ def _rows(value: Any) -> list[Any]:
     return list(value) if value is not None else []
 
 
+def _server(instance: Any) -> tuple[str | None, int | None]:
+    """The Chroma server of an HTTP client's collection (``_api_url``); none in-process."""
+    url = getattr(getattr(instance, "_client", None), "_api_url", None)
+    if not isinstance(url, str):
+        return None, None
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
 class QueryAdapter(RetrievalAdapter):
     system = "chroma"
 
     def request(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Invocation | None:
         named = _arguments(args, kwargs)
         inv = retrieval_invocation(self.system, getattr(instance, "name", None), "query")
+        address, port = _server(instance)
+        if address:
+            inv.attributes[semconv.SERVER_ADDRESS] = address
+            if port:
+                inv.attributes[semconv.SERVER_PORT] = port
         n_results = named.get("n_results", 10)
         if isinstance(n_results, int):
             inv.attributes[semconv.REQUEST_TOP_K] = float(n_results)
