@@ -336,8 +336,11 @@ def test_stream_closed(instrumented, client, span_exporter):
 
 
 def test_tools(instrumented, client, span_exporter):
+    time_tool = {"type": "function", "function": {"name": "now", "description": "The time"}}
     response = client.chat(
-        model=MODEL, messages=_user("Weather in Paris?"), tools=[WEATHER, add_numbers]
+        model=MODEL,
+        messages=_user("Weather in Paris?"),
+        tools=[WEATHER, add_numbers, ollama.Tool.model_validate(time_tool)],
     )
     span = only_span(span_exporter)
     tools = validate(span, semconv.TOOL_DEFINITIONS, "gen-ai-tool-definitions.json")
@@ -349,6 +352,7 @@ def test_tools(instrumented, client, span_exporter):
     }
     assert tools[1]["name"] == "add_numbers" and tools[1]["description"] == "Add two numbers."
     assert set(tools[1]["parameters"]["properties"]) == {"a", "b"}
+    assert tools[2] == {"type": "function", "name": "now", "description": "The time"}
     (output,) = validate(span, semconv.OUTPUT_MESSAGES, "gen-ai-output-messages.json")
     call = response.message.tool_calls[0].function
     assert output["parts"] == [

@@ -148,7 +148,8 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     for tool in tools or ():
         if callable(tool) and not isinstance(tool, Mapping):
             tool = _function_tool(tool)
-        tool = parts.as_dict(tool)
+        elif hasattr(tool, "model_dump"):  # ollama.Tool: "$defs" is an alias
+            tool = tool.model_dump(exclude_none=True, by_alias=True)
         if not isinstance(tool, Mapping):
             continue
         function = parts.as_dict(tool.get("function")) or {}
