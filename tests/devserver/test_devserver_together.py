@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -21,9 +22,16 @@ def _user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}]
 
 
+def base_url(devserver: Any) -> str:
+    """The devserver's Together root: 3.x paths start with ``/v1``, 2.x base URLs end with it."""
+    source = inspect.getsource(together.resources.chat.completions)
+    root = f"{devserver.base_url}/together"
+    return root if '"/v1/chat/completions"' in source else f"{root}/v1"
+
+
 @pytest.fixture
 def client(devserver: DevServer) -> Iterator[together.Together]:
-    made = together.Together(base_url=f"{devserver.base_url}/together", api_key="x", max_retries=0)
+    made = together.Together(base_url=base_url(devserver), api_key="x", max_retries=0)
     yield made
     made.close()
 

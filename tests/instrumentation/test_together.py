@@ -5,6 +5,7 @@ capture modes, metrics, and what the app receives (the same with and without llm
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -35,20 +36,23 @@ EMBED_MODEL = "BAAI/bge-base-en-v1.5"
 RERANK_MODEL = "Salesforce/Llama-Rank-V1"
 
 
+def base_url(devserver: Any) -> str:
+    """The devserver's Together root: 3.x paths start with ``/v1``, 2.x base URLs end with it."""
+    source = inspect.getsource(together.resources.chat.completions)
+    root = f"{devserver.base_url}/together"
+    return root if '"/v1/chat/completions"' in source else f"{root}/v1"
+
+
 @pytest.fixture
 def client(devserver: Any) -> Iterator[together.Together]:
-    made = together.Together(
-        base_url=f"{devserver.base_url}/together", api_key="test-key", max_retries=0
-    )
+    made = together.Together(base_url=base_url(devserver), api_key="test-key", max_retries=0)
     yield made
     made.close()
 
 
 @pytest.fixture
 async def aclient(devserver: Any) -> AsyncIterator[together.AsyncTogether]:
-    made = together.AsyncTogether(
-        base_url=f"{devserver.base_url}/together", api_key="test-key", max_retries=0
-    )
+    made = together.AsyncTogether(base_url=base_url(devserver), api_key="test-key", max_retries=0)
     yield made
     await made.close()
 
