@@ -37,7 +37,8 @@ class MistralInstrumentor(SdkInstrumentor):
     """Turns every Mistral chat, agents, FIM and embeddings call into a GenAI
     semantic-convention span with metrics."""
 
-    dependencies = ("mistralai >= 1.2, < 4",)
+    # verified: 1.3 (the first with stream context managers) under Python 3.10, 3.7 here
+    dependencies = ("mistralai >= 1.3, < 4",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         wrap = self.patcher.wrap
