@@ -132,6 +132,36 @@ def test_anthropic_through_litellm(instrumented, devserver, span_exporter):
     assert roles == ["system", "user"]
 
 
+CACHED_SYSTEM = {
+    "role": "system",
+    "content": [
+        {
+            "type": "text",
+            "text": "You are a helpful assistant. " * 20,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "read", "written"),
+    [(ANTHROPIC_MODEL, True, False), ("anthropic/devserver-cache_write", False, True)],
+)
+def test_anthropic_cache_usage(instrumented, devserver, span_exporter, model, read, written):
+    response = litellm.completion(
+        **anthropic_args(devserver, model), messages=[CACHED_SYSTEM, *user("cached")]
+    )
+    usage = response.usage
+    attrs = only_span(span_exporter).attributes
+    assert attrs[semconv.USAGE_INPUT_TOKENS] == usage.prompt_tokens  # cached tokens included
+    cached = attrs.get(semconv.USAGE_CACHE_READ_INPUT_TOKENS)
+    created = attrs.get(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS)
+    assert cached == (usage.cache_read_input_tokens if read else None)
+    assert created == (usage.cache_creation_input_tokens if written else None)
+    assert (cached or created) > 0
+
+
 def test_gemini_through_litellm(instrumented, devserver, span_exporter):
     response = litellm.completion(
         model="gemini/gemini-2.0-flash",
