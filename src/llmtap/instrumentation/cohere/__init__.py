@@ -33,7 +33,8 @@ _RAW_SYNC, _RAW_ASYNC = "RawV2Client", "AsyncRawV2Client"
 class CohereInstrumentor(SdkInstrumentor):
     """Turns every Cohere v2 call into a GenAI semantic-convention span with metrics."""
 
-    dependencies = ("cohere >= 5.13, < 8",)
+    # 5.16 brought the raw client (needed for clients made before instrument())
+    dependencies = ("cohere >= 5.16, < 8",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         wrap = self.patcher.wrap
