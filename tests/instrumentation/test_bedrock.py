@@ -628,3 +628,17 @@ def test_otel_botocore_alone_keeps_its_genai_span(otel_botocore, make_client, sp
     make_client().converse(modelId=CLAUDE, messages=_user("hi"))
     (span,) = span_exporter.get_finished_spans()
     assert span.attributes.get(semconv.OPERATION) == "chat"  # its Bedrock extension is intact
+
+
+def test_async_client_classes_left_alone():
+    """aiobotocore's clients have an async ``_make_api_call``: llmtap does not override it
+    (a stand-in class here; aiobotocore is not installed)."""
+    from llmtap.instrumentation.bedrock._hook import _install
+
+    class AsyncBase:
+        async def _make_api_call(self, operation_name: str, api_params: dict) -> Any:
+            return {}
+
+    client_class = type("BedrockRuntime", (AsyncBase,), {})
+    _install(client_class, None, {})  # type: ignore[arg-type]
+    assert "_make_api_call" not in client_class.__dict__

@@ -10,6 +10,8 @@ are untouched and pay nothing per call.
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,8 +73,6 @@ class EventStreamProxy(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        import weakref
-
         try:
             state.finalizer = weakref.finalize(self, state.finish, "abandoned")
         except TypeError:
@@ -124,7 +124,10 @@ def _run(
     return result
 
 
-def _install(cls: type, telemetry: Telemetry, adapters: Mapping[str, Adapter]) -> None:
+def _install(cls: Any, telemetry: Telemetry, adapters: Mapping[str, Adapter]) -> None:
+    if not isinstance(cls, type) or inspect.iscoroutinefunction(cls._make_api_call):
+        return  # aiobotocore's async clients: not instrumented
+
     def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         base = super(cls, self)._make_api_call
         adapter = adapters.get(operation_name)
