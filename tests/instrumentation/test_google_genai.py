@@ -586,3 +586,24 @@ def test_uninstrument_restores(instrument, client, span_exporter):
     assert not hasattr(_extra_utils.invoke_function_from_dict_args, "__wrapped__")
     client.models.generate_content(model=MODEL, contents="x")
     assert span_exporter.get_finished_spans() == ()
+
+
+def test_dict_config(instrumented, client, span_exporter):
+    config = {
+        "system_instruction": {"parts": [{"text": "Be brief."}]},
+        "temperature": 1,
+        "candidate_count": 2,
+        "response_mime_type": "text/plain",
+    }
+    client.models.generate_content(
+        model=MODEL, contents=[{"role": "user", "parts": [{"text": "Hi"}]}], config=config
+    )
+    span = only_span(span_exporter)
+    attrs = span.attributes
+    assert attrs[semconv.REQUEST_TEMPERATURE] == 1.0
+    assert attrs[semconv.REQUEST_CHOICE_COUNT] == 2
+    assert attrs[semconv.OUTPUT_TYPE] == "text"
+    assert content(span, semconv.SYSTEM_INSTRUCTIONS) == [{"type": "text", "content": "Be brief."}]
+    assert content(span, semconv.INPUT_MESSAGES) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Hi"}]}
+    ]
