@@ -33,7 +33,21 @@ _FACTORIES = (
     ("openai._response", "to_streamed_response_wrapper"),
     ("openai._response", "async_to_streamed_response_wrapper"),
 )
+_WRAPPERS = (
+    "to_raw_response_wrapper",
+    "async_to_raw_response_wrapper",
+    "to_streamed_response_wrapper",
+    "async_to_streamed_response_wrapper",
+)
 _SUFFIXES = ("WithRawResponse", "WithStreamingResponse")
+
+
+def response_factories(package: str) -> tuple[tuple[str, str], ...]:
+    """The wrapper factories of another Stainless SDK that keeps all four in
+    ``<package>._response`` (Groq, Together)."""
+    return tuple((f"{package}._response", name) for name in _WRAPPERS)
+
+
 _MISSING = object()
 
 
@@ -41,10 +55,12 @@ def _probe(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-def _factories() -> dict[Any, Callable[[Any], Any]]:
+def _factories(
+    sources: tuple[tuple[str, str], ...] = _FACTORIES,
+) -> dict[Any, Callable[[Any], Any]]:
     """The SDK's wrapper factories, by the code object of the wrappers they make."""
     found: dict[Any, Callable[[Any], Any]] = {}
-    for module_name, name in _FACTORIES:
+    for module_name, name in sources:
         try:
             factory = getattr(importlib.import_module(module_name), name)
             found[factory(_probe).__code__] = factory
@@ -106,8 +122,9 @@ class RebindingAttribute:
 class AccessorPatches:
     """The descriptors installed, to take them away again."""
 
-    def __init__(self) -> None:
+    def __init__(self, factories: tuple[tuple[str, str], ...] = _FACTORIES) -> None:
         self._installed: list[tuple[type, str]] = []
+        self._sources = factories  # (module, name) of the SDK's wrapper factories
         self._factories: dict[Any, Callable[[Any], Any]] | None = None
 
     def install(self, module: str, resource_class: str, method: str) -> None:
@@ -125,7 +142,7 @@ class AccessorPatches:
         if original is None:
             return
         if self._factories is None:
-            self._factories = _factories()
+            self._factories = _factories(self._sources)
         for suffix in _SUFFIXES:
             accessor = getattr(mod, resource_class + suffix, None)
             if not isinstance(accessor, type) or method in accessor.__dict__:
