@@ -401,3 +401,14 @@ def test_uninstrument(instrument_groq, client, span_exporter) -> None:
     instrumentor.uninstrument()
     client.chat.completions.create(model=MODEL, messages=user())
     assert finished(span_exporter) == ()
+
+
+def test_raw_accessor_built_before_instrument(instrument_groq, client, span_exporter) -> None:
+    raw = client.chat.completions.with_raw_response  # cached by the SDK
+    streaming = client.with_streaming_response.chat.completions
+    instrument_groq()
+    raw.create(model=MODEL, messages=user()).parse()
+    with streaming.create(model=MODEL, messages=user()) as response:
+        response.parse()
+    spans = finished(span_exporter)
+    assert [s.attributes["gen_ai.provider.name"] for s in spans] == ["groq", "groq"]

@@ -398,3 +398,14 @@ def test_uninstrument(instrument_together, client, span_exporter) -> None:
     client.chat.completions.create(model=MODEL, messages=user())
     client.rerank.create(model=RERANK_MODEL, query="q", documents=["q"])
     assert finished(span_exporter) == ()
+
+
+def test_raw_accessor_built_before_instrument(instrument_together, client, span_exporter) -> None:
+    raw = client.rerank.with_raw_response  # cached by the SDK
+    streaming = client.with_streaming_response.embeddings
+    instrument_together()
+    raw.create(model=RERANK_MODEL, query="q", documents=["q"]).parse()
+    with streaming.create(model=EMBED_MODEL, input="x") as response:
+        response.parse()
+    spans = finished(span_exporter)
+    assert [s.attributes["gen_ai.operation.name"] for s in spans] == ["rerank", "embeddings"]
