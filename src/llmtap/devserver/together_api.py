@@ -2,8 +2,9 @@
 completions and completions (JSON and SSE), embeddings and rerank.
 
 Together's real paths (``/v1/chat/completions`` ...) are OpenAI's, so the devserver serves
-them under ``/together``: the SDK's base URL is ``<devserver>/together``
-(``Together(base_url="http://127.0.0.1:PORT/together")``; the SDK adds ``/v1/...``).
+them under ``/together``: the SDK's base URL is ``<devserver>/together`` for together 3.x
+(``Together(base_url="http://127.0.0.1:PORT/together")``; it adds ``/v1/...``) and
+``<devserver>/together/v1`` for 2.x (whose base URL ends with ``/v1``).
 Replies are the OpenAI emulation's in Together's shapes: a plain stop is ``eos``, every
 choice has a ``seed``, responses carry ``prompt: []``, usage is prompt/completion/total
 tokens only, a stream's last chunk (the one with the finish reason) carries the usage (no
