@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,21 +11,26 @@ from llmtap.instrumentation._invocation import Invocation
 from llmtap.instrumentation._retrieval import RetrievalAdapter, retrieval_invocation
 from llmtap.instrumentation._wrap import Call
 
-# Collection.query's parameters after self, in order (positional calls)
-_PARAMS = (
-    "query_embeddings",
-    "query_texts",
-    "query_images",
-    "query_uris",
-    "ids",
-    "n_results",
-)
+_SIGNATURES: dict[type, inspect.Signature | None] = {}
 
 
-def _arguments(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    named = dict(zip(_PARAMS, args, strict=False))
-    named.update(kwargs)
-    return named
+def _arguments(instance: Any, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by name (positions differ between Chroma releases)."""
+    if not args:
+        return kwargs
+    cls = type(instance)
+    if cls not in _SIGNATURES:
+        try:
+            _SIGNATURES[cls] = inspect.signature(cls.query)
+        except (TypeError, ValueError):
+            _SIGNATURES[cls] = None
+    signature = _SIGNATURES[cls]
+    if signature is None:
+        return kwargs
+    try:
+        return dict(signature.bind_partial(instance, *args, **kwargs).arguments)
+    except TypeError:
+        return kwargs
 
 
 def _rows(value: Any) -> list[Any]:
@@ -45,7 +51,7 @@ class QueryAdapter(RetrievalAdapter):
     system = "chroma"
 
     def request(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Invocation | None:
-        named = _arguments(args, kwargs)
+        named = _arguments(instance, args, kwargs)
         inv = retrieval_invocation(self.system, getattr(instance, "name", None), "query")
         address, port = _server(instance)
         if address:
