@@ -26,7 +26,11 @@ from llmtap.config import Settings
 from llmtap.instrumentation._instrumentor import SdkInstrumentor
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.instrumentation._wrap import async_wrapper, sync_wrapper
-from llmtap.instrumentation.google_genai._models import EmbedContentAdapter, GenerateContentAdapter
+from llmtap.instrumentation.google_genai._models import (
+    EmbedContentAdapter,
+    GenerateContentAdapter,
+    async_stream_wrapper,
+)
 from llmtap.instrumentation.google_genai._tools import (
     async_invoke_wrapper,
     async_responses_wrapper,
@@ -50,8 +54,13 @@ class GoogleGenAIInstrumentor(SdkInstrumentor):
         embeddings = EmbedContentAdapter(settings)
         for cls, wrapper in (("Models", sync_wrapper), ("AsyncModels", async_wrapper)):
             wrap(_MODELS, f"{cls}._generate_content", wrapper(telemetry, calls))
-            wrap(_MODELS, f"{cls}._generate_content_stream", wrapper(telemetry, streams))
             wrap(_MODELS, f"{cls}.embed_content", wrapper(telemetry, embeddings))
+        wrap(_MODELS, "Models._generate_content_stream", sync_wrapper(telemetry, streams))
+        wrap(
+            _MODELS,
+            "AsyncModels._generate_content_stream",
+            async_stream_wrapper(telemetry, streams),
+        )
         wrap(_EXTRA, "get_function_response_parts", responses_wrapper)
         wrap(_EXTRA, "get_function_response_parts_async", async_responses_wrapper)
         wrap(_EXTRA, "invoke_function_from_dict_args", invoke_wrapper(telemetry))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import weakref
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from llmtap import semconv
 from llmtap.config import Settings
 from llmtap.instrumentation import _client
-from llmtap.instrumentation._invocation import Invocation
-from llmtap.instrumentation._stream import is_stream
-from llmtap.instrumentation._wrap import Call
+from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
+from llmtap.instrumentation._stream import AsyncStreamProxy, StreamState, is_stream
+from llmtap.instrumentation._wrap import Call, async_wrapper, begin_call
 from llmtap.instrumentation.google_genai import _content as gc
 from llmtap.instrumentation.google_genai._content import get
 
@@ -279,3 +281,33 @@ class EmbedContentAdapter:
 
     def stream(self, call: Call, result: Any) -> None:
         return None
+
+
+def async_stream_wrapper(telemetry: Telemetry, adapter: GenerateContentAdapter) -> Callable:
+    """``AsyncModels._generate_content_stream``: a coroutine giving an async iterator in recent
+    SDKs, an async generator function in older ones (called without ``await``)."""
+    awaited = async_wrapper(telemetry, adapter)
+
+    def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if not inspect.isasyncgenfunction(wrapped):
+            return awaited(wrapped, instance, args, kwargs)
+        call = begin_call(telemetry, adapter, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*call.args, **call.kwargs)
+        except BaseException as exc:
+            telemetry.detach(call.inv)
+            telemetry.fail(call.inv, exc)
+            raise
+        telemetry.detach(call.inv)
+        try:
+            acc = adapter.stream(call, result)
+            if acc is not None:
+                return AsyncStreamProxy(result, StreamState(telemetry, call.inv, acc))
+        except Exception as exc:
+            log_once("google-genai async stream", exc)
+        telemetry.stop(call.inv)
+        return result
+
+    return wrapper
