@@ -62,6 +62,10 @@ def _router(devserver: Any, **kwargs: Any) -> Any:
             "litellm_params": openai_args(devserver, "openai/devserver-server_error"),
         },
         {"model_name": "claude", "litellm_params": anthropic_args(devserver)},
+        {  # a stream cut before its first event
+            "model_name": "cut",
+            "litellm_params": openai_args(devserver, "openai/devserver-broken_stream:0"),
+        },
     ]
     return litellm.Router(model_list=model_list, num_retries=0, **kwargs)
 
@@ -566,6 +570,15 @@ def test_router_fallback_is_one_span_with_the_deployment_that_answered(
     assert attrs[semconv.PROVIDER] == "anthropic"  # the fallback deployment's
     assert attrs[semconv.RESPONSE_MODEL] == response.model == "claude-sonnet-4-6"
     assert span.status.status_code is StatusCode.UNSET
+
+
+def test_router_stream_fallback_before_the_first_chunk(both, devserver, span_exporter):
+    router = _router(devserver, fallbacks=[{"cut": ["claude"]}])
+    chunks = list(router.completion(model="cut", messages=user(), stream=True))
+    span = only_span(span_exporter)
+    assert span.attributes[semconv.PROVIDER] == "anthropic"
+    assert span.attributes[semconv.LLMTAP_STREAM_END] == "completed"
+    assert output_text(span) == text_of(chunks)
 
 
 def test_router_error(both, devserver, span_exporter):

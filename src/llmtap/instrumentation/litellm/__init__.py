@@ -23,6 +23,9 @@ the Router's retries and fallbacks as one call, and the stream the app iterates.
   (``stream_options={"include_usage": True}``), else it is estimated as for OpenAI streams.
   llmtap never adds ``stream_options`` to a LiteLLM request.
 - LiteLLM's own callbacks and OpenTelemetry integration are left as the app set them.
+- A Router stream that fails before its first chunk falls back inside the call: one span,
+  with the deployment that answered. Were LiteLLM to start a new attempt while the app
+  iterates a stream (after the call returned), that attempt would run outside llmtap's span.
 
 LiteLLM fetches its model cost map from the internet when it is imported, unless
 ``LITELLM_LOCAL_MODEL_COST_MAP=True``; llmtap never needs that map (nor imports LiteLLM: the
@@ -60,6 +63,8 @@ _ROUTER_METHODS = (
 class LiteLLMInstrumentor(SdkInstrumentor):
     """Turns every LiteLLM call into a GenAI semantic-convention span with metrics."""
 
+    # 1.108 is the first LiteLLM that installs with openai 3.x (earlier ones pin openai < 3);
+    # its Router is a Python class, later ones serve the endpoints from ``RustCore``
     dependencies = ("litellm >= 1.108, < 2",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
