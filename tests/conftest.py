@@ -10,6 +10,7 @@ receiver, and instrumentors wired to those providers (never to the global ones).
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +30,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmtap.config import CaptureMode, Settings
+
+# LiteLLM fetches its model cost map over the network at import unless told not to; whichever
+# test imports it first, it stays offline
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:  # `from support.otlp_receiver import OtlpReceiver` in any test dir
