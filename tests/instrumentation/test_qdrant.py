@@ -231,3 +231,20 @@ def test_duration_metric(instrument_qdrant, client, metric_reader) -> None:
     assert dict(points[0].attributes) == {"gen_ai.operation.name": "retrieval"}
     assert points[0].count == 1
     assert data_points(metric_reader, "gen_ai.client.token.usage") == []
+
+
+def test_no_second_span_inside_a_query_of_the_same_store(
+    instrument_qdrant, client, span_exporter, tracer_provider
+) -> None:
+    # a wrapped method reached from inside another traced Qdrant query (as when one client
+    # method calls another) stands aside; the outer span is made here by the test's tracer
+    instrument_qdrant()
+    tracer = trace.get_tracer("outer", tracer_provider=tracer_provider)
+    outer = {"gen_ai.operation.name": "retrieval", "db.system.name": "qdrant"}
+    with tracer.start_as_current_span("retrieval kb", attributes=outer):
+        assert client.query_points(COLLECTION, query=QUERY, limit=1).points[0].id == 1
+    assert [s.name for s in span_exporter.get_finished_spans()] == ["retrieval kb"]
+    other = {"gen_ai.operation.name": "retrieval", "db.system.name": "chroma"}
+    with tracer.start_as_current_span("retrieval other", attributes=other):
+        client.query_points(COLLECTION, query=QUERY, limit=1)
+    assert len(retrieval_spans(span_exporter)) == 3  # another store's span: a child span

@@ -1,4 +1,4 @@
-"""Retrieval spans shared by the vector-store adapters and ``llmtap.retrieval`` steps.
+"""Retrieval spans of the vector-store adapters (Chroma, Qdrant, Pinecone).
 
 A query to a vector store is one ``retrieval {collection}`` CLIENT span (GenAI semconv
 v1.41): ``gen_ai.operation.name=retrieval``, ``gen_ai.data_source.id`` the collection or
@@ -6,10 +6,10 @@ index, ``gen_ai.request.top_k``, and the database conventions' ``db.system.name`
 store is a database, not a GenAI provider, so ``gen_ai.provider.name`` is left out, as for
 the app's own retrieval steps), ``db.collection.name`` and ``db.operation.name``.
 
-Documents are recorded in one shape everywhere (``_documents.documents_json``, which the
-app's steps use too): ``{"id", "score"[, "content"]}``. With
-content capture on, the query text and the documents' text are recorded; with it off, the
-vector-store spans keep the ids and scores only (no text, no query).
+Documents are recorded in the shape of the app's own ``llmtap.retrieval`` steps, by the same
+code (``_documents.documents_json``): ``{"id", "score"[, "content"]}``. With content capture
+on (any mode, as for steps), the query text and the documents' text are recorded; with it
+off, the vector-store spans keep the ids and scores only (no text, no query).
 """
 
 from __future__ import annotations
