@@ -181,20 +181,30 @@ def test_every_place_is_redacted_and_counted() -> None:
     assert a[REDACTION_COUNT] == sum(expected.values())
 
 
-def test_allow_listed_keys_are_left_alone() -> None:
-    span = make_span(**{"gen_ai.request.custom_note": "mail ops@example.com"})
+def test_allow_listed_keys_keep_ids_and_lose_free_text_pii() -> None:
+    span = make_span(
+        **{
+            "gen_ai.request.custom_note": "mail ops@example.com",
+            "session.id": "sess-20240101-4155550132",
+            "gen_ai.conversation.id": "conv for jane.doe@example.com",
+        }
+    )
     RedactionStage().apply(span)
     a = span.attributes
-    assert a["server.address"] == "10.0.0.5"  # on the default allow list
-    assert a["gen_ai.request.custom_note"] == "mail ops@example.com"  # gen_ai.request.*
+    assert a["server.address"] == "10.0.0.5"  # on the default allow list: no IP detector
+    assert a["session.id"] == "sess-20240101-4155550132"  # an id: no phone detector
+    assert a["gen_ai.request.custom_note"] == "mail <EMAIL>"  # free text: scanned
+    assert a["gen_ai.conversation.id"] == "conv for <EMAIL>"
     assert a["gen_ai.request.model"] == "gpt-4o-mini"
     assert a["gen_ai.response.id"] == "chatcmpl-AbC123"
     cfg = RedactionConfig(allow_keys=["user.*", "exception.*"])
-    span = make_span()
+    span = make_span(**{"user.name": "jdoe +1 415-555-0132"})
     RedactionStage(cfg).apply(span)
-    assert span.attributes["user.id"] == "jane.doe@example.com"
+    assert span.attributes["user.id"] == "<EMAIL>"  # an email is never a plain id
+    assert span.attributes["user.name"] == "jdoe +1 415-555-0132"  # allow-listed: no phone
     assert span.attributes["server.address"] == "<IP>"  # replaced allow list
-    assert span.events[0].attributes["exception.message"].startswith("denied for 198.51")
+    message = span.events[0].attributes["exception.message"]
+    assert message == "denied for 198.51.100.23 (key <SECRET>)"
 
 
 def test_allow_values() -> None:

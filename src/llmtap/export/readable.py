@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import Status, StatusCode
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
-from llmtap.pipeline.span import EventData, SpanData
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, Status, StatusCode
+
+from llmtap.pipeline.span import EventData, LinkData, SpanData
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _scope_attributes(scope: InstrumentationScope | None) -> Mapping[str, Any]:
+    """The scope's attributes, the same object on every call (identity tells a change)."""
+    attributes = getattr(scope, "attributes", None) if scope is not None else None
+    return attributes if attributes else _EMPTY
 
 
 def to_span_data(span: ReadableSpan) -> SpanData:
     start, end = span.start_time or 0, span.end_time or 0
+    scope = span.instrumentation_scope
     return SpanData(
         name=span.name,
         attributes=dict(span.attributes or {}),
@@ -23,25 +38,48 @@ def to_span_data(span: ReadableSpan) -> SpanData:
         parent_span_id=span.parent.span_id if span.parent else 0,
         start_ns=start,
         end_ns=end,
+        links=[LinkData(dict(link.attributes or {})) for link in span.links] if span.links else [],
+        scope_name=scope.name if scope else "",
+        scope_version=(scope.version or "") if scope else "",
+        scope_attributes=_scope_attributes(scope),
     )
 
 
 def with_data(span: ReadableSpan, data: SpanData) -> ReadableSpan:
-    """A copy of ``span`` carrying the stages' attributes, events and status message."""
+    """A copy of ``span`` carrying the stages' name, attributes, events, links, status
+    message, resource and scope (the resource and scope objects are kept when unchanged)."""
     status = span.status
     if status.description != data.status_message:
         status = Status(status.status_code, data.status_message)
+    resource = span.resource
+    if resource is not None and data.resource is not resource.attributes:
+        resource = Resource(data.resource, resource.schema_url)
+    scope = span.instrumentation_scope
+    if scope is not None and (
+        data.scope_name != scope.name
+        or data.scope_version != (scope.version or "")
+        or data.scope_attributes is not _scope_attributes(scope)
+    ):
+        scope = InstrumentationScope(
+            data.scope_name, data.scope_version or None, scope.schema_url, data.scope_attributes
+        )
+    links = span.links
+    if data.links:
+        links = [
+            Link(link.context, new.attributes)
+            for link, new in zip(span.links, data.links, strict=True)
+        ]
     return ReadableSpan(
-        name=span.name,
+        name=data.name,
         context=span.context,
         parent=span.parent,
-        resource=span.resource,
+        resource=resource,
         attributes=data.attributes,
         events=[Event(e.name, e.attributes, e.timestamp) for e in data.events],
-        links=span.links,
+        links=links,
         kind=span.kind,
         status=status,
         start_time=span.start_time,
         end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        instrumentation_scope=scope,
     )

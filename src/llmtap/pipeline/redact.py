@@ -1,9 +1,21 @@
-"""The redaction stage: PII and credentials out of span attributes, events and status.
+"""The redaction stage: PII and credentials out of every string a span carries.
 
-It sees every string (and string-array) attribute, the JSON inside the GenAI content
-attributes (parsed, string leaves redacted, re-serialized compactly: still valid JSON of
-the same structure), the attributes of every span event and the status message. Keys on
-the allow list are left alone.
+It sees the span name, every attribute (strings, string arrays, bytes that decode as
+UTF-8, and the strings nested in mixed arrays and key-value maps), the attribute keys
+themselves, the JSON inside the GenAI content attributes (parsed, string leaves redacted,
+re-serialized compactly: still valid JSON of the same structure), the name and attributes
+of every span event, the attributes of every link, the status message, the resource
+attributes and the instrumentation scope (name, version, attributes).
+
+Keys on the allow list hold identifiers, model names, enums and numbers that must stay
+machine-readable, but some of them can carry free text (``session.id``,
+``gen_ai.conversation.id``, ``server.address``, ``error.type``, ``gen_ai.request.*``): their
+string values go through the detectors that never take an identifier for PII (email, card,
+SSN, IBAN, secrets, custom patterns), not through phone and IP, which would break
+numeric ids and server addresses.
+
+A key with a finding has the finding replaced in the key text itself (``contact.<EMAIL>``),
+so the value, redacted on its own, is kept; in drop mode the attribute is removed.
 
 Modes:
 
@@ -15,10 +27,12 @@ Modes:
   removed; the status message becomes ``<REDACTED>``.
 
 The span gets ``llmtap.redaction.count`` (also 0 on a clean span) and a count per type
-(``llmtap.redaction.email``, ...). A span that already has the count is left alone, so
+(``llmtap.redaction.email``, ...); findings in the resource and scope count on every span
+that carries them. A span that already has the count is left alone, so
 the stage can run in the app and again in the service. If anything fails inside the stage,
-the content (every string attribute not on the allow list, every event attribute and the
-status message) is dropped and ``llmtap.redaction.failed`` is set: content is never let
+the content (every string attribute not on the allow list, every event and link attribute,
+the status message, the span name, the scope attributes and the resource's strings not on
+the allow list) is dropped and ``llmtap.redaction.failed`` is set: content is never let
 through unredacted.
 """
 
@@ -339,6 +353,10 @@ class Redactor:
         self.config = config = config if config is not None else RedactionConfig()
         custom = [(c.name.upper(), re.compile(c.regex)) for c in config.custom]
         self.detectors = Detectors(config.detectors, custom)
+        # for allow-listed keys: the detectors that never take an identifier for PII
+        self.id_detectors = Detectors(
+            [d for d in config.detectors if d not in _ID_UNSAFE_DETECTORS], custom
+        )
         self.secrets = "secrets" in config.detectors
         self.modes: dict[str, str] = {t: config.mode for t in DETECTOR_TYPES.values()}
         for c in config.custom:
@@ -363,6 +381,7 @@ class Redactor:
             re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
         )
         self._key_cache: dict[str, bool] = {}
+        self._key_text: dict[str, tuple[str | None, bool, tuple[tuple[str, int], ...]]] = {}
 
     # -- keys and values -----------------------------------------------------------------
 
@@ -392,10 +411,15 @@ class Redactor:
 
     # -- text --------------------------------------------------------------------------
 
-    def redact(self, text: str, counts: dict[str, int] | None = None) -> tuple[str, bool]:
+    def redact(
+        self,
+        text: str,
+        counts: dict[str, int] | None = None,
+        detectors: Detectors | None = None,
+    ) -> tuple[str, bool]:
         """``(new_text, drop)``: ``new_text is text`` when nothing was found; ``drop`` is
         true when a finding's mode is ``drop`` (the caller removes the whole value)."""
-        found = self.detectors.find(text)
+        found = (detectors or self.detectors).find(text)
         if not found:
             return text, False
         parts: list[str] = []
@@ -489,39 +513,103 @@ class Redactor:
 
     # -- attribute maps ------------------------------------------------------------------
 
+    def redact_key(self, key: str, counts: dict[str, int] | None) -> tuple[str, bool]:
+        """``(new_key, drop)`` for an attribute key (``new_key is key`` when clean);
+        remembered per key, as keys repeat from span to span."""
+        hit = self._key_text.get(key)
+        if hit is None:
+            found: dict[str, int] = {}
+            new, drop = self.redact(key, found) if len(key) >= 6 else (key, False)
+            # the cache holds no clean key: an equal key is not the same object
+            hit = (None if new is key else new, drop, tuple(found.items()))
+            if len(self._key_text) < 4096:
+                self._key_text[key] = hit
+        if hit[2] and counts is not None:
+            for kind, n in hit[2]:
+                counts[kind] = counts.get(kind, 0) + n
+        return (key if hit[0] is None else hit[0]), hit[1]
+
+    def redact_value(
+        self, value: Any, counts: dict[str, int] | None, detectors: Detectors | None = None
+    ) -> tuple[Any, bool]:
+        """``(new_value, drop)`` for an attribute value of any type: strings, bytes that
+        decode as UTF-8, and every string inside arrays (``list``/``tuple``) and key-value
+        maps (their keys too); ``new_value is value`` when nothing changed; ``drop`` when a
+        finding anywhere inside is in drop mode (the caller removes the whole value)."""
+        if isinstance(value, str):
+            return self.redact(value, counts, detectors)
+        if value is None or isinstance(value, (bool, int, float)):
+            return value, False
+        if isinstance(value, (bytes, bytearray)):
+            try:
+                text = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return value, False  # binary: nothing a detector reads
+            new, drop = self.redact(text, counts, detectors)
+            return (value if new is text else new.encode("utf-8")), drop
+        if isinstance(value, (list, tuple)):
+            items = []
+            drop = changed = False
+            for item in value:
+                r, d = self.redact_value(item, counts, detectors)
+                drop = drop or d
+                changed = changed or r is not item
+                items.append(r)
+            return (type(value)(items) if changed else value), drop
+        if isinstance(value, Mapping):
+            out: dict[str, Any] = {}
+            drop = changed = False
+            for k, v in value.items():
+                nk, kd = self.redact_key(k, counts) if isinstance(k, str) else (k, False)
+                r, d = self.redact_value(v, counts, detectors)
+                drop = drop or d or kd
+                changed = changed or r is not v or nk is not k
+                out[nk] = r
+            return (out if changed else value), drop
+        return value, False
+
     def plan(self, attributes: Mapping[str, Any], counts: dict[str, int]) -> dict[str, Any] | None:
         """The changes redaction makes to one attribute map (``_DROP`` removes a key), or
         None when there are none. Nothing is changed yet: the caller commits."""
         updates: dict[str, Any] | None = None
         for key, value in attributes.items():
-            if isinstance(value, str):
-                if self.key_allowed(key):
-                    continue
-                if key in JSON_ATTRIBUTES:
-                    new, drop = self.redact_json(value, counts)
-                else:
-                    new, drop = self.redact(value, counts)
-            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-                if self.key_allowed(key):
-                    continue
-                items = []
-                drop = False
-                for item in value:
-                    if isinstance(item, str):
-                        r, d = self.redact(item, counts)
-                        drop = drop or d
-                        items.append(r)
-                    else:
-                        items.append(item)
-                unchanged = all(a is b for a, b in zip(items, value, strict=True))
-                new = value if unchanged else type(value)(items)
+            new_key, key_drop = self.redact_key(key, counts)
+            if value is None or isinstance(value, (bool, int, float)):
+                new, drop = value, False
+            elif self.key_allowed(key):
+                new, drop = self.redact_value(value, counts, self.id_detectors)
+            elif key in JSON_ATTRIBUTES and isinstance(value, str):
+                new, drop = self.redact_json(value, counts)
             else:
+                new, drop = self.redact_value(value, counts)
+            if not (drop or key_drop or new is not value or new_key is not key):
                 continue
-            if drop or new is not value:
-                if updates is None:
-                    updates = {}
-                updates[key] = _DROP if drop else new
+            if updates is None:
+                updates = {}
+            if drop or key_drop:
+                updates[key] = _DROP
+            elif new_key is not key:
+                updates[key] = _DROP
+                if new_key not in attributes:  # never overwrites an attribute of that name
+                    updates[new_key] = new
+            else:
+                updates[key] = new
         return updates
+
+    def redact_map(
+        self, attributes: Mapping[str, Any], counts: dict[str, int]
+    ) -> Mapping[str, Any] | None:
+        """A redacted copy of ``attributes``, or None when nothing changes (for maps shared
+        by many spans: the resource, the scope's attributes)."""
+        updates = self.plan(attributes, counts)
+        if not updates:
+            return None
+        out = dict(attributes)
+        _commit(out, updates)
+        return out
+
+
+_ID_UNSAFE_DETECTORS: Final = frozenset({"phone", "ip"})
 
 
 class _Drop:
@@ -575,23 +663,82 @@ class RedactionStage(Stage):
         try:
             counts: dict[str, int] = {}
             r = self.redactor
+            name = _text(r, span.name, counts)
             updates = r.plan(attrs, counts)
-            event_updates = [r.plan(ev.attributes, counts) for ev in span.events]
-            status = span.status_message
-            if status:
-                new_status, drop = r.redact(status, counts)
-                status = REDACTED if drop else new_status
+            events = [
+                (_text(r, ev.name, counts), r.plan(ev.attributes, counts)) for ev in span.events
+            ]
+            links = [r.plan(link.attributes, counts) for link in span.links]
+            status = _text(r, span.status_message, counts)
+            resource = self._shared(0, span.resource, counts)
+            scope = self._scope(span, counts)
         except Exception:
             self._fail_closed(span)
             return
+        span.name = name  # type: ignore[assignment]
         _commit(attrs, updates)
-        for ev, ev_updates in zip(span.events, event_updates, strict=True):
+        for ev, (ev_name, ev_updates) in zip(span.events, events, strict=True):
+            ev.name = ev_name  # type: ignore[assignment]
             _commit(ev.attributes, ev_updates)
+        for link, link_updates in zip(span.links, links, strict=True):
+            _commit(link.attributes, link_updates)
         span.status_message = status
+        if resource is not None:
+            span.resource = resource
+        if scope is not None:
+            span.scope_name, span.scope_version, span.scope_attributes = scope
         attrs[REDACTION_COUNT] = sum(counts.values()) + _count(attrs, REDACTION_COUNT, marked)
         for kind, n in counts.items():
             key = redaction_count_attribute(kind)
             attrs[key] = n + _count(attrs, key, marked)
+
+    # the resource and the scope are shared by many spans: their last result is remembered
+    # (by identity: the app's spans share one resource object, the service's spans of one
+    # ResourceSpans/ScopeSpans one dict), with what it found, counted again on every span
+    _cache: tuple[Any, ...] = ((), ())
+
+    def _shared(
+        self, slot: int, source: Mapping[str, Any], counts: dict[str, int]
+    ) -> Mapping[str, Any] | None:
+        if not source:
+            return None
+        cached = self._cache[slot]
+        if cached and cached[0] is source:
+            result, found = cached[1], cached[2]
+        else:
+            found = {}
+            result = self.redactor.redact_map(source, found)
+            cache = list(self._cache)
+            cache[slot] = (source, result, found)
+            self._cache = tuple(cache)
+        for kind, n in found.items():
+            counts[kind] = counts.get(kind, 0) + n
+        return result
+
+    def _scope(
+        self, span: SpanData, counts: dict[str, int]
+    ) -> tuple[str, str, Mapping[str, Any]] | None:
+        name, version, source = span.scope_name, span.scope_version, span.scope_attributes
+        if not (name or version or source):
+            return None
+        cached = self._scope_cache
+        if cached and cached[0] == name and cached[1] == version and cached[2] is source:
+            result, found = cached[3], cached[4]
+        else:
+            r = self.redactor
+            found = {}
+            new_name = _text(r, name, found)
+            new_version = _text(r, version, found)
+            attributes = r.redact_map(source, found) if source else None
+            result = None
+            if new_name is not name or new_version is not version or attributes is not None:
+                result = (new_name, new_version, source if attributes is None else attributes)
+            self._scope_cache = (name, version, source, result, found)
+        for kind, n in found.items():
+            counts[kind] = counts.get(kind, 0) + n
+        return result
+
+    _scope_cache: tuple[Any, ...] = ()
 
     def _fail_closed(self, span: SpanData) -> None:
         message = "llmtap: redaction failed; the span's content was dropped"
@@ -599,21 +746,41 @@ class RedactionStage(Stage):
             logger.debug(message)
         attrs = span.attributes
         for key in list(attrs):
-            value = attrs[key]
-            if isinstance(value, str) or (
-                isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value)
-            ):
-                try:
-                    keep = self.redactor.key_allowed(key) and key not in JSON_ATTRIBUTES
-                except Exception:
-                    keep = False
-                if not keep:
-                    del attrs[key]
+            if not self._keep_on_failure(key, attrs[key]):
+                del attrs[key]
         for ev in span.events:
             ev.attributes = {}
+        for link in span.links:
+            link.attributes = {}
         if span.status_message:
             span.status_message = REDACTED
+        span.name = REDACTED
+        if span.resource:
+            span.resource = {k: v for k, v in span.resource.items() if self._keep_on_failure(k, v)}
+        span.scope_attributes = {}
         attrs[REDACTION_FAILED] = True
+
+    def _keep_on_failure(self, key: str, value: Any) -> bool:
+        if value is None or isinstance(value, (bool, int, float)):
+            return True
+        if isinstance(value, (list, tuple)) and all(
+            v is None or isinstance(v, (bool, int, float)) for v in value
+        ):
+            return True
+        if not isinstance(value, (str, list, tuple)):
+            return False
+        try:
+            return self.redactor.key_allowed(key) and key not in JSON_ATTRIBUTES
+        except Exception:
+            return False
+
+
+def _text(r: Redactor, text: str | None, counts: dict[str, int]) -> Any:
+    """A name or message redacted (``<REDACTED>`` in drop mode); None stays None."""
+    if not text:
+        return text
+    new, drop = r.redact(text, counts)
+    return REDACTED if drop else new
 
 
 _default: Redactor | None = None

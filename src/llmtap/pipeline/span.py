@@ -1,9 +1,11 @@
 """The plain span record every pipeline stage works on, in the app and in the service.
 
-A stage sees attributes, events and the status message as plain Python values, so the
-same code serves an SDK ``ReadableSpan`` in the app and an OTLP protobuf span in the
-service. Stages mutate the record in place and must be idempotent: running one twice
-leaves the span as running it once did.
+A stage sees the name, attributes, events, links, status message, resource and
+instrumentation scope as plain Python values, so the same code serves an SDK
+``ReadableSpan`` in the app and an OTLP protobuf span in the service. Stages mutate the
+record in place (``resource`` and ``scope_attributes``, shared by many spans, are replaced,
+never mutated) and must be idempotent: running one twice leaves the span as running it
+once did.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ class EventData:
 
 
 @dataclass
+class LinkData:
+    """A link's attributes (the linked span context stays with the span it came from)."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class SpanData:
     name: str
     attributes: dict[str, Any]
@@ -35,6 +44,11 @@ class SpanData:
     kind: str = "INTERNAL"
     start_ns: int = 0
     end_ns: int = 0
+    links: list[LinkData] = field(default_factory=list)
+    scope_name: str = ""
+    scope_version: str = ""
+    #: shared by the spans of one scope like ``resource``: a stage replaces it, never mutates it
+    scope_attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

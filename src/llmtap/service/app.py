@@ -56,12 +56,15 @@ from llmtap.service.service_metrics import DestinationCounts, ServiceMetrics
 from llmtap.service.spans import (
     RawRequest,
     ReceivedSpan,
+    ScopeGroup,
     Snapshot,
     SpanItem,
     WireRequest,
     from_span_data,
     group_for,
     item,
+    regroup,
+    regrouped,
     resource_group,
     scope_group,
     span_header,
@@ -332,6 +335,7 @@ class ServiceApp:
             rgroup = None
             for ss, raw_ss in zip(rs.scope_spans, raw_rs.scope_spans, strict=True):
                 group = None
+                regroups: list[ScopeGroup] = []
                 for span, body in zip(ss.spans, raw_ss.spans, strict=True):
                     trace_id = span.trace_id
                     span_id = span.span_id
@@ -352,12 +356,17 @@ class ServiceApp:
                             rgroup = resource_group(rs)
                         group = scope_group(rgroup, ss)
                     attrs = span.attributes
+                    out_group = None
                     run = needs(attrs)
                     hook = hooked and hooks.wants(trace_id)
                     if run or hook:
                         pb = trace_pb2.Span.FromString(body)
                         data = to_span_data(
-                            pb, group.resource.attributes, group.name, group.version
+                            pb,
+                            group.resource.attributes,
+                            group.name,
+                            group.version,
+                            group.attributes,
                         )
                         if run:
                             processed += 1
@@ -365,6 +374,8 @@ class ServiceApp:
                             self._run_stages(data)
                             if write_back(pb, data, before):
                                 body = pb.SerializeToString()
+                            if regrouped(group, data):  # redaction changed the resource/scope
+                                out_group = _regroup(regroups, rs, ss, data)
                         if hook:
                             hook_spans.append(data)
                         row = usage_from_data(data.attributes) if count_usage else None
@@ -377,7 +388,7 @@ class ServiceApp:
                         usage.add(row, ns / 1e9 if span.end_time_unix_nano else -1.0)
                     if _FEEDBACK in attrs:
                         usage.add_feedback(attrs)
-                    items.append((group, span_header(len(body)), body))
+                    items.append((out_group or group, span_header(len(body)), body))
         return _Batch(items, rejected, problem, hook_spans, processed, usage)
 
     def _run_stages(self, data: SpanData) -> None:
@@ -609,6 +620,17 @@ class ServiceApp:
             },
             "hook_dropped": int(m.hook_dropped.value()),
         }
+
+
+def _regroup(done: list[ScopeGroup], rs: Any, ss: Any, data: SpanData) -> ScopeGroup:
+    """The group of a span whose resource or scope redaction changed; spans of one
+    ``ScopeSpans`` redacted alike (the stage hands them the same objects) share one."""
+    for group in done:
+        if not regrouped(group, data):
+            return group
+    group = regroup(rs, ss, data)
+    done.append(group)
+    return group
 
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent: bytes) -> str:

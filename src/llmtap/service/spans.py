@@ -25,7 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from llmtap.pipeline.span import EventData, SpanData
+from llmtap.pipeline.span import EventData, LinkData, SpanData
 
 __all__ = [
     "KIND_NAMES",
@@ -43,6 +43,8 @@ __all__ = [
     "from_span_data",
     "group_for",
     "item",
+    "regroup",
+    "regrouped",
     "set_attributes",
     "set_value",
     "span_header",
@@ -62,11 +64,9 @@ _ZERO_SPAN = bytes(8)
 
 @dataclass(eq=False)
 class ReceivedSpan(SpanData):
-    """A span as received by the service: :class:`SpanData` plus its instrumentation scope
-    and OTLP status code (``0`` unset, ``1`` ok, ``2`` error)."""
+    """A span as received by the service: :class:`SpanData` plus its OTLP status code
+    (``0`` unset, ``1`` ok, ``2`` error) and trace state."""
 
-    scope_name: str = ""
-    scope_version: str = ""
     status_code: int = STATUS_UNSET
     trace_state: str = ""
 
@@ -164,9 +164,10 @@ def to_span_data(
     resource: Mapping[str, Any],
     scope_name: str = "",
     scope_version: str = "",
+    scope_attributes: Mapping[str, Any] | None = None,
 ) -> ReceivedSpan:
-    """The record the stages work on. ``resource`` is shared by the spans of one
-    ``ResourceSpans`` and must not be changed."""
+    """The record the stages work on. ``resource`` (and ``scope_attributes``) are shared by
+    the spans of one ``ResourceSpans`` (``ScopeSpans``) and must not be changed."""
     start = span.start_time_unix_nano
     end = span.end_time_unix_nano
     status = span.status
@@ -192,8 +193,12 @@ def to_span_data(
         kind=KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "UNSPECIFIED",
         start_ns=start,
         end_ns=end,
+        links=[LinkData(attributes_of(link.attributes)) for link in span.links]
+        if span.links
+        else [],
         scope_name=scope_name,
         scope_version=scope_version,
+        scope_attributes=scope_attributes if scope_attributes is not None else {},
         status_code=code,
         trace_state=span.trace_state,
     )
@@ -203,12 +208,23 @@ class Snapshot:
     """What a record looked like before the stages ran (shallow copies: stages replace
     values rather than mutate them), to find what they changed."""
 
-    __slots__ = ("attributes", "event_attributes", "events", "status_message")
+    __slots__ = (
+        "attributes",
+        "event_attributes",
+        "event_names",
+        "events",
+        "link_attributes",
+        "name",
+        "status_message",
+    )
 
     def __init__(self, data: SpanData) -> None:
+        self.name = data.name
         self.attributes = dict(data.attributes)
         self.events = list(data.events)
         self.event_attributes = [dict(e.attributes) for e in data.events] if data.events else []
+        self.event_names = [e.name for e in data.events] if data.events else []
+        self.link_attributes = [dict(x.attributes) for x in data.links] if data.links else []
         self.status_message = data.status_message
 
 
@@ -240,16 +256,23 @@ def _write_attributes(pairs: Any, before: Mapping[str, Any], after: Mapping[str,
 
 
 def write_back(span: trace_pb2.Span, data: SpanData, before: Snapshot) -> bool:
-    """Put the stages' changes into ``span``; True when anything changed."""
+    """Put the stages' changes into ``span``; True when anything changed. (The resource and
+    scope are not in the span: see :func:`regroup`.)"""
     changed = _write_attributes(span.attributes, before.attributes, data.attributes)
+    if data.name != before.name:
+        span.name = data.name
+        changed = True
     if data.events or before.events:
         same_events = len(data.events) == len(before.events) and all(
             a is b for a, b in zip(data.events, before.events, strict=True)
         )
         if same_events:
-            for pb, event, old in zip(
-                span.events, data.events, before.event_attributes, strict=False
+            for pb, event, old, old_name in zip(
+                span.events, data.events, before.event_attributes, before.event_names, strict=False
             ):
+                if event.name != old_name:
+                    pb.name = event.name
+                    changed = True
                 if _write_attributes(pb.attributes, old, event.attributes):
                     changed = True
         else:  # a stage replaced events: write them all again
@@ -260,10 +283,50 @@ def write_back(span: trace_pb2.Span, data: SpanData, before: Snapshot) -> bool:
                 pb.time_unix_nano = event.timestamp
                 set_attributes(pb.attributes, event.attributes)
             changed = True
+    if before.link_attributes:
+        for pb_link, link, old in zip(span.links, data.links, before.link_attributes, strict=False):
+            if _write_attributes(pb_link.attributes, old, link.attributes):
+                changed = True
     if data.status_message != before.status_message:
         span.status.message = data.status_message or ""
         changed = True
     return changed
+
+
+def regrouped(group: ScopeGroup, data: SpanData) -> bool:
+    """Whether the stages changed the resource or the scope of ``data`` (from ``group``)."""
+    return (
+        data.resource is not group.resource.attributes
+        or data.scope_attributes is not group.attributes
+        or data.scope_name != group.name
+        or data.scope_version != group.version
+    )
+
+
+def regroup(resource_spans: Any, scope_spans: Any, data: SpanData) -> ScopeGroup:
+    """A group for a span whose resource or scope the stages changed: the received
+    ``ResourceSpans``/``ScopeSpans`` fields with ``data``'s resource attributes and scope."""
+    resource = Resource()
+    if resource_spans.HasField("resource"):  # (the wire types are another pool's classes)
+        resource.MergeFromString(resource_spans.resource.SerializeToString())
+        del resource.attributes[:]
+    set_attributes(resource.attributes, data.resource)
+    source = resource.SerializeToString()
+    part = _field(_TAG_1, source)
+    if resource_spans.schema_url:
+        part += _field(_TAG_3, resource_spans.schema_url.encode())
+    rgroup = ResourceGroup(part, data.resource)
+    scope = InstrumentationScope()
+    if scope_spans.HasField("scope"):
+        scope.MergeFromString(scope_spans.scope.SerializeToString())
+        del scope.attributes[:]
+    scope.name = data.scope_name
+    scope.version = data.scope_version
+    set_attributes(scope.attributes, data.scope_attributes)
+    spart = _field(_TAG_1, scope.SerializeToString())
+    if scope_spans.schema_url:
+        spart += _field(_TAG_3, scope_spans.schema_url.encode())
+    return ScopeGroup(rgroup, spart, data.scope_name, data.scope_version, data.scope_attributes)
 
 
 # SpanData -> protobuf (spans made by the service itself, e.g. evaluation results) ---------------
@@ -350,13 +413,21 @@ class ResourceGroup:
 class ScopeGroup:
     """A ``ScopeSpans`` without its spans, under its resource."""
 
-    __slots__ = ("name", "part", "resource", "version")
+    __slots__ = ("attributes", "name", "part", "resource", "version")
 
-    def __init__(self, resource: ResourceGroup, part: bytes, name: str, version: str) -> None:
+    def __init__(
+        self,
+        resource: ResourceGroup,
+        part: bytes,
+        name: str,
+        version: str,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         self.resource = resource
         self.part = part
         self.name = name
         self.version = version
+        self.attributes: Mapping[str, Any] = attributes if attributes is not None else {}
 
 
 _groups: dict[tuple, ScopeGroup] = {}
@@ -559,7 +630,8 @@ def resource_group(resource_spans: Any) -> ResourceGroup:
 
 def scope_group(resource: ResourceGroup, scope_spans: Any) -> ScopeGroup:
     scope = scope_spans.scope
-    return ScopeGroup(resource, scope_part(scope_spans), scope.name, scope.version)
+    attributes = attributes_of(scope.attributes) if scope.attributes else None
+    return ScopeGroup(resource, scope_part(scope_spans), scope.name, scope.version, attributes)
 
 
 def resource_part(resource_spans: Any) -> bytes:
