@@ -1,7 +1,6 @@
 """The Gemini wire protocol: the real google-genai SDK parses what the devserver sends."""
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: older SDKs read get_weather's annotations as they are
 import json
 import time
 from collections.abc import Iterator
@@ -57,9 +56,26 @@ def _vertex(server: DevServer, *, express: bool) -> genai.Client:
     )
 
 
+def _sdk_reads(field: str) -> bool:
+    """Whether this SDK maps ``field`` of a Gemini API response (older ones drop some)."""
+    import inspect
+
+    from google.genai import models
+
+    return field in inspect.getsource(models._GenerateContentResponse_from_mldev)
+
+
 def get_weather(city: str) -> str:
     """Weather for a city."""
     return f"sunny in {city}"
+
+
+def _raises_stream_errors() -> bool:
+    import inspect
+
+    from google.genai import _api_client
+
+    return '{"error":' in inspect.getsource(_api_client.BaseApiClient.request_streamed)
 
 
 @pytest.fixture
@@ -72,7 +88,8 @@ def server(devserver: DevServer) -> Iterator[DevServer]:
 def test_generate_content(server: DevServer) -> None:
     response = _client(server).models.generate_content(model=MODEL, contents="Hello Paris")
     assert response.text == ANSWER
-    assert response.model_version == MODEL and response.response_id
+    assert response.model_version == MODEL
+    assert response.response_id or not _sdk_reads("response_id")
     (candidate,) = response.candidates
     assert candidate.finish_reason == types.FinishReason.STOP
     assert candidate.content.role == "model"
@@ -266,6 +283,8 @@ def test_scenario_header_and_request_errors() -> None:
 
 
 def test_stream_error_event(server: DevServer) -> None:
+    if not _raises_stream_errors():
+        pytest.skip("this SDK parses an in-stream error as an empty chunk")
     stream = _client(server).models.generate_content_stream(
         model="devserver-stream_error:2", contents="Hello Paris"
     )

@@ -1,6 +1,7 @@
 """google-genai clients on the dev server, and span helpers, for the google-genai tests."""
 
-from __future__ import annotations
+# no ``from __future__ import annotations``: older SDKs read the tool functions' annotations
+# as they are
 
 import json
 from pathlib import Path
@@ -15,6 +16,33 @@ TARGET = "llmtap.instrumentation.google_genai:GoogleGenAIInstrumentor"
 MODEL = "gemini-2.5-flash"
 EMBED_MODEL = "gemini-embedding-001"
 SCHEMAS = Path("/work/shared/semconv-genai-v1.41/docs")
+
+
+def raises_stream_errors() -> bool:
+    """Whether this SDK raises an ``{"error": ...}`` event of a stream (older ones parse it as
+    an empty chunk)."""
+    import inspect
+
+    from google.genai import _api_client
+
+    return '{"error":' in inspect.getsource(_api_client.BaseApiClient.request_streamed)
+
+
+# Functions for automatic function calling, in a module without ``from __future__ import
+# annotations``: older SDKs read the parameter annotations as they are.
+def get_weather(city: str) -> str:
+    """Weather for a city."""
+    return f"sunny in {city}"
+
+
+async def get_weather_async(city: str) -> str:
+    """Weather for a city, asynchronously."""
+    return f"rainy in {city}"
+
+
+def broken_tool(city: str) -> str:
+    """Always fails."""
+    raise RuntimeError("no weather today")
 
 
 def gemini_client(devserver: Any, **options: Any) -> genai.Client:

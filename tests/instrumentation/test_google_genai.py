@@ -19,10 +19,14 @@ from .google_genai_support import (
     EMBED_MODEL,
     MODEL,
     TARGET,
+    broken_tool,
     content,
     gemini_client,
+    get_weather,
+    get_weather_async,
     metric_points,
     only_span,
+    raises_stream_errors,
     spans,
     validate,
     vertex_client,
@@ -31,26 +35,12 @@ from .google_genai_support import (
 ANSWER = 'Hello from the llmtap devserver! You said: "Hello Paris". This is a deterministic reply.'
 
 
-def get_weather(city: str) -> str:
-    """Weather for a city."""
-    return f"sunny in {city}"
-
-
-async def get_weather_async(city: str) -> str:
-    """Weather for a city, asynchronously."""
-    return f"rainy in {city}"
-
-
-def broken_tool(city: str) -> str:
-    """Always fails."""
-    raise RuntimeError("no weather today")
-
-
 @pytest.fixture
 def client(devserver: Any) -> Iterator[Any]:
     made = gemini_client(devserver)
     yield made
-    made.close()
+    if hasattr(made, "close"):  # SDKs before 1.2x have no close()
+        made.close()
 
 
 @pytest.fixture
@@ -97,7 +87,7 @@ def test_generate_content_attributes(instrumented, client, devserver, span_expor
     assert semconv.REQUEST_CHOICE_COUNT not in attrs  # 1 is the default
     assert attrs[semconv.REQUEST_PRESENCE_PENALTY] == 0.1
     assert attrs[semconv.REQUEST_FREQUENCY_PENALTY] == 0.3
-    assert attrs[semconv.RESPONSE_ID] == response.response_id
+    assert attrs.get(semconv.RESPONSE_ID) == response.response_id  # None before SDK 1.2x
     assert attrs[semconv.RESPONSE_MODEL] == response.model_version == MODEL
     assert attrs[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
     usage = response.usage_metadata
@@ -124,7 +114,7 @@ async def test_async_generate_content(instrumented, client, span_exporter):
     response = await client.aio.models.generate_content(model=MODEL, contents="Hello Paris")
     assert response.text == ANSWER
     attrs = only_span(span_exporter).attributes
-    assert attrs[semconv.RESPONSE_ID] == response.response_id
+    assert attrs.get(semconv.RESPONSE_ID) == response.response_id  # None before SDK 1.2x
     assert attrs[semconv.USAGE_OUTPUT_TOKENS] == 14
 
 
@@ -206,7 +196,7 @@ def test_stream(instrumented, client, span_exporter):
     last = chunks[-1].usage_metadata
     assert attrs[semconv.USAGE_OUTPUT_TOKENS] == last.candidates_token_count == 14
     assert attrs[semconv.USAGE_INPUT_TOKENS] == last.prompt_token_count
-    assert attrs[semconv.RESPONSE_ID] == chunks[0].response_id
+    assert attrs.get(semconv.RESPONSE_ID) == chunks[0].response_id
     assert attrs[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
     (message,) = content(span, semconv.OUTPUT_MESSAGES)
     assert message == {
@@ -256,6 +246,8 @@ def test_broken_stream(instrumented, client, span_exporter):
 
 
 def test_stream_error_event(instrumented, client, span_exporter):
+    if not raises_stream_errors():
+        pytest.skip("this SDK parses an in-stream error as an empty chunk: no error to record")
     with pytest.raises(errors.ServerError):
         for _ in client.models.generate_content_stream(
             model="devserver-stream_error:2", contents="Hello Paris"
@@ -307,8 +299,16 @@ def test_embed_content(instrumented, client, span_exporter):
     assert span.name == f"embeddings {EMBED_MODEL}"
     assert attrs[semconv.OPERATION] == "embeddings"
     assert attrs[semconv.EMBEDDINGS_DIMENSION_COUNT] == 8 == len(result.embeddings[0].values)
-    assert attrs[semconv.USAGE_INPUT_TOKENS] == result.usage_metadata.prompt_token_count == 3
+    # from the parsed usage_metadata, or the raw response's when the SDK drops it
+    assert attrs[semconv.USAGE_INPUT_TOKENS] == 3
+    if getattr(result, "usage_metadata", None) is not None:
+        assert result.usage_metadata.prompt_token_count == 3
     assert semconv.USAGE_OUTPUT_TOKENS not in attrs
+
+
+async def test_async_embed_content(instrumented, client, span_exporter):
+    await client.aio.models.embed_content(model=EMBED_MODEL, contents=["one", "two words"])
+    assert only_span(span_exporter).attributes[semconv.USAGE_INPUT_TOKENS] == 3
 
 
 async def test_async_embed_content_vertex_predict(instrument, devserver, span_exporter):

@@ -9,7 +9,8 @@ Wrapped (sync ``client.models`` and async ``client.aio.models``):
   ``generate_content {model}`` span of its own, under the application's current span.
   A stream's span follows the stream the application iterates (time to first chunk, usage
   of the last chunk) and ends when it is exhausted, fails or is dropped.
-- ``Models.embed_content``: one ``embeddings {model}`` span.
+- ``Models.embed_content``: one ``embeddings {model}`` span. SDKs that drop the response's
+  ``usageMetadata`` when parsing it: ``BaseApiClient.request`` notes it during the call.
 - Automatic function calling: an ``execute_tool {function}`` span around each function the
   SDK runs (``_extra_utils.invoke_function_from_dict_args`` and its async twin).
 
@@ -29,7 +30,9 @@ from llmtap.instrumentation._wrap import async_wrapper, sync_wrapper
 from llmtap.instrumentation.google_genai._models import (
     EmbedContentAdapter,
     GenerateContentAdapter,
+    async_raw_usage_wrapper,
     async_stream_wrapper,
+    raw_usage_wrapper,
 )
 from llmtap.instrumentation.google_genai._tools import (
     async_invoke_wrapper,
@@ -40,6 +43,7 @@ from llmtap.instrumentation.google_genai._tools import (
 
 _MODELS = "google.genai.models"
 _EXTRA = "google.genai._extra_utils"
+_API_CLIENT = "google.genai._api_client"
 
 
 class GoogleGenAIInstrumentor(SdkInstrumentor):
@@ -61,6 +65,8 @@ class GoogleGenAIInstrumentor(SdkInstrumentor):
             "AsyncModels._generate_content_stream",
             async_stream_wrapper(telemetry, streams),
         )
+        wrap(_API_CLIENT, "BaseApiClient.request", raw_usage_wrapper)
+        wrap(_API_CLIENT, "BaseApiClient.async_request", async_raw_usage_wrapper)
         wrap(_EXTRA, "get_function_response_parts", responses_wrapper)
         wrap(_EXTRA, "get_function_response_parts_async", async_responses_wrapper)
         wrap(_EXTRA, "invoke_function_from_dict_args", invoke_wrapper(telemetry))

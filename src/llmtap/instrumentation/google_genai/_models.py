@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
+import json
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +22,12 @@ from llmtap.instrumentation.google_genai._content import get
 
 GEMINI = "gcp.gemini"
 VERTEX_AI = "gcp.vertex_ai"
+
+# While an embed_content call runs: the usage its raw response carries (SDKs that parse the
+# response into an EmbedContentResponse without usage_metadata drop it)
+_raw_usage: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "llmtap_genai_embed_usage", default=None
+)
 
 _clients: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -261,12 +269,18 @@ class EmbedContentAdapter:
         dims = get(kwargs.get("config"), "output_dimensionality")
         if isinstance(dims, int) and not isinstance(dims, bool):
             inv.attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dims
-        return Call(inv, args, kwargs)
+        holder: list[Any] = []
+        return Call(inv, args, kwargs, (holder, _raw_usage.set(holder)))
 
     def complete(self, call: Call, result: Any) -> Any:
         attrs = call.inv.attributes
         embeddings = get(result, "embeddings") or []
+        holder, token = call.options
+        with contextlib.suppress(ValueError):  # another context: nothing to undo there
+            _raw_usage.reset(token)
         tokens = get(get(result, "usage_metadata"), "prompt_token_count")
+        if not isinstance(tokens, int) and holder:
+            tokens = get(holder[-1], "promptTokenCount")
         if not isinstance(tokens, int):
             counts = [get(get(e, "statistics"), "token_count") for e in embeddings]
             counts = [c for c in counts if isinstance(c, int | float)]
@@ -311,3 +325,37 @@ def async_stream_wrapper(telemetry: Telemetry, adapter: GenerateContentAdapter) 
         return result
 
     return wrapper
+
+
+def _note_usage(response: Any) -> None:
+    holder = _raw_usage.get()
+    if holder is None:
+        return
+    try:
+        body = getattr(response, "body", None)
+        if isinstance(body, str) and '"usageMetadata"' in body:
+            usage = json.loads(body).get("usageMetadata")
+            if isinstance(usage, dict):
+                holder.append(usage)
+    except Exception as exc:
+        log_once("google-genai embedding usage", exc)
+
+
+def raw_usage_wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """``BaseApiClient.request``: notes the raw usage of an embed_content call."""
+    response = wrapped(*args, **kwargs)
+    if _raw_usage.get() is not None:
+        _note_usage(response)
+    return response
+
+
+def async_raw_usage_wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    if _raw_usage.get() is None:
+        return wrapped(*args, **kwargs)
+
+    async def run() -> Any:
+        response = await wrapped(*args, **kwargs)
+        _note_usage(response)
+        return response
+
+    return run()
