@@ -85,8 +85,9 @@ class ServiceMetrics:
         )
         self.user_cost = r.counter(
             "llmtap_user_cost_usd_total",
-            "Cost of GenAI calls (gen_ai.usage.cost) by user.id (after redaction) and "
-            "llmtap.feature; past max_series new users are counted as other",
+            "Cost of GenAI calls (gen_ai.usage.cost) by user.id (after redaction; an id "
+            "holding personal data as user:<hmac>) and llmtap.feature; past max_series new "
+            "users are counted as other",
             ("user", "feature"),
             max_series=1000,
         )

@@ -1,17 +1,30 @@
 """Usage metrics of a request: cost, tokens, call durations and feedback of its GenAI spans,
-summed per request before they touch the shared metrics."""
+summed per request before they touch the shared metrics.
+
+A ``user.id`` holding personal data (an email, a phone number, ... : anything the
+redaction detectors find) never becomes a Prometheus label: :func:`user_label` puts
+``user:<16 hex>`` in its place, an HMAC-SHA256 of the value under the redaction hash key
+(``LLMTAP_REDACTION_HASH_KEY``; without it a random key of this process), so one user's
+costs still add up in one series. Plain ids (and redaction placeholders) stay as they are.
+This also covers spans that reach the metrics unredacted (redaction off, or trusted
+upstream marks).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmtap import semconv
+from llmtap.pipeline.detectors import Detectors
 
 if TYPE_CHECKING:
     from llmtap.service.service_metrics import ServiceMetrics
 
-__all__ = ["Usage", "UsageRow", "usage_from_data", "usage_from_wire"]
+__all__ = ["Usage", "UsageRow", "usage_from_data", "usage_from_wire", "user_label"]
 
 _COST = semconv.USAGE_COST
 _INPUT = semconv.USAGE_INPUT_TOKENS
@@ -21,6 +34,30 @@ _RESPONSE_MODEL = semconv.RESPONSE_MODEL
 _FEATURE = semconv.LLMTAP_FEATURE
 _USER = semconv.USER_ID
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
+
+
+_HASH_KEY_ENV = "LLMTAP_REDACTION_HASH_KEY"
+_labels: dict[str, str] = {}
+_label_state: list[Any] = []  # [Detectors, key], made on first use
+
+
+def user_label(user: str) -> str:
+    """The ``user`` label for a ``user.id``: the id itself, or ``user:<hmac>`` when it holds
+    personal data (see the module doc)."""
+    if not user:
+        return user
+    label = _labels.get(user)
+    if label is None:
+        if not _label_state:
+            key = os.environ.get(_HASH_KEY_ENV, "").encode() or os.urandom(32)
+            _label_state[:] = [Detectors(), key]
+        detectors, key = _label_state
+        label = user
+        if detectors.find(user):
+            label = "user:" + hmac.new(key, user.encode(), hashlib.sha256).hexdigest()[:16]
+        if len(_labels) < 8192:
+            _labels[user] = label
+    return label
 
 
 def _number(value: Any) -> float:
@@ -56,7 +93,7 @@ def usage_from_data(attrs: Mapping[str, Any]) -> UsageRow | None:
     return (
         str(model),
         str(attrs.get(_FEATURE) or ""),
-        str(attrs.get(_USER) or ""),
+        user_label(str(attrs.get(_USER) or "")),
         _number(attrs.get(_COST)),
         _number(attrs.get(_INPUT)),
         _number(attrs.get(_OUTPUT)),
@@ -72,7 +109,7 @@ def usage_from_wire(attrs: Any) -> UsageRow | None:
     return (
         model,
         _wire_text(get(_FEATURE)),
-        _wire_text(get(_USER)),
+        user_label(_wire_text(get(_USER))),
         _wire_number(cost),
         _wire_number(tin),
         _wire_number(tout),
