@@ -44,7 +44,7 @@ _OTEL_BOTOCORE = "opentelemetry.instrumentation.botocore"
 class BedrockInstrumentor(SdkInstrumentor):
     """Turns every Bedrock runtime model call into a GenAI semantic-convention span."""
 
-    dependencies = ("botocore >= 1.34.116",)
+    dependencies = ("botocore >= 1.35.0",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         adapters = {
