@@ -286,3 +286,165 @@ def test_only_enabled_detectors_run() -> None:
     d = Detectors(["email"])
     text = "jane@example.com 4111 1111 1111 1111 10.0.0.1"
     assert [t for *_, t in d.find(text)] == ["EMAIL"]
+
+
+# -- gaps seen on unseen data: each one reproduced ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "AKIA1234567890ABCDEF",  # digits 0, 1, 8, 9: not base-32, but the shape scanners flag
+        "AKIAZ8X9Y0W1V2U3T4S5",
+        "ASIA0123456789ABCDEF",
+        "ABIA9Z8Y7X6W5V4U3T2S",
+        "ACCA1B2C3D4E5F6G7H8I",
+        "AROA01234567890ABCDE",
+        "A3TX0123456789ABCDEF",
+        "AKIAIOSFODNN7EXAMPLE",
+    ],
+)
+def test_aws_key_ids_with_any_capital_or_digit(key: str) -> None:
+    one(f"the key {key} leaked", key, "SECRET")
+    one(f'{{"id": "{key}"}}', key, "SECRET")
+    one(key, key, "SECRET")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKIA1234567890ABCDE is one short", "AKIA1234567890ABCDEFG is one long",
+        "akia1234567890abcdef", "XAKIA1234567890ABCDEF", "AKIA1234567890ABCDEf",
+        "ASIA-PACIFIC-REGION-2024",
+    ],
+)  # fmt: skip
+def test_not_aws_key_ids(text: str) -> None:
+    none(text)
+
+
+TOKEN = "abcDEF1234567890ghiJKL"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Bearer {}",  # the start of the text
+        "bearer {}",
+        "BEARER {}",
+        "use Bearer {} for the call",
+        "-H 'X-Auth-Token: Bearer {}'",
+        "token was Bearer '{}'",
+        '{{"headers": {{"X-Upstream": "Bearer {}"}}}}',
+        "Bearer\t{}",
+        "Authorization: Bearer {}",
+    ],
+)
+def test_bearer_tokens_anywhere(template: str) -> None:
+    text = template.format(TOKEN)
+    one(text, TOKEN, "SECRET")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bearer token authentication (RFC 6750)", "the bearer of bad news arrived",
+        "Bearer short12", "Bearer abcdefghijklmnopqrstuvwxyz", "Bearer <token>",
+        "Bearer ${TOKEN}", "Bearer YOUR_TOKEN_HERE", "cupbearer abcDEF1234567890ghiJKL",
+    ],
+)  # fmt: skip
+def test_not_bearer_tokens(text: str) -> None:
+    none(text)
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "675987831012", "6759 8783 1012", "6759-8783-1012", "6759.8783.1012",  # Maestro UK
+        "501800753292", "5018 0075 3292", "630460414109", "589382144964",
+        "4111.1111.1111.1111", "5555.5555.5555.4444", "6011.1111.1111.1117",  # dotted
+    ],
+)  # fmt: skip
+def test_maestro_12_digits_and_dotted_cards(card: str) -> None:
+    one(f"card {card} exp 09/27", card, "CREDIT_CARD")
+    one(f"ref {card}", card, "CREDIT_CARD")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ref 675987831013",  # Luhn fails
+        "ref 476568280814",  # Luhn-valid, 12 digits, not a Maestro IIN
+        "item 675968387380",  # Luhn-valid Maestro prefix, but a valid UPC-A barcode
+        "v4111.1111.1111.1112",
+        "id 4111.1111.1111.1112",  # dotted, Luhn fails
+        "4111.1111 1111-1111",  # mixed separators
+        "build 2024.0101.1234.5678",
+        "1.675987831012",  # the end of a decimal
+    ],
+)
+def test_not_maestro_or_dotted_cards(text: str) -> None:
+    assert [k for _, k in found(text) if k == "CREDIT_CARD"] == [], found(text)
+
+
+def test_upc_shaped_maestro_after_a_card_word() -> None:
+    one("Maestro card 675968387380", "675968387380", "CREDIT_CARD")
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "de89370400440532013000", "de89 3704 0044 0532 0130 00", "DE89-3704-0044-0532-0130-00",
+        "de89-3704-0044-0532-0130-00", "gb82west12345698765432", "GB82-WEST-1234-5698-7654-32",
+        "nl91abna0417164300", "fr14 2004 1010 0505 0001 3m02 606",
+    ],
+)  # fmt: skip
+def test_lowercase_and_dashed_ibans(iban: str) -> None:
+    one(f"wire it to {iban}, thanks", iban, "IBAN")
+    one(iban, iban, "IBAN")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "de88370400440532013000",  # checksum
+        "De89370400440532013000",  # mixed case: not how anyone writes one
+        "DE89-3704-0044 0532-0130-00",  # mixed separators
+        "DE89--3704-0044-0532-0130-00",
+        "de89370400440532013000-x",  # part of a longer identifier
+        "ab12 3456 7890 1234 5678",  # no such country
+        "py311 and utf8 and h264 and sha256",
+    ],
+)
+def test_not_lowercase_or_dashed_ibans(text: str) -> None:
+    assert [k for _, k in found(text) if k == "IBAN"] == [], found(text)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "call 4155550132", "Call me: 4155550132", "phone 4155550132", "reach me at 4155550132",
+        "text me 4155550132", "txt me on 4155550132", "tel 4155550132", "Tel.: 4155550132",
+        "my cell is 4155550132", "WhatsApp 4155550132", "ring me on 0612345678",
+        "Ruf mich an: 01711234567", "Handy 01711234567", "appelez-moi au 0612345678",
+        "llámame al 6123456789", "chiamami al 3471234567", "bel me op 0612345678",
+        "ligue para 11912345678", "zadzwoń 5123456789", "позвоните 9161234567",
+        "телефон 9161234567", "电话 13800138000", "手机 13800138000", "전화 01012345678",
+        "โทร 0812345678", "hubungi 081234567890", "Telefon: 5321234567",
+    ],
+)  # fmt: skip
+def test_bare_national_numbers_after_a_phone_word(template: str) -> None:
+    value = template.split()[-1]
+    one(template, value, "PHONE")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 4155550132 shipped", "id 4155550132", "ticket 4155550132", "unix 1700000000",
+        "Reference 0612345678 is closed", "Bestellnummer 01711234567", "ISBN 0306406152",
+        "the hotel 4155550132", "recall 4155550132", "contexto 4155550132",
+        "timestamp 1700000000123", "account 12345678901234",
+    ],
+)  # fmt: skip
+def test_bare_digit_runs_without_a_phone_word_stay(text: str) -> None:
+    none(text)

@@ -98,7 +98,12 @@ _TOKSHAPE: Final = _table(lambda i: ord("t") if i in _TOKEN_CHARS else ord(" "))
 
 # At least four digits, separated by at most three separator characters each time.
 _NUM_RUN: Final = re.compile(rb"D(?:[ .()/+\-]{0,3}D){3,}")
+# An IBAN starts with its country code and check digits: two capitals then two digits, a
+# literal search on the shape. All in lower case it is looked for only before a run of 7+
+# digits (every IBAN format holds one): "aaDD" is no rare pattern in a shape of prose.
 _IBAN_HINT: Final = re.compile(rb"AADD")
+_IBAN_LOWER_HINT: Final = b"aaDD"
+_IBAN_LOWER_REACH: Final = 40  # from an IBAN's start to its first run of 7 digits, at most
 _SSN_SHAPE: Final = re.compile(rb"(?<!D)DDD([ \-])DD\1DDDD(?!D)|(?<!D)D{9}(?!D)")
 _LONG_TOKEN: Final = b"t" * 16
 
@@ -142,9 +147,18 @@ def luhn_ok(digits: str) -> bool:
     return (kept + doubled) % 10 == 0
 
 
+# Maestro issues 12-digit numbers too, under these IINs only (the 13-19 digit ones are
+# covered by the 50 and 56-69 ranges below).
+_MAESTRO_12: Final = frozenset(
+    {"5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763"}
+)
+
+
 def _card_brand_ok(d: str) -> bool:
     """Issuer prefix (IIN) and length of the major networks."""
     n = len(d)
+    if n == 12:
+        return d[:4] in _MAESTRO_12
     two, four, six = int(d[:2]), int(d[:4]), int(d[:6])
     if d[0] == "4":  # Visa
         return n in (13, 16, 19)
@@ -240,8 +254,8 @@ _PHONE: Final = re.compile(
 _PHONE_EXT: Final = re.compile(r"[ ]?(?:x|ext\.?|extn\.?)[ ]?\d{1,6}$")
 _DIGIT_RUNS: Final = re.compile(r"\d+")
 _SEPARATOR_RUNS: Final = re.compile(r"\D+")
-_GROUP_SPLIT: Final = re.compile(r"[ \-]")
-_CARD: Final = re.compile(_NUM_LEFT + r"\d{1,19}(?:[ \-]\d{1,19}){0,7}")
+_GROUP_SPLIT: Final = re.compile(r"[ .\-]")
+_CARD: Final = re.compile(_NUM_LEFT + r"\d{1,19}(?:[ .\-]\d{1,19}){0,7}")
 _SSN: Final = re.compile(r"(?<![A-Za-z0-9_\-])(\d{3})([ \-])(\d{2})\2(\d{4})")
 _SSN_BARE: Final = re.compile(r"(?<![A-Za-z0-9_\-])\d{9}")
 _IPV4: Final = re.compile(r"(?<![A-Za-z0-9_.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
@@ -256,10 +270,13 @@ def _context_re(words: Sequence[str]) -> re.Pattern[str]:
 
 _PHONE_CONTEXT: Final = _context_re((
     "phone", "tel", "call", "mobile", "cell", "whatsapp", "sms", "fax", "contact",
-    "dial", "ring", "reach", "my number", "handy", "telefon", "rufnummer", "portable",
-    "téléphone", "appel",
-    "teléfono", "móvil", "movil", "llama", "telefono", "cellulare", "chiama",
-    "telefoon", "mobiel", "bel ", "celular", "ligue", "電話", "携帯", "番号", "फ़ोन", "फोन",
+    "dial", "ring", "reach", "my number", "text me", "text us", "txt me", "hotline",
+    "handy", "telefon", "rufnummer", "anrufen", "ruf mich", "portable", "téléphone", "tél",
+    "appel", "joindre", "teléfono", "móvil", "movil", "llama", "llám", "telefono", "cellulare",
+    "chiama", "telefoon", "mobiel", "bel ", "celular", "ligue", "liga ", "ligar",
+    "mobil", "puhelin", "tlf", "zadzwoń", "komórk", "телефон", "тел", "звон", "позвон",
+    "電話", "携帯", "番号", "电话", "手机", "致电", "전화", "연락", "फ़ोन", "फोन", "कॉल",
+    "โทร", "điện thoại", "gọi", "telp", "hubungi", "aray", "هاتف", "اتصل", "טלפון",
 ))  # fmt: skip
 _CARD_CONTEXT: Final = _context_re((
     "card", "karte", "carte", "tarjeta", "carta", "cartão", "kaart", "karta", "カード",
@@ -343,7 +360,7 @@ def _money_around(text: str, start: int, end: int) -> bool:
 
 
 _SPACE_PIECE: Final = re.compile(r"[^ ]+")
-_BARE_CARD: Final = re.compile(r"\d{13,19}")
+_BARE_CARD: Final = re.compile(r"\d{12,19}")
 
 
 def _phone_shaped(cand: str) -> bool:
@@ -400,14 +417,17 @@ def _card_ok(text: str, s: int, e: int) -> bool:
     cand = text[s:e]
     if not _right_ok(text, e) or (s > 0 and text[s - 1] in _WORDISH):
         return False
-    digits = cand.replace(" ", "").replace("-", "")
-    if not 13 <= len(digits) <= 19 or not _card_brand_ok(digits) or not luhn_ok(digits):
+    if s > 1 and text[s - 1] in ".,:" and text[s - 2] in _DIGITS:
+        return False  # the end of 1.675987831012, a decimal
+    digits = cand.replace(" ", "").replace("-", "").replace(".", "")
+    if not 12 <= len(digits) <= 19 or not _card_brand_ok(digits) or not luhn_ok(digits):
         return False
-    if len(digits) == 13 and len(cand) == 13 and ean13_ok(digits):
-        # a product barcode, unless the text says card (13-digit Visas are rare now)
+    if len(digits) <= 13 and len(cand) == len(digits) and ean13_ok(digits.zfill(13)):
+        # a product barcode (EAN-13, UPC-A), unless the text says card (13-digit Visas
+        # are rare now, 12-digit Maestros too)
         return _context_before(text, s, _CARD_CONTEXT)
     if len(digits) != len(cand):  # grouped: one kind of separator, sensible groups
-        if (" " in cand) == ("-" in cand):
+        if (" " in cand) + ("-" in cand) + ("." in cand) != 1:
             return False
         lens = [len(g) for g in _GROUP_SPLIT.split(cand)]
         if lens[0] != 4 or min(lens[:-1]) < 4:
@@ -418,7 +438,7 @@ def _card_ok(text: str, s: int, e: int) -> bool:
 def _find_cards(text: str, ws: int, we: int, out: list[Finding]) -> None:
     for m in _CARD.finditer(text, ws, we):
         s, e = m.span()
-        if e - s < 13:
+        if e - s < 12:
             continue
         if _card_ok(text, s, e):
             out.append((s, e, CREDIT_CARD))
@@ -523,30 +543,47 @@ def _find_ipv6(text: str, out: list[Finding]) -> None:
             break
 
 
-def _find_ibans(text: str, shape: bytes, out: list[Finding]) -> None:
+def _lower_iban_starts(shape: bytes, ws: int) -> list[int]:
+    """Where a lower case IBAN may start before the run of digits at ``ws``."""
+    out = []
+    i = shape.find(_IBAN_LOWER_HINT, max(0, ws - _IBAN_LOWER_REACH), ws + 4)
+    while i != -1:
+        out.append(i)
+        i = shape.find(_IBAN_LOWER_HINT, i + 1, ws + 4)
+    return out
+
+
+def _find_ibans(text: str, shape: bytes, starts: Iterable[int], out: list[Finding]) -> None:
+    """IBANs starting at ``starts`` (positions of an "AADD" or "aaDD" in the shape)."""
     n = len(text)
-    for m in _IBAN_HINT.finditer(shape):
-        s = m.start()
+    for s in starts:
         if s > 0 and shape[s - 1] in b"AaDu_":
             continue
-        length = IBAN_LENGTHS.get(text[s : s + 2])
+        length = IBAN_LENGTHS.get(text[s : s + 2].upper())
         if length is None:
             continue
         got = 0
         i = s
+        sep = ""  # one kind of separator between the groups: spaces or dashes
         while i < n and got < length:
             c = text[i]
             if c.isascii() and c.isalnum():
                 got += 1
                 i += 1
-            elif c == " " and got >= 4 and i + 1 < n and text[i + 1] != " ":
+            elif c in " -" and got >= 4 and c == (sep or c) and i + 1 < n and text[i + 1] != c:
+                sep = c
                 i += 1
             else:
                 break
-        if got != length or (i < n and text[i] in _WORDISH):
+        if got != length or (
+            i < n
+            and (
+                text[i] in _WORDISH or (text[i] == "-" and (sep or text[i + 1 : i + 2] in _WORDISH))
+            )
+        ):
             continue
         cand = text[s:i]
-        if cand.upper() == cand and iban_ok(cand):
+        if (cand.upper() == cand or cand.lower() == cand) and iban_ok(cand.replace("-", "")):
             out.append((s, i, IBAN))
 
 
@@ -562,9 +599,10 @@ _KEY_FORMATS: Final[tuple[tuple[tuple[str, ...], str, str], ...]] = (
     (("sk", "rk"), "stripe", r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"),
     (("wh",), "stripe", r"whsec_[A-Za-z0-9+/=]{24,}"),
     (
-        ("AK", "AS", "AB", "AC", "AG", "AI", "AN", "AP", "AR"),
-        "aws_id",
-        r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}",
+        ("AK", "AS", "AB", "AC", "AG", "AI", "AN", "AP", "AR", "A3"),
+        "aws_id",  # AWS writes base-32 bodies; secret scanners take any capital or digit
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)"
+        r"[A-Z0-9]{16}",
     ),
     (("AI",), "gcp", r"AIza[0-9A-Za-z_\-]{35}"),
     (("ya",), "google_oauth", r"ya29\.[0-9A-Za-z_\-]{20,}"),
@@ -598,6 +636,8 @@ _KEY_START: Final = re.compile(
     r"(?<![A-Za-z0-9])(?:" + "|".join(sorted({re.escape(p) for p in _BY_PREFIX})) + ")"
 )
 _BEARER_TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]{16,}=*")
+# "Bearer" right before a token (anywhere: a header value, a curl line, the text's start).
+_BEARER_BEFORE: Final = re.compile(r"(?<![A-Za-z0-9])(?i:bearer)[ \t:=\"']{1,3}\Z")
 _PEM_BEGIN: Final = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----")
 _URL_CREDS: Final = re.compile(
     r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://[^\s:/@\"'<>]{1,64}:(?P<v>[^\s:/@\"'<>]{1,128})@"
@@ -730,7 +770,12 @@ def _find_token_secrets(text: str, raw: bytes, shape: bytes, out: list[Finding])
         if shape.find(b"D", s, e) == -1 and shape.find(b"A", s, e) == -1:
             continue
         _find_prefixed(text, s, e, out)
-        if text.rfind("earer", max(0, s - 10), s) != -1 and "bearer" in text[s - 10 : s].lower():
+        w = max(0, s - 10)  # "Bearer" right before the token, in any case
+        if (
+            s >= 7
+            and (text.rfind("earer", w, s) != -1 or text.rfind("EARER", w, s) != -1)
+            and _BEARER_BEFORE.search(text, w, s)
+        ):
             b = _BEARER_TOKEN.match(text, s, e)
             if b and _random_body(b.group()):
                 out.append((b.start(), b.end(), SECRET))
@@ -806,8 +851,13 @@ class Detectors:
                 run = m.group()
                 if run.count(b"D") >= 7 or (self.ip and b"." in run):
                     return True
-        if self.iban and _IBAN_HINT.search(shape):
-            return True
+        if self.iban:
+            if _IBAN_HINT.search(shape):
+                return True
+            if not self.numeric:  # else a run of 7+ digits has returned True above
+                for m in _NUM_RUN.finditer(shape):
+                    if m.group().count(b"D") >= 7 and _lower_iban_starts(shape, m.start()):
+                        return True
         if self.secrets:
             for s, e in _long_tokens(raw):
                 if shape.find(b"D", s, e) != -1 or shape.find(b"A", s, e) != -1:
@@ -841,8 +891,13 @@ class Detectors:
         shape = raw.translate(_SHAPE)
         ibans: list[Finding] = []
         if self.iban and len(text) >= 15:
-            _find_ibans(text, shape, ibans)
+            _find_ibans(text, shape, (m.start() for m in _IBAN_HINT.finditer(shape)), ibans)
+            if not self.numeric:  # lower case ones: before a run of 7+ digits
+                for m in _NUM_RUN.finditer(shape):
+                    if m.group().count(b"D") >= 7:
+                        _find_ibans(text, shape, _lower_iban_starts(shape, m.start()), ibans)
             out.extend(ibans)
+        lower_ibans = self.iban and len(text) >= 15
         if self.numeric:
             n = len(text)
             for m in _NUM_RUN.finditer(shape):
@@ -855,10 +910,12 @@ class Detectors:
                     continue
                 if ibans and any(s <= ws and we <= e for s, e, _ in ibans):
                     continue  # the digits of an IBAN
+                if lower_ibans and shape.find(_IBAN_LOWER_HINT, max(0, ws - 40), ws + 4) != -1:
+                    _find_ibans(text, shape, _lower_iban_starts(shape, ws), out)
                 if ws > 0 and text[ws - 1] in "+(":
                     ws -= 1
                 we = min(n, we + 12)  # room for an extension ("x1234", "ext. 12")
-                if self.card and digits >= 13:
+                if self.card and digits >= 12:
                     _find_cards(text, ws, we, out)
                 if self.ssn and digits >= 9 and _SSN_SHAPE.search(run):
                     _find_ssns(text, ws, we, out)
