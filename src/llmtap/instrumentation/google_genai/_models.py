@@ -332,11 +332,15 @@ def _note_usage(response: Any) -> None:
     if holder is None:
         return
     try:
-        body = getattr(response, "body", None)
-        if isinstance(body, str) and '"usageMetadata"' in body:
-            usage = json.loads(body).get("usageMetadata")
-            if isinstance(usage, dict):
-                holder.append(usage)
+        usage = None
+        if isinstance(response, dict):  # older SDKs: the decoded JSON body
+            usage = response.get("usageMetadata")
+        else:  # an SdkHttpResponse: the raw body
+            body = getattr(response, "body", None)
+            if isinstance(body, str) and '"usageMetadata"' in body:
+                usage = json.loads(body).get("usageMetadata")
+        if isinstance(usage, dict):
+            holder.append(usage)
     except Exception as exc:
         log_once("google-genai embedding usage", exc)
 
