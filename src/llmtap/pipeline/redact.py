@@ -381,7 +381,13 @@ class Redactor:
             re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
         )
         self._key_cache: dict[str, bool] = {}
+        # short texts found clean, by detector set: names, model ids, addresses and other
+        # values that repeat from span to span are scanned once (no finding: nothing personal
+        # is kept); emptied when full
+        self._clean: dict[str, None] = {}
+        self._clean_ids: dict[str, None] = {}
         self._key_text: dict[str, tuple[str | None, bool, tuple[tuple[str, int], ...]]] = {}
+        self._key_infos: dict[str, tuple[bool, bool, str | None, bool, tuple[Any, ...]]] = {}
 
     # -- keys and values -----------------------------------------------------------------
 
@@ -419,7 +425,21 @@ class Redactor:
     ) -> tuple[str, bool]:
         """``(new_text, drop)``: ``new_text is text`` when nothing was found; ``drop`` is
         true when a finding's mode is ``drop`` (the caller removes the whole value)."""
-        found = (detectors or self.detectors).find(text)
+        if detectors is None:
+            detectors, clean = self.detectors, self._clean
+        else:
+            clean = self._clean_ids if detectors is self.id_detectors else None
+        if clean is not None and len(text) <= _CLEAN_TEXT_MAX:
+            if text in clean:
+                return text, False
+            found = detectors.find(text)
+            if not found:
+                if len(clean) >= _CLEAN_CACHE_SIZE:
+                    clean.clear()
+                clean[text] = None
+                return text, False
+        else:
+            found = detectors.find(text)
         if not found:
             return text, False
         parts: list[str] = []
@@ -568,27 +588,55 @@ class Redactor:
             return (out if changed else value), drop
         return value, False
 
+    def _key_info(self, key: str) -> tuple[bool, bool, str | None, bool, tuple[Any, ...]]:
+        """(allowed, JSON, redacted key or None, drop, findings in the key), per key."""
+        info = self._key_infos.get(key)
+        if info is None:
+            found: dict[str, int] = {}
+            new_key, key_drop = self.redact_key(key, found)
+            info = (
+                self.key_allowed(key),
+                key in JSON_ATTRIBUTES,
+                None if new_key is key else new_key,
+                key_drop,
+                tuple(found.items()),
+            )
+            if len(self._key_infos) < 4096:
+                self._key_infos[key] = info
+        return info
+
     def plan(self, attributes: Mapping[str, Any], counts: dict[str, int]) -> dict[str, Any] | None:
         """The changes redaction makes to one attribute map (``_DROP`` removes a key), or
         None when there are none. Nothing is changed yet: the caller commits."""
         updates: dict[str, Any] | None = None
+        infos = self._key_infos
         for key, value in attributes.items():
-            new_key, key_drop = self.redact_key(key, counts)
-            if value is None or isinstance(value, (bool, int, float)):
+            info = infos.get(key) or self._key_info(key)
+            allowed, is_json, new_key, key_drop, found = info
+            if found:
+                for kind, n in found:
+                    counts[kind] = counts.get(kind, 0) + n
+            kind_of = type(value)
+            if kind_of is str:
+                if allowed:
+                    new, drop = self.redact(value, counts, self.id_detectors)
+                elif is_json:
+                    new, drop = self.redact_json(value, counts)
+                else:
+                    new, drop = self.redact(value, counts)
+            elif value is None or kind_of in _SCALARS:
+                if new_key is None and not key_drop:
+                    continue
                 new, drop = value, False
-            elif self.key_allowed(key):
-                new, drop = self.redact_value(value, counts, self.id_detectors)
-            elif key in JSON_ATTRIBUTES and isinstance(value, str):
-                new, drop = self.redact_json(value, counts)
             else:
-                new, drop = self.redact_value(value, counts)
-            if not (drop or key_drop or new is not value or new_key is not key):
+                new, drop = self.redact_value(value, counts, self.id_detectors if allowed else None)
+            if not (drop or key_drop or new is not value or new_key is not None):
                 continue
             if updates is None:
                 updates = {}
             if drop or key_drop:
                 updates[key] = _DROP
-            elif new_key is not key:
+            elif new_key is not None:
                 updates[key] = _DROP
                 if new_key not in attributes:  # never overwrites an attribute of that name
                     updates[new_key] = new
@@ -610,6 +658,9 @@ class Redactor:
 
 
 _ID_UNSAFE_DETECTORS: Final = frozenset({"phone", "ip"})
+_CLEAN_TEXT_MAX: Final = 256
+_SCALARS: Final = (bool, int, float)
+_CLEAN_CACHE_SIZE: Final = 8192
 
 
 class _Drop:
