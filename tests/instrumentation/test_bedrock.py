@@ -649,3 +649,13 @@ def test_async_client_classes_left_alone():
     client_class = type("BedrockRuntime", (AsyncBase,), {})
     _install(client_class, None, {})  # type: ignore[arg-type]
     assert "_make_api_call" not in client_class.__dict__
+
+
+def test_unreadable_request_body_still_traced(client, span_exporter):
+    with pytest.raises(ClientError) as caught:
+        client.invoke_model(modelId="meta.llama3-1-8b-instruct-v1:0", body=b"not json")
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    span = only_span(span_exporter)
+    assert span.attributes[semconv.OPERATION] == "text_completion"  # the vendor, by model id
+    assert span.attributes[semconv.ERROR_TYPE] == "ValidationException"
+    assert semconv.INPUT_MESSAGES not in span.attributes
