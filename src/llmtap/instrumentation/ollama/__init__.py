@@ -2,9 +2,10 @@
 
 The module-level functions (``ollama.chat``, ``ollama.generate``, ``ollama.embed``,
 ``ollama.embeddings``) are methods of a default client, bound when ``ollama`` is imported:
-imported after ``instrument()`` they already go through the patched methods; imported
-before, they are bound to the originals, so they are wrapped too (the patched method
-inside then stands aside: one span per call either way).
+imported after ``instrument()`` they already go through the patched methods (and are bound
+to the originals again at ``uninstrument()``); imported before, they are bound to the
+originals, so they are wrapped too (the patched method inside then stands aside: one span
+per call either way).
 
 Provider name ``ollama`` (not a well-known value of ``gen_ai.provider.name``; the
 conventions allow a custom one), server address and port from the client's host. Nothing
@@ -14,6 +15,9 @@ here talks to the network; the SDK sends requests only to the host it was given.
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+import wrapt
 
 from llmtap.config import Settings
 from llmtap.instrumentation._instrumentor import SdkInstrumentor
@@ -39,3 +43,21 @@ class OllamaInstrumentor(SdkInstrumentor):
             if "ollama" in sys.modules:
                 # bound to the default client before the patch: wrapped where they are
                 wrap("ollama", method, sync_wrapper(telemetry, adapter))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        super()._uninstrument(**kwargs)
+        _rebind_module_functions()
+
+
+def _rebind_module_functions() -> None:
+    """``ollama.chat`` and the others, bound to the patched methods when ``ollama`` was
+    imported after ``instrument()``, are bound to the default client's methods as they are
+    now (as a fresh import would bind them)."""
+    module = sys.modules.get("ollama")
+    if module is None:
+        return
+    for method in _METHODS:
+        bound = module.__dict__.get(method)
+        client = getattr(bound, "__self__", None)
+        if isinstance(bound, wrapt.BoundFunctionWrapper) and client is not None:
+            setattr(module, method, getattr(client, method))
