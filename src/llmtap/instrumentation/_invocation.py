@@ -334,6 +334,10 @@ class Telemetry:
         attrs = inv.attributes
         if inv.kind is not SpanKind.CLIENT or not inv.own_span:
             return
+        if semconv.LLMTAP_STEP_KIND in attrs:
+            # a step (a provider's rerank call) is no GenAI operation: its operation name is
+            # none of the GenAI metrics' (llmtap's registry, span.llmtap.step)
+            return
         base = self._metric_attributes(attrs)
         self._duration.record(elapsed, base)
         # a new dict: some SDK releases keep the one a measurement was recorded with
