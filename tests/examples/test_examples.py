@@ -22,6 +22,13 @@ EXPECTED = {
         "└─ chat gpt-4o-mini",
         "feature=support",
     ],
+    "bedrock": [
+        "chat us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "aws.bedrock",
+        "stream=completed",
+        "ttfc=",
+        "cost=$",
+    ],
     "agent": [
         "invoke_agent order-agent",
         "finish=tool_calls",
