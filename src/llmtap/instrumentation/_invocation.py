@@ -334,9 +334,11 @@ class Telemetry:
         attrs = inv.attributes
         if inv.kind is not SpanKind.CLIENT or not inv.own_span:
             return
-        if semconv.LLMTAP_STEP_KIND in attrs:
+        if semconv.LLMTAP_STEP_KIND in attrs or semconv.PROVIDER not in attrs:
             # a step (a provider's rerank call) is no GenAI operation: its operation name is
-            # none of the GenAI metrics' (llmtap's registry, span.llmtap.step)
+            # none of the GenAI metrics' (llmtap's registry, span.llmtap.step); and every GenAI
+            # metric requires gen_ai.provider.name, which a vector store's query or the app's
+            # retrieval step has not
             return
         base = self._metric_attributes(attrs)
         self._duration.record(elapsed, base)
