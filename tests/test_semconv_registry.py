@@ -2,9 +2,11 @@
 the registered type; content JSON validates against the semconv JSON schemas; metrics match
 ``model/metrics.yaml``.
 
-Real SDK calls (OpenAI; Anthropic once its instrumentor exists) go through the instrumentation
-to the loopback dev server; nothing of llmtap is mocked. Add a scenario to ``SCENARIOS`` to
-cover a new adapter or code path.
+Real SDK calls of every instrumented SDK (OpenAI, Anthropic, google-genai, Bedrock, Mistral,
+Cohere, Ollama, Groq, Together, LiteLLM; queries of Chroma, Qdrant and Pinecone) go through
+the instrumentation to the loopback dev server (or the vector store in process); nothing of
+llmtap is mocked. Add a scenario to ``SCENARIOS`` to cover a new adapter or code path; every
+instrumentation of ``llmtap.instrumentation.registry`` needs one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -56,6 +59,10 @@ CLOSED_ENUMS = frozenset(
         semconv.OPENAI_API_TYPE,
     }
 )
+
+# gen_ai.provider.name values llmtap emits that are not well-known values of v1.41 (the
+# conventions leave the value to the instrumentation's best knowledge); pricing knows them
+CUSTOM_PROVIDERS = frozenset({"ollama", "together_ai"})
 
 # General (non-GenAI) semconv attributes llmtap puts on GenAI spans and metrics.
 GENERAL_ATTRIBUTES = {
@@ -211,6 +218,15 @@ def type_problem(kind: str, value: Any) -> str | None:
     return f"unknown registry type {kind!r}"
 
 
+def _llmtap_value(key: str, value: Any, attributes: dict[str, Any]) -> bool:
+    """A value of a closed enum that llmtap documents: a step span's operation is its kind
+    (llmtap's registry, span ``span.llmtap.step``: ``rerank`` from ``llmtap.rerank`` and the
+    Cohere and Together rerank calls), and the `CUSTOM_PROVIDERS`."""
+    if key == semconv.PROVIDER:
+        return value in CUSTOM_PROVIDERS
+    return key == semconv.OPERATION and attributes.get(semconv.LLMTAP_STEP_KIND) == value
+
+
 def attribute_problems(attributes: dict[str, Any], where: str) -> list[str]:
     reg = registry()
     llmtap_names, llmtap_prefixes = llmtap_attribute_names()
@@ -244,6 +260,8 @@ def attribute_problems(attributes: dict[str, Any], where: str) -> list[str]:
         if spec.members is not None:
             if spec.members.get(value):
                 bad("deprecated enum member")
+            elif _llmtap_value(key, value, attributes):
+                pass
             elif key in CLOSED_ENUMS and value not in spec.members:
                 bad(f"not a member of {sorted(spec.members)}")
         if key in CONTENT_SCHEMAS:
@@ -431,6 +449,7 @@ class Clients:
         import openai
 
         self.devserver = devserver
+        self._closers: list[Callable[[], Any]] = []
         self.openai = openai.OpenAI(base_url=devserver.openai_base_url, api_key="k", max_retries=0)
         self.anthropic = anthropic.Anthropic(
             base_url=devserver.anthropic_base_url, api_key="k", max_retries=0
@@ -443,22 +462,194 @@ class Clients:
             base_url=self.devserver.openai_base_url, api_key="k", max_retries=0
         )
 
+    # the other SDKs, made on first use (as their own tests make them), closed by close()
+
+    def _made(self, name: str, client: Any, close: Callable[[], Any] | None = None) -> Any:
+        self._closers.append(close or client.close)
+        setattr(self, name, client)
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        make = getattr(type(self), f"_make_{name}", None)
+        if make is None or name.startswith("_"):
+            raise AttributeError(name)
+        return make(self)
+
+    def _make_mistral(self) -> Any:
+        try:  # SDK 2.x, 3.x
+            from mistralai.client import Mistral
+        except ImportError:  # SDK 1.x
+            from mistralai import Mistral
+
+        client = Mistral(api_key="k", server_url=f"{self.devserver.base_url}/mistral")
+        return self._made("mistral", client, lambda: None)
+
+    def _make_cohere(self) -> Any:
+        import inspect
+
+        import cohere
+
+        # cohere < 5.16 takes no max_retries
+        retries = (
+            {"max_retries": 0}
+            if "max_retries" in inspect.signature(cohere.ClientV2).parameters
+            else {}
+        )
+        client = cohere.ClientV2(api_key="k", base_url=self.devserver.base_url, **retries)
+        return self._made("cohere", client, client._client_wrapper.httpx_client.httpx_client.close)
+
+    def _make_ollama(self) -> Any:
+        import ollama
+
+        client = ollama.Client(host=self.devserver.base_url)
+        return self._made("ollama", client, client._client.close)
+
+    def _make_groq(self) -> Any:
+        import groq
+
+        client = groq.Groq(base_url=self.devserver.base_url, api_key="k", max_retries=0)
+        return self._made("groq", client)
+
+    def _make_together(self) -> Any:
+        import inspect
+
+        import together
+
+        # 3.x paths start with /v1, 2.x base URLs end with it
+        root = f"{self.devserver.base_url}/together"
+        if '"/v1/chat/completions"' not in inspect.getsource(together.resources.chat.completions):
+            root += "/v1"
+        client = together.Together(base_url=root, api_key="k", max_retries=0)
+        return self._made("together", client)
+
+    def _make_litellm(self) -> Any:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost map download
+        import litellm
+
+        litellm.suppress_debug_info = True
+        return self._made("litellm", litellm, lambda: None)
+
+    def _make_chroma(self) -> Any:
+        import chromadb
+        from chromadb import Documents, EmbeddingFunction, Embeddings
+
+        class Letters(EmbeddingFunction[Documents]):
+            """Deterministic and offline: letter counts, normalised."""
+
+            def __init__(self) -> None:
+                pass
+
+            def __call__(self, input: Documents) -> Embeddings:
+                vectors = [[text.lower().count(c) + 0.01 for c in "aeiosrtnd"] for text in input]
+                return [[v / sum(x * x for x in vec) ** 0.5 for v in vec] for vec in vectors]
+
+            @staticmethod
+            def name() -> str:
+                return "llmtap-semconv-letters"
+
+            def get_config(self) -> dict[str, Any]:
+                return {}
+
+            @staticmethod
+            def build_from_config(config: dict[str, Any]) -> Any:
+                return Letters()
+
+        client = chromadb.EphemeralClient(chromadb.Settings(anonymized_telemetry=False))
+        collection = client.create_collection(
+            f"kb-{uuid.uuid4().hex[:8]}",
+            embedding_function=Letters(),
+            metadata={"hnsw:space": "cosine"},
+        )
+        collection.upsert(ids=list(KB), documents=list(KB.values()))
+        return self._made("chroma", collection, lambda: None)
+
+    def _make_qdrant(self) -> Any:
+        from qdrant_client import QdrantClient, models
+
+        client = QdrantClient(":memory:")
+        client.create_collection(
+            "kb", vectors_config=models.VectorParams(size=3, distance=models.Distance.COSINE)
+        )
+        client.upsert(
+            "kb",
+            points=[
+                models.PointStruct(id=i, vector=vector, payload={"text": text})
+                for i, (vector, text) in enumerate(zip(VECTORS, KB.values(), strict=True))
+            ],
+        )
+        return self._made("qdrant", client)
+
+    def _make_gemini(self) -> Any:
+        from google import genai
+        from google.genai import types
+
+        http = types.HttpOptions(base_url=self.devserver.base_url)
+        client = genai.Client(api_key="k", http_options=http)
+        return self._made("gemini", client, getattr(client, "close", lambda: None))
+
+    def _make_bedrock(self) -> Any:
+        """A new client on every use: made after instrument() (llmtap hooks the client class
+        botocore builds, and the scenarios instrument afresh)."""
+        return self.bedrock_client()
+
+    def bedrock_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            endpoint_url=self.devserver.base_url,
+            aws_access_key_id="k",
+            aws_secret_access_key="k",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        self._closers.append(client.close)
+        return client
+
+    def pinecone_index(self, scenario: str | None = None) -> Any:
+        """An index made now: made after instrument(), its query is the patched one."""
+        from pinecone import Pinecone
+
+        if scenario is None:
+            return Pinecone(api_key="k").Index(host=self.devserver.base_url)
+        headers = {"x-devserver-scenario": scenario}
+        try:  # 7.x - 9.x: headers of the index
+            return Pinecone(api_key="k").Index(
+                host=self.devserver.base_url, additional_headers=headers
+            )
+        except TypeError:  # 10.x: headers of the client
+            return Pinecone(api_key="k", additional_headers=headers).Index(
+                host=self.devserver.base_url
+            )
+
     def close(self) -> None:
         self.openai.close()
         self.anthropic.close()
+        for close in self._closers:
+            close()
 
 
 @dataclass(frozen=True)
 class Scenario:
     id: str
-    provider: str
+    provider: str | tuple[str, ...] | None  # the gen_ai.provider.name (None: vector stores)
     run: Callable[[Clients], None]
     spans: int = 1
     settings: dict[str, Any] = field(default_factory=dict)
     errors: int = 0  # spans expected to carry error.type
+    entry: str | None = None  # the llmtap_<entry> instrumentation (the provider's by default)
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def instrumentation(self) -> str:
+        return f"llmtap_{self.entry or self.provider}"
+
+    @property
+    def providers(self) -> tuple[str | None, ...]:
+        return self.provider if isinstance(self.provider, tuple) else (self.provider,)
 
 
 def _drain(stream: Any) -> None:
@@ -834,6 +1025,469 @@ def anthropic_errors(c: Clients) -> None:
     )
 
 
+# the other SDKs: a plain call, a stream, a tool round trip, embeddings, rerank, errors, as
+# each has them (model names and client setups as in their own tests)
+
+KB = {
+    "d1": "Refunds take five days.",
+    "d2": "Shipping is free over fifty euros.",
+    "d3": "Support answers within a day.",
+}
+VECTORS = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0]]
+SYSTEM_AND_USER = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Tell me about Paris"},
+]
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def _fails(call: Callable[[], Any]) -> None:
+    """The SDK's own error (each SDK has its classes; which one is its own tests' concern)."""
+    with pytest.raises(Exception) as raised:
+        call()
+    assert not isinstance(raised.value, AssertionError)
+
+
+def _openai_style_tools(create: Callable[..., Any], model: str, city: str) -> None:
+    """A tool call and the follow-up with its result, through an OpenAI-shaped SDK."""
+    messages: list[dict[str, Any]] = _user(f"Weather in {city}?")
+    first = create(model=model, messages=messages, tools=[WEATHER_TOOL])
+    call = first.choices[0].message.tool_calls[0]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 4}'},
+    ]
+    create(model=model, messages=messages, tools=[WEATHER_TOOL])
+
+
+# Mistral
+MISTRAL = "mistral-small-latest"
+
+
+def mistral_chat(c: Clients) -> None:
+    c.mistral.chat.complete(
+        model=MISTRAL, messages=SYSTEM_AND_USER, temperature=0.3, top_p=0.9, max_tokens=64
+    )
+    _drain(c.mistral.chat.stream(model=MISTRAL, messages=_user("Stream about Nice")))
+
+
+def mistral_tools(c: Clients) -> None:
+    def create(**kwargs: Any) -> Any:
+        return c.mistral.chat.complete(**kwargs)
+
+    messages: list[Any] = _user("Weather in Paris?")
+    first = create(model=MISTRAL, messages=messages, tools=[WEATHER_TOOL], tool_choice="any")
+    call = first.choices[0].message.tool_calls[0]
+    messages += [
+        first.choices[0].message,
+        {"role": "tool", "name": "get_weather", "content": "18 C", "tool_call_id": call.id},
+    ]
+    create(model=MISTRAL, messages=messages, tools=[WEATHER_TOOL])
+    _drain(
+        c.mistral.chat.stream(
+            model=MISTRAL, messages=_user("Weather in Oslo"), tools=[WEATHER_TOOL]
+        )
+    )
+
+
+def mistral_embeddings(c: Clients) -> None:
+    c.mistral.embeddings.create(model="mistral-embed", inputs=["one", "two"])
+
+
+def mistral_errors(c: Clients) -> None:
+    _fails(lambda: c.mistral.chat.complete(model="devserver-rate_limit", messages=_user("x")))
+    _fails(
+        lambda: _drain(
+            c.mistral.chat.stream(model="devserver-broken_stream:2", messages=_user("a b c"))
+        )
+    )
+
+
+# Cohere
+COMMAND = "command-a-03-2025"
+
+
+def cohere_chat(c: Clients) -> None:
+    c.cohere.chat(model=COMMAND, messages=SYSTEM_AND_USER, temperature=0.3, max_tokens=64)
+    _drain(c.cohere.chat_stream(model=COMMAND, messages=_user("Stream about Bonn")))
+
+
+def cohere_tools(c: Clients) -> None:
+    import cohere
+
+    first = c.cohere.chat(model=COMMAND, messages=_user("Weather in Rome"), tools=[WEATHER_TOOL])
+    call = first.message.tool_calls[0]
+    c.cohere.chat(
+        model=COMMAND,
+        tools=[WEATHER_TOOL],
+        messages=[
+            cohere.UserChatMessageV2(content="Weather in Rome"),
+            cohere.AssistantChatMessageV2(tool_plan=first.message.tool_plan, tool_calls=[call]),
+            cohere.ToolChatMessageV2(
+                tool_call_id=call.id,
+                content=[{"type": "document", "document": {"data": {"temp": "21C"}, "id": "w1"}}],
+            ),
+        ],
+    )
+    _drain(
+        c.cohere.chat_stream(model=COMMAND, messages=_user("Weather in Oslo"), tools=[WEATHER_TOOL])
+    )
+
+
+def cohere_embed_rerank(c: Clients) -> None:
+    c.cohere.embed(
+        model="embed-v4.0",
+        input_type="search_document",
+        texts=["alpha", "beta"],
+        embedding_types=["float"],
+    )
+    c.cohere.rerank(
+        model="rerank-v3.5", query="capital of France", documents=list(KB.values()), top_n=2
+    )
+
+
+def cohere_errors(c: Clients) -> None:
+    _fails(lambda: c.cohere.chat(model="devserver-rate_limit", messages=_user("x")))
+    _fails(
+        lambda: _drain(
+            c.cohere.chat_stream(model="devserver-broken_stream:3", messages=_user("a b"))
+        )
+    )
+
+
+# Ollama
+LLAMA = "llama3.2"
+
+
+def ollama_chat(c: Clients) -> None:
+    c.ollama.chat(model=LLAMA, messages=SYSTEM_AND_USER, options={"temperature": 0.3, "top_k": 40})
+    _drain(c.ollama.chat(model=LLAMA, messages=_user("Stream about Bern"), stream=True))
+    c.ollama.generate(model=LLAMA, prompt="Say hi", system="Be brief.")
+
+
+def ollama_tools(c: Clients) -> None:
+    first = c.ollama.chat(model=LLAMA, messages=_user("Weather in Paris?"), tools=[WEATHER_TOOL])
+    follow_up = [
+        *_user("Weather in Paris?"),
+        first.message,
+        {"role": "tool", "content": "18 degrees", "tool_name": "get_weather"},
+    ]
+    c.ollama.chat(model=LLAMA, messages=follow_up, tools=[WEATHER_TOOL])
+
+
+def ollama_embed(c: Clients) -> None:
+    c.ollama.embed(model="nomic-embed-text", input=["one", "two"])
+
+
+def ollama_errors(c: Clients) -> None:
+    _fails(lambda: c.ollama.chat(model="devserver-not_found", messages=_user("Hi")))
+    _fails(
+        lambda: _drain(
+            c.ollama.chat(model="devserver-broken_stream:3", messages=_user("Hi"), stream=True)
+        )
+    )
+
+
+# Groq
+GROQ = "llama-3.3-70b-versatile"
+
+
+def groq_chat(c: Clients) -> None:
+    c.groq.chat.completions.create(
+        model=GROQ, messages=SYSTEM_AND_USER, temperature=0.3, max_tokens=64, seed=3
+    )
+    _drain(c.groq.chat.completions.create(model=GROQ, messages=_user("Stream"), stream=True))
+
+
+def groq_tools(c: Clients) -> None:
+    _openai_style_tools(c.groq.chat.completions.create, GROQ, "Oslo")
+
+
+def groq_embeddings(c: Clients) -> None:
+    c.groq.embeddings.create(model="nomic-embed-text-v1_5", input=["a cat", "a dog"])
+
+
+def groq_errors(c: Clients) -> None:
+    _fails(
+        lambda: c.groq.chat.completions.create(model="devserver-rate_limit", messages=_user("x"))
+    )
+    _fails(
+        lambda: _drain(
+            c.groq.chat.completions.create(
+                model="devserver-broken_stream:2", messages=_user("s"), stream=True
+            )
+        )
+    )
+
+
+# Together
+LLAMA_TURBO = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+
+
+def together_chat(c: Clients) -> None:
+    c.together.chat.completions.create(
+        model=LLAMA_TURBO, messages=SYSTEM_AND_USER, temperature=0.3, max_tokens=64
+    )
+    _drain(c.together.chat.completions.create(model=LLAMA_TURBO, messages=_user("s"), stream=True))
+    c.together.completions.create(model="meta-llama/Llama-2-70b-hf", prompt="Once upon a time")
+
+
+def together_tools(c: Clients) -> None:
+    _openai_style_tools(c.together.chat.completions.create, LLAMA_TURBO, "Lima")
+
+
+def together_embed_rerank(c: Clients) -> None:
+    c.together.embeddings.create(model="BAAI/bge-base-en-v1.5", input=["a cat", "a dog"])
+    c.together.rerank.create(
+        model="Salesforce/Llama-Rank-V1",
+        query="capital of France",
+        documents=["Berlin is in Germany", "Paris is the capital of France"],
+        top_n=2,
+    )
+
+
+def together_errors(c: Clients) -> None:
+    _fails(
+        lambda: c.together.chat.completions.create(
+            model="devserver-server_error", messages=_user("x")
+        )
+    )
+    _fails(lambda: c.together.embeddings.create(model="devserver-auth", input="x"))
+
+
+# LiteLLM (the OpenAI and Anthropic protocols of the dev server, as in its own tests)
+
+
+def _litellm_openai(c: Clients, model: str = "openai/gpt-4o-mini") -> dict[str, Any]:
+    return {"model": model, "api_base": c.devserver.openai_base_url, "api_key": "k"}
+
+
+def litellm_chat(c: Clients) -> None:
+    c.litellm.completion(**_litellm_openai(c), messages=SYSTEM_AND_USER, temperature=0.3)
+    _drain(
+        c.litellm.completion(
+            **_litellm_openai(c),
+            messages=_user("Stream about Rome"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    c.litellm.completion(
+        model="anthropic/claude-sonnet-4-6",
+        api_base=c.devserver.anthropic_base_url,
+        api_key="k",
+        messages=SYSTEM_AND_USER,
+        max_tokens=100,
+    )
+
+
+def litellm_tools(c: Clients) -> None:
+    def create(model: str, **kwargs: Any) -> Any:
+        return c.litellm.completion(**_litellm_openai(c), **kwargs)
+
+    _openai_style_tools(create, "", "Quito")
+
+
+def litellm_embedding(c: Clients) -> None:
+    c.litellm.embedding(**_litellm_openai(c, "openai/text-embedding-3-small"), input=["a", "b"])
+
+
+def litellm_errors(c: Clients) -> None:
+    _fails(
+        lambda: c.litellm.completion(
+            **_litellm_openai(c, "openai/devserver-rate_limit"), messages=_user("x"), num_retries=0
+        )
+    )
+
+
+# vector stores
+
+
+def chroma_query(c: Clients) -> None:
+    c.chroma.query(query_texts=["how long do refunds take?"], n_results=2)
+    c.chroma.query(query_embeddings=[[0.1] * 9], n_results=1, include=["distances"])
+
+
+def chroma_error(c: Clients) -> None:
+    _fails(lambda: c.chroma.query(query_embeddings=[[0.1, 0.2]], n_results=1))  # wrong dimension
+
+
+def qdrant_query(c: Clients) -> None:
+    c.qdrant.query_points("kb", query=[0.9, 0.1, 0.0], limit=2)
+
+
+def qdrant_error(c: Clients) -> None:
+    _fails(lambda: c.qdrant.query_points("missing", query=[0.9, 0.1, 0.0]))
+
+
+def pinecone_query(c: Clients) -> None:
+    namespace = f"ns-{uuid.uuid4().hex[:8]}"
+    vectors = [
+        {"id": key, "values": vector, "metadata": {"text": text}}
+        for (key, text), vector in zip(KB.items(), VECTORS, strict=True)
+    ]
+    index = c.pinecone_index()
+    index.upsert(vectors=vectors, namespace=namespace)
+    index.query(top_k=2, vector=[1.0, 0.1, 0.0], namespace=namespace, include_metadata=True)
+
+
+def pinecone_error(c: Clients) -> None:
+    _fails(lambda: c.pinecone_index("not_found").query(top_k=1, vector=[1.0, 0.0, 0.0]))
+
+
+# google-genai (the Gemini Developer API)
+GEMINI = "gemini-2.5-flash"
+
+
+def gemini_generate(c: Clients) -> None:
+    from google.genai import types
+
+    config = types.GenerateContentConfig(
+        system_instruction="Be terse.",
+        temperature=0.2,
+        top_p=0.9,
+        top_k=40,
+        max_output_tokens=256,
+        stop_sequences=["END"],
+        seed=7,
+    )
+    c.gemini.models.generate_content(model=GEMINI, contents="Hello Paris", config=config)
+    _drain(c.gemini.models.generate_content_stream(model=GEMINI, contents="Hello Rome"))
+
+
+def gemini_tools(c: Clients) -> None:
+    from google.genai import types
+
+    declaration = types.FunctionDeclaration(
+        name="lookup",
+        description="Look things up",
+        parameters=types.Schema(
+            type="OBJECT", properties={"query": types.Schema(type="STRING")}, required=["query"]
+        ),
+    )
+    config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[declaration])])
+    response = c.gemini.models.generate_content(model=GEMINI, contents="Find Rome", config=config)
+    follow = [
+        types.UserContent(parts=[types.Part.from_text(text="Find Rome")]),
+        response.candidates[0].content,
+        types.Part.from_function_response(name="lookup", response={"result": "found"}),
+    ]
+    c.gemini.models.generate_content(model=GEMINI, contents=follow, config=config)
+
+
+def _weather(city: str) -> str:
+    """Weather for a city."""
+    return f"sunny in {city}"
+
+
+def gemini_automatic_tools(c: Clients) -> None:
+    from google.genai import types
+
+    config = types.GenerateContentConfig(tools=[_weather])
+    c.gemini.models.generate_content(model=GEMINI, contents="Weather in Paris?", config=config)
+
+
+def gemini_embed(c: Clients) -> None:
+    c.gemini.models.embed_content(model="gemini-embedding-001", contents=["one", "two words"])
+
+
+def gemini_errors(c: Clients) -> None:
+    _fails(lambda: c.gemini.models.generate_content(model="devserver-rate_limit", contents="x"))
+    _fails(
+        lambda: _drain(
+            c.gemini.models.generate_content_stream(
+                model="devserver-broken_stream:2", contents="Hello Paris"
+            )
+        )
+    )
+
+
+# Bedrock (boto3 bedrock-runtime)
+BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+BEDROCK_TOOL = {
+    "toolSpec": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "inputSchema": {"json": WEATHER_TOOL["function"]["parameters"]},
+    }
+}
+
+
+def _bedrock_user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"text": text}]}]
+
+
+def bedrock_converse(c: Clients) -> None:
+    c.bedrock.converse(
+        modelId=BEDROCK_CLAUDE,
+        messages=_bedrock_user("Hello there Ada"),
+        system=[{"text": "Be terse."}],
+        inferenceConfig={"maxTokens": 200, "temperature": 0.5, "topP": 0.9, "stopSequences": ["X"]},
+    )
+    _drain(
+        c.bedrock.converse_stream(modelId=BEDROCK_CLAUDE, messages=_bedrock_user("Hi Rome"))[
+            "stream"
+        ]
+    )
+
+
+def bedrock_tools(c: Clients) -> None:
+    tools = {"tools": [BEDROCK_TOOL]}
+    question = _bedrock_user("Weather in Paris?")
+    first = c.bedrock.converse(modelId=BEDROCK_CLAUDE, messages=question, toolConfig=tools)
+    use = next(b["toolUse"] for b in first["output"]["message"]["content"] if "toolUse" in b)
+    result = {"toolUseId": use["toolUseId"], "content": [{"json": {"sky": "clear"}}]}
+    c.bedrock.converse(
+        modelId=BEDROCK_CLAUDE,
+        messages=[
+            *question,
+            first["output"]["message"],
+            {"role": "user", "content": [{"toolResult": result}]},
+        ],
+        toolConfig=tools,
+    )
+
+
+def bedrock_invoke(c: Clients) -> None:
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "system": "Be terse.",
+        "messages": [{"role": "user", "content": "Hi Ann"}],
+    }
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    c.bedrock.invoke_model(modelId=model, body=json.dumps(body))["body"].read()
+    llama = {"prompt": "Hi Ann", "max_gen_len": 100}
+    _drain(
+        c.bedrock.invoke_model_with_response_stream(
+            modelId="meta.llama3-1-8b-instruct-v1:0", body=json.dumps(llama)
+        )["body"]
+    )
+
+
+def bedrock_embeddings(c: Clients) -> None:
+    c.bedrock.invoke_model(
+        modelId="amazon.titan-embed-text-v2:0",
+        body=json.dumps({"inputText": "hello world", "dimensions": 256}),
+    )["body"].read()
+
+
+def bedrock_errors(c: Clients) -> None:
+    _fails(lambda: c.bedrock.converse(modelId="devserver-rate_limit", messages=_bedrock_user("hi")))
+    _fails(
+        lambda: _drain(
+            c.bedrock.converse_stream(
+                modelId="devserver-broken_stream:2", messages=_bedrock_user("hi")
+            )["stream"]
+        )
+    )
+
+
+TOGETHER = "together_ai"
+
 SCENARIOS = [
     Scenario("openai-chat-params", OPENAI, chat_params),
     Scenario("openai-chat-int-params", OPENAI, chat_ints_for_floats),
@@ -868,7 +1522,68 @@ SCENARIOS = [
     Scenario("anthropic-tools", ANTHROPIC, anthropic_tools, spans=2),
     Scenario("anthropic-thinking", ANTHROPIC, anthropic_thinking),
     Scenario("anthropic-errors", ANTHROPIC, anthropic_errors, spans=2, errors=2),
+    Scenario("mistralai-chat", "mistral_ai", mistral_chat, spans=2, entry="mistralai"),
+    Scenario("mistralai-tools", "mistral_ai", mistral_tools, spans=3, entry="mistralai"),
+    Scenario("mistralai-embeddings", "mistral_ai", mistral_embeddings, entry="mistralai"),
+    Scenario(
+        "mistralai-errors", "mistral_ai", mistral_errors, spans=2, errors=2, entry="mistralai"
+    ),
+    Scenario("cohere-chat", "cohere", cohere_chat, spans=2),
+    Scenario("cohere-tools", "cohere", cohere_tools, spans=3),
+    Scenario("cohere-embed-rerank", "cohere", cohere_embed_rerank, spans=2),
+    Scenario("cohere-errors", "cohere", cohere_errors, spans=2, errors=2),
+    Scenario("ollama-chat", "ollama", ollama_chat, spans=3),
+    Scenario("ollama-tools", "ollama", ollama_tools, spans=2),
+    Scenario("ollama-embed", "ollama", ollama_embed),
+    Scenario("ollama-errors", "ollama", ollama_errors, spans=2, errors=2),
+    Scenario("groq-chat", "groq", groq_chat, spans=2),
+    Scenario("groq-tools", "groq", groq_tools, spans=2),
+    Scenario("groq-embeddings", "groq", groq_embeddings),
+    Scenario("groq-errors", "groq", groq_errors, spans=2, errors=2),
+    Scenario("together-chat", TOGETHER, together_chat, spans=3, entry="together"),
+    Scenario("together-tools", TOGETHER, together_tools, spans=2, entry="together"),
+    Scenario("together-embed-rerank", TOGETHER, together_embed_rerank, spans=2, entry="together"),
+    Scenario("together-errors", TOGETHER, together_errors, spans=2, errors=2, entry="together"),
+    Scenario("litellm-chat", ("openai", "anthropic"), litellm_chat, spans=3, entry="litellm"),
+    Scenario("litellm-tools", OPENAI, litellm_tools, spans=2, entry="litellm"),
+    Scenario("litellm-embedding", OPENAI, litellm_embedding, entry="litellm"),
+    Scenario("litellm-errors", OPENAI, litellm_errors, errors=1, entry="litellm"),
+    Scenario("google-genai-generate", "gcp.gemini", gemini_generate, spans=2, entry="google_genai"),
+    Scenario("google-genai-tools", "gcp.gemini", gemini_tools, spans=2, entry="google_genai"),
+    Scenario(
+        "google-genai-automatic-tools",
+        ("gcp.gemini", None),
+        gemini_automatic_tools,
+        spans=3,
+        entry="google_genai",
+    ),
+    Scenario("google-genai-embed", "gcp.gemini", gemini_embed, entry="google_genai"),
+    Scenario(
+        "google-genai-errors", "gcp.gemini", gemini_errors, spans=2, errors=2, entry="google_genai"
+    ),
+    Scenario("bedrock-converse", "aws.bedrock", bedrock_converse, spans=2, entry="bedrock"),
+    Scenario("bedrock-tools", "aws.bedrock", bedrock_tools, spans=2, entry="bedrock"),
+    Scenario("bedrock-invoke", "aws.bedrock", bedrock_invoke, spans=2, entry="bedrock"),
+    Scenario("bedrock-embeddings", "aws.bedrock", bedrock_embeddings, entry="bedrock"),
+    Scenario("bedrock-errors", "aws.bedrock", bedrock_errors, spans=2, errors=2, entry="bedrock"),
+    Scenario("chromadb-query", None, chroma_query, spans=2, entry="chromadb"),
+    Scenario("chromadb-error", None, chroma_error, errors=1, entry="chromadb"),
+    Scenario("qdrant-query", None, qdrant_query, entry="qdrant"),
+    Scenario("qdrant-error", None, qdrant_error, errors=1, entry="qdrant"),
+    Scenario("pinecone-query", None, pinecone_query, entry="pinecone"),
+    Scenario("pinecone-error", None, pinecone_error, errors=1, entry="pinecone"),
 ]
+
+
+OPERATIONS = {
+    semconv.OP_CHAT,
+    semconv.OP_TEXT_COMPLETION,
+    semconv.OP_GENERATE_CONTENT,
+    semconv.OP_EMBEDDINGS,
+    semconv.OP_RETRIEVAL,
+    semconv.OP_EXECUTE_TOOL,  # google-genai's automatic function calling
+    "rerank",
+}
 
 
 @pytest.fixture(scope="module")
@@ -887,11 +1602,11 @@ def _settings_fields(raw: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _instrumentor(scenario: Scenario, instrument_openai: Any, instrument_anthropic: Any, **kw: Any):
-    fields = _settings_fields(scenario.settings)
-    if scenario.provider == OPENAI:
-        return instrument_openai(**kw, **fields)
-    return instrument_anthropic(**kw, **fields)
+def _target(scenario: Scenario) -> str:
+    from llmtap.instrumentation.registry import INSTRUMENTATIONS
+
+    (entry,) = (i for i in INSTRUMENTATIONS if i.name == scenario.instrumentation)
+    return entry.target
 
 
 def _span_problems(spans: Any) -> list[str]:
@@ -909,12 +1624,11 @@ def _span_problems(spans: Any) -> list[str]:
 def test_emitted_attributes_follow_the_registry(
     scenario: Scenario,
     clients: Clients,
-    instrument_openai: Any,
-    instrument_anthropic: Any,
+    instrument: Any,
     span_exporter: Any,
     metric_reader: InMemoryMetricReader,
 ) -> None:
-    _instrumentor(scenario, instrument_openai, instrument_anthropic, capture="span_only")
+    instrument(_target(scenario), capture="span_only", **_settings_fields(scenario.settings))
     scenario.run(clients)
     tokens.flush()  # streams without usage end their span once the token estimate is in
 
@@ -925,18 +1639,24 @@ def test_emitted_attributes_follow_the_registry(
     assert sum(semconv.ERROR_TYPE in s.attributes for s in spans) == scenario.errors
     for span in spans:
         attrs = span.attributes
-        assert attrs[semconv.PROVIDER] == scenario.provider
-        assert attrs[semconv.OPERATION] in ("chat", "embeddings")
+        assert attrs.get(semconv.PROVIDER) in scenario.providers, span.name
+        assert attrs[semconv.OPERATION] in OPERATIONS, span.name
         # content capture is on: successful inference spans carry their messages
-        if attrs[semconv.OPERATION] == "chat" and semconv.ERROR_TYPE not in attrs:
+        operation = attrs[semconv.OPERATION]
+        if operation in semconv.INFERENCE_OPERATIONS and semconv.ERROR_TYPE not in attrs:
             assert semconv.INPUT_MESSAGES in attrs, span.name
             assert semconv.OUTPUT_MESSAGES in attrs, span.name
+        if operation == semconv.OP_RETRIEVAL and semconv.ERROR_TYPE not in attrs:
+            assert semconv.RETRIEVAL_DOCUMENTS in attrs, span.name
     problems = _span_problems(spans)
     assert not problems, "\n".join(problems)
 
     problems, seen = metric_problems(metric_reader)
     assert not problems, "\n".join(problems)
-    assert {semconv.METRIC_OPERATION_DURATION} <= seen
+    if scenario.provider is not None:
+        assert {semconv.METRIC_OPERATION_DURATION} <= seen
+    else:  # the GenAI metrics require gen_ai.provider.name: none for a vector store's query
+        assert seen == set()
 
 
 def test_content_event_attributes_follow_the_registry(
@@ -966,6 +1686,12 @@ def test_content_event_attributes_follow_the_registry(
 
 def test_scenarios_cover_every_instrumented_api() -> None:
     """Keeps the scenario list honest as adapters are added."""
+    from llmtap.instrumentation.registry import INSTRUMENTATIONS
+
     ids = {s.id for s in SCENARIOS}
     for prefix in ("openai-chat", "openai-responses", "openai-embeddings", "anthropic"):
         assert any(i.startswith(prefix) for i in ids), prefix
+    covered = {s.instrumentation for s in SCENARIOS}
+    assert [i.name for i in INSTRUMENTATIONS if i.name not in covered] == []
+    for scenario in SCENARIOS:
+        _target(scenario)  # names a registered instrumentation
