@@ -5,8 +5,9 @@
 * the generated Markdown in ``semconv/docs`` is up to date;
 * every ``llmtap.*`` name in ``src/llmtap`` (a scan of string constants) is registered, and
   every registered name is defined by the code;
-* what real runs emit is registered with its type: the real OpenAI and Anthropic SDKs
-  against the loopback dev server (content capture on), steps and business context, the
+* what real runs emit is registered with its type: every instrumented SDK (the scenarios of
+  ``test_semconv_registry``, every instrumentation of the registry active) against the
+  loopback dev server (content capture on), steps and business context, the
   cost and redaction stages, user feedback, and the judge with a real LLM evaluator (on a
   loopback judge server) and a rule evaluator, on spans, events, log records and metrics.
 """
@@ -444,12 +445,13 @@ class _Providers:
 
 
 def _instrumented(p: _Providers, settings: Any) -> list[Any]:
-    from llmtap.instrumentation.anthropic import AnthropicInstrumentor
-    from llmtap.instrumentation.openai import OpenAIInstrumentor
+    """Every instrumentation of the registry, as ``llmtap.configure()`` instruments them."""
+    from llmtap.instrumentation.registry import INSTRUMENTATIONS
 
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    instrumentors = [entry.load()() for entry in INSTRUMENTATIONS]
     for instrumentor in instrumentors:
         instrumentor.instrument(settings=settings, **p.kwargs())
+        assert instrumentor.is_instrumented_by_opentelemetry, type(instrumentor).__name__
     return instrumentors
 
 
@@ -728,6 +730,17 @@ EXPECTED_ATTRIBUTES = {
     "llmtap.feedback.range.min",
     "llmtap.feedback.range.max",
 }
+EXPECTED_PROVIDERS = {
+    "openai",
+    "anthropic",
+    "gcp.gemini",
+    "aws.bedrock",
+    "mistral_ai",
+    "cohere",
+    "ollama",
+    "groq",
+    "together_ai",
+}
 EXPECTED_METRICS = {
     "llmtap.cost",
     "llmtap.cost.unpriced",
@@ -741,3 +754,8 @@ def test_the_runs_cover_the_registry(emitted: Emitted) -> None:
     assert {"judge", "rule", "user"} <= sources
     ends = {a.get("llmtap.stream.end") for _, a in emitted.attribute_sets()}
     assert {"completed", "closed", "error"} <= ends
+    # every instrumentation took part
+    providers = {a.get("gen_ai.provider.name") for _, a in emitted.attribute_sets()}
+    assert EXPECTED_PROVIDERS - providers == set()
+    stores = {a.get("db.system.name") for _, a in emitted.attribute_sets()}
+    assert {"chroma", "qdrant", "pinecone"} <= stores
