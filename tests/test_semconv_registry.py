@@ -1696,6 +1696,48 @@ def test_content_event_attributes_follow_the_registry(
     assert _span_problems(span_exporter.get_finished_spans()) == []
 
 
+EVENT_SCENARIOS = [
+    s
+    for s in SCENARIOS
+    if s.id
+    in {
+        "anthropic-tools",
+        "google-genai-tools",
+        "bedrock-tools",
+        "mistralai-tools",
+        "cohere-tools",
+        "ollama-tools",
+        "groq-tools",
+        "together-chat",
+        "litellm-tools",
+    }
+]
+
+
+@pytest.mark.parametrize("scenario", EVENT_SCENARIOS, ids=str)
+def test_other_sdks_content_events_follow_the_registry(
+    scenario: Scenario, clients: Clients, instrument: Any, span_exporter: Any, log_exporter: Any
+) -> None:
+    """The inference-details event of every other SDK, as for OpenAI above."""
+    instrument(_target(scenario), capture="span_and_event")
+    scenario.run(clients)
+    tokens.flush()
+    spans = [
+        s for s in span_exporter.get_finished_spans() if s.instrumentation_scope.name == "llmtap"
+    ]
+    inference = [
+        s for s in spans if s.attributes[semconv.OPERATION] in semconv.INFERENCE_OPERATIONS
+    ]
+    logs = [r.log_record for r in log_exporter.get_finished_logs()]
+    assert [r.event_name for r in logs] == [semconv.EVENT_INFERENCE_DETAILS] * len(inference)
+    problems = []
+    for record in logs:
+        attrs = dict(record.attributes or {})
+        assert semconv.INPUT_MESSAGES in attrs and semconv.OUTPUT_MESSAGES in attrs
+        problems += attribute_problems(attrs, f"event {record.event_name}")
+    assert problems == []
+
+
 def test_scenarios_cover_every_instrumented_api() -> None:
     """Keeps the scenario list honest as adapters are added."""
     from llmtap.instrumentation.registry import INSTRUMENTATIONS
