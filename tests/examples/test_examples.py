@@ -22,6 +22,14 @@ EXPECTED = {
         "└─ chat gpt-4o-mini",
         "feature=support",
     ],
+    "gemini": [
+        "invoke_workflow order-question",
+        "├─ execute_tool get_order_status",
+        "generate_content gemini-2.5-flash",
+        "finish=tool_call",
+        "stream=completed",
+        "ttfc=",
+    ],
     "bedrock": [
         "chat us.anthropic.claude-haiku-4-5-20251001-v1:0",
         "aws.bedrock",
