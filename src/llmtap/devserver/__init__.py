@@ -1,4 +1,10 @@
-"""Local model server speaking the OpenAI and Anthropic HTTP/SSE APIs (demos, tests, benchmarks).
+"""Local model server speaking the model providers' HTTP APIs (demos, tests, benchmarks).
+
+One ``<provider>_api`` module per wire protocol: OpenAI (``/v1/...``), Anthropic, Gemini and
+Vertex AI (``/v1beta/models/{model}:generateContent`` ...), Bedrock runtime (``/model/{id}/
+converse`` ..., AWS event-stream framing), Mistral (``/mistral/v1/...``), Cohere v2
+(``/v2/...``), Ollama (``/api/...``, NDJSON streams), Groq (``/openai/v1/...``), Together
+(``/together/v1/...``) and Pinecone's data plane (``/query`` ...).
 
 - `DevServer`: socket server on 127.0.0.1 (``with DevServer() as srv: srv.openai_base_url``).
 - `DevServerTransport`: the same replies in-process for ``httpx2.Client(transport=...)``;
