@@ -387,7 +387,7 @@ class Redactor:
         self._clean: dict[str, None] = {}
         self._clean_ids: dict[str, None] = {}
         self._key_text: dict[str, tuple[str | None, bool, tuple[tuple[str, int], ...]]] = {}
-        self._key_infos: dict[str, tuple[bool, bool, str | None, bool, tuple[Any, ...]]] = {}
+        self._key_infos: dict[str, tuple[bool | None, bool, str | None, bool, tuple[Any, ...]]] = {}
 
     # -- keys and values -----------------------------------------------------------------
 
@@ -588,14 +588,18 @@ class Redactor:
             return (out if changed else value), drop
         return value, False
 
-    def _key_info(self, key: str) -> tuple[bool, bool, str | None, bool, tuple[Any, ...]]:
-        """(allowed, JSON, redacted key or None, drop, findings in the key), per key."""
+    def _key_info(self, key: str) -> tuple[bool | None, bool, str | None, bool, tuple[Any, ...]]:
+        """(allowed: True, False, or None for machine-written values never scanned; JSON;
+        redacted key or None; drop; findings in the key), per key."""
         info = self._key_infos.get(key)
         if info is None:
             found: dict[str, int] = {}
             new_key, key_drop = self.redact_key(key, found)
+            allowed = self.key_allowed(key)
+            if allowed and _MACHINE_KEYS.match(key):
+                allowed = None  # written by the provider or llmtap: never scanned
             info = (
-                self.key_allowed(key),
+                allowed,
                 key in JSON_ATTRIBUTES,
                 None if new_key is key else new_key,
                 key_drop,
@@ -616,8 +620,12 @@ class Redactor:
             if found:
                 for kind, n in found:
                     counts[kind] = counts.get(kind, 0) + n
+            if allowed is None and new_key is None and not key_drop:
+                continue
             kind_of = type(value)
-            if kind_of is str:
+            if allowed is None:
+                new, drop = value, False
+            elif kind_of is str:
                 if allowed:
                     new, drop = self.redact(value, counts, self.id_detectors)
                 elif is_json:
@@ -658,6 +666,35 @@ class Redactor:
 
 
 _ID_UNSAFE_DETECTORS: Final = frozenset({"phone", "ip"})
+
+# Allow-listed keys whose values the provider or llmtap writes (response ids, models,
+# finish reasons, tool call ids, enums, llmtap's own counts): no user text reaches them, so
+# they are not scanned at all. Every other allow-listed key (session.id, conversation ids,
+# agent and prompt names, server.address, error.type, gen_ai.request.*, llmtap.feature,
+# and any key a config adds) holds values an application sets: scanned by the id-safe
+# detectors.
+_MACHINE_KEYS: Final = re.compile(
+    "|".join(
+        fnmatch.translate(g)
+        for g in (
+            "gen_ai.operation.name",
+            "gen_ai.provider.name",
+            "gen_ai.response.*",
+            "gen_ai.output.type",
+            "gen_ai.token.type",
+            "gen_ai.tool.type",
+            "gen_ai.tool.call.id",
+            "openai.*",
+            "server.port",
+            "llmtap.step.kind",
+            "llmtap.stream.*",
+            "llmtap.cost.*",
+            "llmtap.usage.*",
+            "llmtap.content.*",
+            "llmtap.redaction.*",
+        )
+    )
+)
 _CLEAN_TEXT_MAX: Final = 256
 _SCALARS: Final = (bool, int, float)
 _CLEAN_CACHE_SIZE: Final = 8192
