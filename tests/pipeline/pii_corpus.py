@@ -18,6 +18,7 @@ Used by ``tests/pipeline/test_redact_corpus.py`` (recall and precision per type)
 ``bench/redaction.py`` (the same measure for llmtap and Presidio, beside the speed).
 """
 
+# ruff: noqa: RUF001 (Cyrillic, full-width and Armenian text in the templates)
 from __future__ import annotations
 
 import base64
@@ -37,7 +38,28 @@ LOCALES = (
     "en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "ja_JP", "en_IN",
     "en_CA", "en_AU", "pl_PL", "sv_SE",
 )  # fmt: skip
-IBAN_LOCALES = ("de_DE", "fr_FR", "en_GB", "nl_NL", "es_ES", "it_IT", "pt_BR", "pl_PL")
+# More locales whose Faker phone numbers are real national or international formats, each
+# with phone words in its own language (Faker writes some of them without separators).
+MORE_LOCALES = (
+    "de_CH", "fr_CH", "it_CH", "es_AR", "da_DK", "no_NO", "cs_CZ", "sk_SK", "ro_RO", "tr_TR",
+    "ru_RU", "uk_UA", "bg_BG", "hr_HR", "sl_SI", "zh_CN", "zh_TW", "ko_KR", "hi_IN", "id_ID",
+    "vi_VN", "th_TH", "he_IL", "fa_IR", "ka_GE", "az_AZ", "hy_AM",
+)  # fmt: skip
+# Locales used for their IBANs (and as prose) only: Faker's phone formats for them are not
+# numbers anyone writes ("(351) 969141777", "+(370) 84005756").
+IBAN_ONLY_LOCALES = ("de_AT", "nl_BE", "pt_PT", "en_IE", "fi_FI", "el_GR")
+ALL_LOCALES = LOCALES + MORE_LOCALES + IBAN_ONLY_LOCALES
+IBAN_LOCALES = (
+    "de_DE", "fr_FR", "en_GB", "nl_NL", "es_ES", "it_IT", "pt_BR", "pl_PL",
+    "de_CH", "fr_CH", "it_CH", "da_DK", "no_NO", "cs_CZ", "sk_SK", "ro_RO", "tr_TR", "ru_RU",
+    "uk_UA", "az_AZ", *IBAN_ONLY_LOCALES,
+)  # fmt: skip
+# Maestro's 12-digit numbers carry one of these IINs (Faker also draws 56xx-58xx, 0604, 6390).
+MAESTRO_IINS = ("5018", "5020", "5038", "5893", "6304", "6759", "6761", "6762", "6763")
+AWS_KEY_PREFIXES = (
+    "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA",
+    "ASCA", "A3T",
+)  # fmt: skip
 DEFAULT_SEED = 20240917
 
 
@@ -91,23 +113,33 @@ def _formatted_phone(raw: str) -> bool:
     return raw.startswith("+") or any(c in raw for c in " -.()/")
 
 
+@lru_cache(maxsize=1)
+def _base_faker() -> Faker:
+    return Faker("en_US")
+
+
 def _card(fk: Faker, rng: random.Random) -> str:
     while True:
         kind = rng.choice(
             ["visa16", "visa13", "visa19", "mastercard", "amex", "discover", "diners",
-             "jcb15", "jcb16", "maestro"]
+             "jcb15", "jcb16", "maestro", "maestro"]
         )  # fmt: skip
-        number = fk.credit_card_number(kind)
-        if len(number) >= 13:
+        try:
+            number = fk.credit_card_number(kind)
+        except KeyError:  # a locale with its own card types (ru_RU, fa_IR): the base ones
+            base = _base_faker()
+            base.seed_instance(rng.randrange(2**32))
+            number = base.credit_card_number(kind)
+        if len(number) >= 13 or (len(number) == 12 and number[:4] in MAESTRO_IINS):
             break
     return _group_card(number, rng)
 
 
 def _group_card(number: str, rng: random.Random) -> str:
     style = rng.random()
-    if style < 0.35:
+    if style < 0.3:
         return number
-    sep = " " if style < 0.75 else "-"
+    sep = " " if style < 0.6 else "-" if style < 0.8 else "."
     if len(number) == 15 and number[:2] in ("34", "37"):
         return sep.join([number[:4], number[4:10], number[10:]])
     return sep.join(number[i : i + 4] for i in range(0, len(number), 4))
@@ -115,9 +147,12 @@ def _group_card(number: str, rng: random.Random) -> str:
 
 def _iban(fk: Faker, rng: random.Random) -> str:
     iban = fk.iban()
-    if rng.random() < 0.5:
-        return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
-    return iban
+    style = rng.random()
+    if style < 0.35:
+        iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    elif style < 0.55:
+        iban = "-".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    return iban.lower() if rng.random() < 0.25 else iban
 
 
 def _ip(fk: Faker, rng: random.Random) -> str:
@@ -168,7 +203,28 @@ def _pem(rng: random.Random) -> str:
 
 # Each returns (template, value): the value is the labelled part of the template.
 def _secret(rng: random.Random) -> tuple[str, str]:
-    kind = rng.randrange(22)
+    kind = rng.randrange(26)
+    if kind == 22:  # AWS key ids: scanners take any capital or digit after the prefix
+        prefix = rng.choice(AWS_KEY_PREFIXES)
+        if prefix == "A3T":
+            prefix += rng.choice(string.ascii_uppercase + string.digits)
+        key = prefix + _rand(rng, string.ascii_uppercase + string.digits, 16)
+        tpl = rng.choice(
+            ["aws_access_key_id = {x}", "the access key {x} was used from a new region",
+             '{"AccessKeyId": "{x}", "Expiration": "soon"}', "{x}", "AWS key: {x}."]
+        )  # fmt: skip
+        return tpl, key
+    if kind in (23, 24):  # Bearer tokens without "Authorization:" before them
+        token = _jwt(rng) if rng.random() < 0.3 else _rand(rng, _B62 + "-_.", rng.randrange(20, 64))
+        while token[-1] in "-_.":  # a token ends on a letter or digit in this corpus
+            token = token[:-1]
+        tpl = rng.choice(
+            ["Bearer {x}", "bearer {x}", "use Bearer {x} for the next call",
+             "-H 'X-Upstream-Auth: Bearer {x}'",
+             '{"headers": {"Proxy-Authorization": "Bearer {x}"}}',
+             "BEARER {x}", "token type Bearer, value Bearer {x}", "Bearer\t{x}"]
+        )  # fmt: skip
+        return tpl, token
     if kind == 0:
         return "export OPENAI_API_KEY={x}", "sk-proj-" + _rand(rng, _B62 + "-_", 120)
     if kind == 1:
@@ -283,10 +339,65 @@ _LANG = {
     "de_DE": "de", "fr_FR": "fr", "es_ES": "es", "it_IT": "it", "nl_NL": "nl",
     "pt_BR": "pt", "ja_JP": "ja", "pl_PL": "en", "sv_SE": "en",
 }  # fmt: skip
+_LANG.update({
+    "de_CH": "de", "fr_CH": "fr", "it_CH": "it", "es_AR": "es", "da_DK": "da", "no_NO": "no",
+    "cs_CZ": "cs", "sk_SK": "sk", "ro_RO": "ro", "tr_TR": "tr", "ru_RU": "ru", "uk_UA": "uk",
+    "bg_BG": "bg", "hr_HR": "hr", "sl_SI": "sl", "zh_CN": "zh", "zh_TW": "zh_tw", "ko_KR": "ko",
+    "hi_IN": "hi", "id_ID": "id", "vi_VN": "vi", "th_TH": "th", "he_IL": "he", "fa_IR": "fa",
+    "ka_GE": "ka", "az_AZ": "az", "hy_AM": "hy", "de_AT": "de", "nl_BE": "nl", "pt_PT": "pt",
+    "en_IE": "en", "fi_FI": "en", "el_GR": "en",
+})  # fmt: skip
+# A number written without separators needs a phone word before it (the gap shapes: "call",
+# "phone", "reach me", "text me", "tel"); the languages beyond the first eight use these
+# for every number.
 _PHONE_CONTEXT_BARE = {
-    "en": "Call me on {x}.", "de": "Telefon {x}", "fr": "Appelez le {x}", "es": "Teléfono {x}",
-    "it": "Chiama il {x}", "nl": "Telefoon {x}", "pt": "Telefone {x}", "ja": "電話{x}",
+    "en": ["Call me on {x}.", "call {x} after 5", "phone {x}", "You can reach me at {x}.",
+           "text me {x} when you land", "Text me at {x}", "tel {x}", "Tel.: {x}",
+           "my cell is {x}", "WhatsApp {x}"],
+    "de": ["Telefon {x}", "Ruf mich an: {x}", "Handy {x}", "Tel. {x}"],
+    "fr": ["Appelez le {x}", "Tél. {x}", "joindre au {x}", "portable {x}"],
+    "es": ["Teléfono {x}", "Llámame al {x}", "móvil {x}", "WhatsApp {x}"],
+    "it": ["Chiama il {x}", "cellulare {x}", "Tel. {x}"],
+    "nl": ["Telefoon {x}", "bel me op {x}", "mobiel {x}"],
+    "pt": ["Telefone {x}", "ligue para {x}", "celular {x}"],
+    "ja": ["電話{x}", "携帯: {x}", "電話番号は{x}です。"],
+    "da": ["Ring til mig på {x}.", "Telefon: {x}", "mobil {x}"],
+    "no": ["Ring meg på {x}.", "Telefon: {x}", "Mobil: {x}", "tlf. {x}"],
+    "cs": ["Telefon: {x}", "Zavolejte mi na {x}.", "Mobil: {x}"],
+    "sk": ["Telefón: {x}", "Zavolajte mi na {x}.", "tel. {x}"],
+    "ro": ["Telefon: {x}", "Sunați-mă la {x}.", "mobil {x}"],
+    "tr": ["Telefon: {x}", "Cep telefonu: {x}", "Tel: {x}"],
+    "ru": ["Телефон: {x}", "Позвоните мне по номеру {x}.", "тел. {x}"],
+    "uk": ["Телефон: {x}", "тел. {x}", "Зателефонуйте {x}"],
+    "bg": ["Телефон: {x}", "Обадете ми се на {x}.", "тел. {x}"],
+    "hr": ["Telefon: {x}", "Nazovite me na {x}.", "mob. {x}"],
+    "sl": ["Telefon: {x}", "Pokličite me na {x}.", "tel. {x}"],
+    "zh": ["电话：{x}", "请拨打{x}", "手机 {x}"],
+    "zh_tw": ["電話：{x}", "手機 {x}"],
+    "ko": ["전화번호: {x}", "연락처 {x}"],
+    "hi": ["फ़ोन: {x}", "फोन नंबर {x}", "कॉल करें {x}"],
+    "id": ["Hubungi saya di {x}.", "Telp: {x}", "Telepon {x}"],
+    "vi": ["Điện thoại: {x}", "Gọi cho tôi theo số {x}."],
+    "th": ["โทร {x}", "เบอร์ {x}"],
+    "he": ["טלפון: {x}", "נייד {x}"],
+    "fa": ["تلفن: {x}", "شماره تماس {x}"],
+    "ka": ["ტელეფონი: {x}", "ტელ. {x}"],
+    "az": ["Telefon: {x}", "Zəng edin: {x}"],
+    "hy": ["Հեռախոս {x}", "հեռախոս՝ {x}"],
 }  # fmt: skip
+
+
+def _bare_national(fk: Faker, rng: random.Random) -> str | None:
+    """A national number of the locale written as a run of 9-11 digits (no country code), as
+    people type it after "call me on", or None when the locale gives none in a few draws."""
+    for _ in range(6):
+        raw = fk.phone_number()
+        if raw.startswith(("+", "00", "(+")) or "x" in raw:
+            continue
+        digits = "".join(c for c in raw if c.isdigit())
+        if 9 <= len(digits) <= 11:
+            return digits
+    return None
 
 
 def _templates(kind: str, locale: str) -> list[str]:
@@ -317,9 +428,13 @@ def _pii_value(kind: str, fk: Faker, rng: random.Random, locale: str) -> tuple[s
             value = f"{fk.first_name()}.{fk.last_name()}@mail.{fk.domain_name()}".replace(" ", "")
         return tpl, value
     if kind == "PHONE":
+        lang = _LANG[locale]
+        bare = _bare_national(fk, rng) if rng.random() < 0.3 else None
+        if bare:
+            return rng.choice(_PHONE_CONTEXT_BARE[lang]), bare
         value = fk.phone_number()
-        if not _formatted_phone(value):
-            return _PHONE_CONTEXT_BARE[_LANG[locale]], value
+        if not _formatted_phone(value) or locale in MORE_LOCALES:
+            return rng.choice(_PHONE_CONTEXT_BARE[lang]), value
         return tpl, value
     if kind == "CREDIT_CARD":
         return tpl, _card(fk, rng)
@@ -340,7 +455,7 @@ def _locale_for(kind: str, rng: random.Random) -> str:
         return rng.choice(IBAN_LOCALES)
     if kind == "SSN":
         return "en_US"
-    return rng.choice(LOCALES)
+    return rng.choice(LOCALES + MORE_LOCALES)
 
 
 # ---------------------------------------------------------------------------------------
@@ -351,6 +466,26 @@ def _locale_for(kind: str, rng: random.Random) -> str:
 def _luhn_fail(number: str) -> str:
     last = int(number[-1])
     return number[:-1] + str((last + 1 + (last == 8)) % 10)
+
+
+def _digits(rng: random.Random, k: int) -> str:
+    return "".join(rng.choice(string.digits) for _ in range(k))
+
+
+def _luhn_complete(body: str) -> str:
+    """``body`` with the check digit that makes it pass Luhn."""
+    for d in string.digits:
+        if _luhn_ok(body + d):
+            return body + d
+    raise AssertionError(body)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
 
 
 def _bad_iban(iban: str) -> str:
@@ -369,9 +504,9 @@ def _near_misses(fk: Faker, us: Faker, rng: random.Random) -> list[str]:
     clock = f"{n(0, 24):02d}:{n(0, 60):02d}"
     clock_s = f"{clock}:{n(0, 60):02d}"
     year = n(1970, 2030)
-    card = fk.credit_card_number(rng.choice(["visa16", "mastercard", "amex", "discover"]))
+    card = us.credit_card_number(rng.choice(["visa16", "mastercard", "amex", "discover"]))
     bad_card = _group_card(_luhn_fail(card), rng)
-    bad_iban = _bad_iban(fk.iban())
+    bad_iban = _bad_iban(us.iban() if fk.iban()[:2] == "GB" else fk.iban())
     ssn_bad = us.invalid_ssn()
     itin = us.itin()
     version = ".".join(str(n(0, 20)) for _ in range(rng.choice([3, 5])))
@@ -392,7 +527,26 @@ def _near_misses(fk: Faker, us: Faker, rng: random.Random) -> list[str]:
             f"¥{n(1, 999)},{n(100, 999)}",
         ]
     )
+    # The gap shapes' near misses: 12-digit runs that are no Maestro number, dotted groups
+    # that fail Luhn, lower case or dashed IBANs with a wrong checksum, AKIA-like words of
+    # the wrong length, "Bearer" without a token, bare 10-digit runs without a phone word.
+    maestro_bad = _luhn_fail(_luhn_complete(rng.choice(MAESTRO_IINS) + _digits(rng, 7)))
+    luhn12 = _luhn_complete(rng.choice("1234789") + _digits(rng, 10))  # no Maestro IIN
+    dotted_bad = ".".join(_luhn_fail(card)[i : i + 4] for i in range(0, len(card), 4))
+    dashed_bad = "-".join(bad_iban[i : i + 4] for i in range(0, len(bad_iban), 4))
+    aws_short = rng.choice(AWS_KEY_PREFIXES[:12]) + _rand(rng, string.ascii_uppercase, 15)
+    ten = [str(n(10**9, 10**10)) for _ in range(4)]
     texts = [
+        f"Batch {luhn12} and reference {maestro_bad} were archived.",
+        f"Build {dotted_bad} is not a card; tracking {n(10**11, 10**12)}.",
+        f"IBAN {bad_iban.lower()} and {dashed_bad} failed the checksum.",
+        f"Keys like {aws_short} or {aws_short}XY are malformed; so is {aws_short.lower()}X.",
+        "Use the Bearer scheme: Bearer <token>, Bearer ${API_TOKEN} or bearer YOUR_TOKEN_HERE.",
+        f"Order {ten[0]}, ticket {ten[1]}, invoice {ten[2]}, customer {ten[3]}.",
+        f"Bestellnummer {ten[0]}, Kundennummer {ten[1]}; numéro de commande {ten[2]}.",
+        f"Pedido {ten[0]} enviado; 注文番号{ten[1]}; заказ {ten[2]}; 订单号 {ten[3]}.",
+        f"Epoch {int(moment.timestamp())} ({int(moment.timestamp() * 1000)} ms), "
+        f"ISBN {us.isbn10().replace('-', '')}.",
         f"Order {order} shipped on {day} and arrives {later}.",
         f"Your order #{n(10**7, 10**8)} (ref ORD-{year}-{n(10**5, 10**6)}) is confirmed.",
         f"Invoice INV-{n(10**7, 10**8)} total {price}, due {later}.",
@@ -446,7 +600,7 @@ def build_corpus(
     plain locale prose. Deterministic for a seed."""
     rng = random.Random(seed)
     fakers: dict[str, Faker] = {}
-    for i, loc in enumerate(LOCALES):
+    for i, loc in enumerate(ALL_LOCALES):
         fk = Faker(loc)
         fk.seed_instance(seed + i)
         fakers[loc] = fk
@@ -460,18 +614,19 @@ def build_corpus(
             tpl, value = _pii_value(kind, fk, rng, locale)
             b.template(tpl, value, kind)
             if rng.random() < 0.33:
-                other = rng.choice([t for t in TYPES if t not in (kind, "SSN", "IBAN")])
+                skip = (kind, "SSN", "IBAN", "PHONE" if locale in IBAN_ONLY_LOCALES else "")
+                other = rng.choice([t for t in TYPES if t not in skip])
                 tpl2, value2 = _pii_value(other, fk, rng, locale)
                 b.text(" ")
                 b.template(tpl2, value2, other)
             b.text(" " + _filler(fk, rng))
             samples.append(b.sample(locale, "pii"))
     for _ in range(near_miss_rounds):
-        locale = rng.choice(LOCALES)
+        locale = rng.choice(ALL_LOCALES)
         for text in _near_misses(fakers[locale], fakers["en_US"], rng):
             samples.append(Sample(text, [], locale, "near_miss"))
     for _ in range(clean):
-        locale = rng.choice(LOCALES)
+        locale = rng.choice(ALL_LOCALES)
         samples.append(Sample(fakers[locale].paragraph(nb_sentences=4), [], locale, "clean"))
     return tuple(samples)
 

@@ -263,9 +263,13 @@ _BARE_NUMBER: Final = re.compile(r"(?<![A-Za-z0-9_#$€£¥@/\\.,\-])\+?\d{8,15}
 _DATE_LIKE: Final = re.compile(r"\d{4}([\-/.])\d{1,2}\1\d{1,2}|\d{1,2}([\-/.])\d{1,2}\2\d{4}")
 
 
-def _context_re(words: Sequence[str]) -> re.Pattern[str]:
-    """Any of ``words`` starting a word (not "hotel" for "tel", not "recall" for "call")."""
-    return re.compile(r"(?<![^\W\d_])(?:" + "|".join(re.escape(w) for w in words) + ")")
+def _context_re(words: Sequence[str], inside: Sequence[str] = ()) -> re.Pattern[str]:
+    """Any of ``words`` starting a word (not "hotel" for "tel", not "recall" for "call"),
+    or of ``inside`` anywhere (scripts written without spaces: 请拨打, เบอร์โทรศัพท์)."""
+    alts = r"(?<![^\W\d_])(?:" + "|".join(re.escape(w) for w in words) + ")"
+    if inside:
+        alts += "|" + "|".join(re.escape(w) for w in inside)
+    return re.compile(alts)
 
 
 _PHONE_CONTEXT: Final = _context_re((
@@ -275,8 +279,12 @@ _PHONE_CONTEXT: Final = _context_re((
     "appel", "joindre", "teléfono", "móvil", "movil", "llama", "llám", "telefono", "cellulare",
     "chiama", "telefoon", "mobiel", "bel ", "celular", "ligue", "liga ", "ligar",
     "mobil", "puhelin", "tlf", "zadzwoń", "komórk", "телефон", "тел", "звон", "позвон",
-    "電話", "携帯", "番号", "电话", "手机", "致电", "전화", "연락", "फ़ोन", "फोन", "कॉल",
-    "โทร", "điện thoại", "gọi", "telp", "hubungi", "aray", "هاتف", "اتصل", "טלפון",
+    "फ़ोन", "फोन", "कॉल",
+    "điện thoại", "gọi", "telp", "hubungi", "aray", "هاتف", "اتصل", "טלפון", "נייד",
+    "zavolej", "zavolaj", "telefón", "sunați", "зателефон", "обад", "telepon", "nazov",
+    "mob", "poklič", "تلفن", "تماس", "ტელ", "zəng", "հեռախոս", "番号",
+), inside=(
+    "電話", "携帯", "电话", "手机", "手機", "致电", "拨打", "전화", "연락", "โทร", "เบอร์",
 ))  # fmt: skip
 _CARD_CONTEXT: Final = _context_re((
     "card", "karte", "carte", "tarjeta", "carta", "cartão", "kaart", "karta", "カード",
@@ -482,7 +490,8 @@ def _find_ipv4(text: str, ws: int, we: int, out: list[Finding]) -> None:
 
 # The local part is matched backwards from the "@" (on the reversed text before it), the
 # domain forwards; both are plain runs, validated in Python.
-_EMAIL_LOCAL_REV: Final = re.compile(r"[\w.%+\-']{1,64}")
+# \w plus the Indic and Thai blocks, whose vowel signs are combining marks, not \w.
+_EMAIL_LOCAL_REV: Final = re.compile(r"[\w.%+\-'\u0900-\u0dff\u0e00-\u0e7f]{1,64}")
 _EMAIL_DOMAIN: Final = re.compile(
     r"(?:[^\W_](?:[\w\-]{0,61}[^\W_])?\.){1,8}[^\W\d_]{2,24}(?![\w\-])"
 )
