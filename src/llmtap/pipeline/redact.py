@@ -193,8 +193,10 @@ class RedactionConfig:
     """values never redacted, compared without case (and, for phone, card, SSN and IBAN, without
     spaces, dashes, dots, parentheses and slashes)"""
     allow_keys: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOW_KEYS))
-    """attribute names left alone (globs with *, ? and [ ] allowed); giving the list replaces the
-    default list of identifiers, model names, enums and numbers"""
+    """attribute names holding identifiers, model names, enums and numbers (globs with *, ? and
+    [ ] allowed): their values are scanned only for emails, cards, SSNs, IBANs, secrets and
+    custom patterns, never for phone numbers or IPs (values the provider or llmtap writes, such
+    as response ids, not at all); giving the list replaces the default"""
     hash_key_env: str = "LLMTAP_REDACTION_HASH_KEY"
     """the environment variable holding the HMAC key, needed when a mode is hash"""
     hash_length: int = 12
