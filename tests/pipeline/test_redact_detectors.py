@@ -448,3 +448,28 @@ def test_bare_national_numbers_after_a_phone_word(template: str) -> None:
 )  # fmt: skip
 def test_bare_digit_runs_without_a_phone_word_stay(text: str) -> None:
     none(text)
+
+
+def test_maestro_in_parentheses() -> None:
+    one("(card 6759 8783 1012)", "6759 8783 1012", "CREDIT_CARD")
+    one("(675987831012)", "675987831012", "CREDIT_CARD")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["请拨打13800138000", "我的手机号13800138000", "เบอร์โทรศัพท์0812345678", "携帯は09012345678"],
+)
+def test_phone_words_inside_words_of_scripts_without_spaces(text: str) -> None:
+    value = "".join(c for c in text if c.isdigit())
+    one(text, value, "PHONE")
+
+
+def test_order_number_words_in_scripts_without_spaces_stay() -> None:
+    none("注文番号1234567890")  # 番号 ("number") starts no word here: an order number
+
+
+@pytest.mark.parametrize(
+    "email", ["นิรุตต์.นานายน@mail.example.co.th", "पूर्णिमा.झादव@mail.example.com"]
+)
+def test_emails_with_indic_and_thai_vowel_signs(email: str) -> None:
+    one(f"write to {email} today", email, "EMAIL")

@@ -263,12 +263,24 @@ _BARE_NUMBER: Final = re.compile(r"(?<![A-Za-z0-9_#$€£¥@/\\.,\-])\+?\d{8,15}
 _DATE_LIKE: Final = re.compile(r"\d{4}([\-/.])\d{1,2}\1\d{1,2}|\d{1,2}([\-/.])\d{1,2}\2\d{4}")
 
 
+def _alternation(words: Iterable[str]) -> str:
+    """``words`` as one alternation grouped by first character (``c(?:all|ell)``): the regex
+    engine tries one branch per distinct first character at each position, not every word."""
+    by_first: dict[str, list[str]] = {}
+    for w in sorted(set(words)):
+        by_first.setdefault(w[0], []).append(re.escape(w[1:]))
+    return "|".join(
+        re.escape(c) + ("(?:" + "|".join(rest) + ")" if rest != [""] else "")
+        for c, rest in by_first.items()
+    )
+
+
 def _context_re(words: Sequence[str], inside: Sequence[str] = ()) -> re.Pattern[str]:
     """Any of ``words`` starting a word (not "hotel" for "tel", not "recall" for "call"),
     or of ``inside`` anywhere (scripts written without spaces: 请拨打, เบอร์โทรศัพท์)."""
-    alts = r"(?<![^\W\d_])(?:" + "|".join(re.escape(w) for w in words) + ")"
+    alts = r"(?<![^\W\d_])(?:" + _alternation(words) + ")"
     if inside:
-        alts += "|" + "|".join(re.escape(w) for w in inside)
+        alts += "|" + _alternation(inside)
     return re.compile(alts)
 
 
@@ -900,7 +912,10 @@ class Detectors:
         shape = raw.translate(_SHAPE)
         ibans: list[Finding] = []
         if self.iban and len(text) >= 15:
-            _find_ibans(text, shape, (m.start() for m in _IBAN_HINT.finditer(shape)), ibans)
+            first = _IBAN_HINT.search(shape)
+            if first:
+                starts = [m.start() for m in _IBAN_HINT.finditer(shape, first.start())]
+                _find_ibans(text, shape, starts, ibans)
             if not self.numeric:  # lower case ones: before a run of 7+ digits
                 for m in _NUM_RUN.finditer(shape):
                     if m.group().count(b"D") >= 7:
@@ -919,12 +934,18 @@ class Detectors:
                     continue
                 if ibans and any(s <= ws and we <= e for s, e, _ in ibans):
                     continue  # the digits of an IBAN
-                if lower_ibans and shape.find(_IBAN_LOWER_HINT, max(0, ws - 40), ws + 4) != -1:
+                if (
+                    lower_ibans
+                    and shape.find(_IBAN_LOWER_HINT, max(0, ws - _IBAN_LOWER_REACH), ws + 4) != -1
+                ):
                     _find_ibans(text, shape, _lower_iban_starts(shape, ws), out)
                 if ws > 0 and text[ws - 1] in "+(":
                     ws -= 1
                 we = min(n, we + 12)  # room for an extension ("x1234", "ext. 12")
-                if self.card and digits >= 12:
+                if self.card and (
+                    digits >= 13
+                    or (digits == 12 and text[m.start() : m.start() + 4] in _MAESTRO_12)
+                ):
                     _find_cards(text, ws, we, out)
                 if self.ssn and digits >= 9 and _SSN_SHAPE.search(run):
                     _find_ssns(text, ws, we, out)
