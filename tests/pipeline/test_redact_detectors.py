@@ -473,3 +473,15 @@ def test_order_number_words_in_scripts_without_spaces_stay() -> None:
 )
 def test_emails_with_indic_and_thai_vowel_signs(email: str) -> None:
     one(f"write to {email} today", email, "EMAIL")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tool call id 1234567890", "call_id=1234567890", "the contact id is 1234567890",
+        "ring buffer 1234567890", "cell count 1234567890", "Mobility fund 1234567890",
+        "mobx store 1234567890",
+    ],
+)  # fmt: skip
+def test_phone_words_naming_something_else(text: str) -> None:
+    none(text)

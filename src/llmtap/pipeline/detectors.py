@@ -290,11 +290,11 @@ _PHONE_CONTEXT: Final = _context_re((
     "handy", "telefon", "rufnummer", "anrufen", "ruf mich", "portable", "téléphone", "tél",
     "appel", "joindre", "teléfono", "móvil", "movil", "llama", "llám", "telefono", "cellulare",
     "chiama", "telefoon", "mobiel", "bel ", "celular", "ligue", "liga ", "ligar",
-    "mobil", "puhelin", "tlf", "zadzwoń", "komórk", "телефон", "тел", "звон", "позвон",
-    "फ़ोन", "फोन", "कॉल",
+    "mobil ", "mobil:", "mobil.", "mobilní", "mobilnummer", "puhelin", "tlf", "zadzwoń",
+    "komórk", "телефон", "тел", "звон", "позвон", "फ़ोन", "फोन", "कॉल",
     "điện thoại", "gọi", "telp", "hubungi", "aray", "هاتف", "اتصل", "טלפון", "נייד",
     "zavolej", "zavolaj", "telefón", "sunați", "зателефон", "обад", "telepon", "nazov",
-    "mob", "poklič", "تلفن", "تماس", "ტელ", "zəng", "հեռախոս", "番号",
+    "mob.", "mob:", "poklič", "تلفن", "تماس", "ტელ", "zəng", "հեռախոս", "番号",
 ), inside=(
     "電話", "携帯", "电话", "手机", "手機", "致电", "拨打", "전화", "연락", "โทร", "เบอร์",
 ))  # fmt: skip
@@ -307,6 +307,17 @@ _SSN_CONTEXT: Final = _context_re(("ssn", "social security", "soc sec", "ss#", "
 
 def _context_before(text: str, start: int, words: re.Pattern[str], width: int = 32) -> bool:
     return words.search(text[max(0, start - width) : start].lower()) is not None
+
+
+# A phone word that names something else: "call id", "contact_id", "ring buffer".
+_NOT_PHONE_AFTER: Final = re.compile(
+    r"\w*[ _\-.]*(?:id|ids|count|duration|buffer|size|stack|latency|limit|total)\b"
+)
+
+
+def _phone_word_before(text: str, start: int) -> bool:
+    window = text[max(0, start - 32) : start].lower()
+    return any(not _NOT_PHONE_AFTER.match(window, m.end()) for m in _PHONE_CONTEXT.finditer(window))
 
 
 # Group lengths of national numbers that start with neither 0 (a trunk prefix) nor "(":
@@ -342,7 +353,7 @@ def _phone_valid(text: str, cand: str, start: int) -> bool:
     lens = tuple(len(g) for g in groups)
     kinds = set(_SEPARATOR_RUNS.findall(main))
     if not kinds:  # a bare run of digits is a phone number only when the text says so
-        return 8 <= nd <= 12 and _context_before(text, start, _PHONE_CONTEXT)
+        return 8 <= nd <= 12 and _phone_word_before(text, start)
     if not 7 <= nd <= (14 if digits.startswith("00") else 12):
         return False
     if lens[-1] == 1 or max(lens) > 8:
@@ -360,7 +371,7 @@ def _phone_valid(text: str, cand: str, start: int) -> bool:
             trunk and min(lens) >= 2 and (max(lens) >= 3 or lens == (2, 2, 2, 2, 2))
         )  # 555.123.4567, 0412.345.678, 01.23.45.67.89; not versions, IPs, decimals
         if not dotted:
-            return _context_before(text, start, _PHONE_CONTEXT)
+            return _phone_word_before(text, start)
     ok_shape = ((paren or trunk) and nd >= 8 and ("/" not in "".join(kinds) or trunk)) or (
         lens in _PLAIN_FORMATS
     )
@@ -368,7 +379,7 @@ def _phone_valid(text: str, cand: str, start: int) -> bool:
         thousands = lens[0] <= 3 and all(n == 3 for n in lens[1:])  # 1 234 567 890
         if thousands and (lens != (3, 3, 3) or _money_around(text, start, start + len(cand))):
             ok_shape = False
-    return ok_shape or _context_before(text, start, _PHONE_CONTEXT)
+    return ok_shape or _phone_word_before(text, start)
 
 
 def _money_around(text: str, start: int, end: int) -> bool:
