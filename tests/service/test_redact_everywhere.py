@@ -166,3 +166,18 @@ def test_an_email_user_id_is_never_a_metric_label(
     hashed = [line for line in users if 'user="user:' in line]
     assert len(hashed) == 1  # both spans of the one user add up in one series
     assert hashed[0].endswith(" 1.0")
+
+
+def test_spans_of_one_scope_redacted_or_not_each_keep_their_own_resource(
+    tmp_path: Path,
+) -> None:
+    spans = simple_spans(2, seed=36)
+    spans[0]["attributes"]["llmtap.redaction.count"] = 0  # redacted upstream: trusted
+    request = span_request(spans, resource={"service.name": "shop", "owner": EMAIL})
+    with OtlpReceiver() as rx, running_service(tmp_path, [grpc_export(rx)]) as app:
+        grpc_call(app, request.SerializeToString())
+        got = {s.attributes["i"]: s for s in rx.wait_for_spans(2)}
+    assert got[0].resource["owner"] == EMAIL  # as the trusted sender sent it
+    assert got[1].resource == {"service.name": "shop", "owner": "<EMAIL>"}
+    assert got[1].attributes["llmtap.redaction.email"] == 1
+    assert got[0].scope_name == got[1].scope_name == "raw-test"

@@ -3,8 +3,10 @@ forwarders send.
 
 Receiving: :func:`to_span_data` turns one protobuf ``Span`` (with its resource attributes
 and scope) into a :class:`ReceivedSpan`, the plain record the pipeline stages work on;
-:func:`write_back` puts what the stages changed (attributes, event attributes, the status
-message) back into the protobuf, touching only what changed.
+:func:`write_back` puts what the stages changed (the name, attributes, event names and
+attributes, link attributes, the status message) back into the protobuf, touching only what
+changed; a span whose resource or scope the stages changed (redaction) gets a group of its
+own from :func:`regroup`.
 
 Forwarding: every span is queued as received (or serialized once after the stages changed
 it) with its ``ScopeSpans.spans`` field header and its :class:`ScopeGroup` (the
