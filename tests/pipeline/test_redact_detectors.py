@@ -485,3 +485,12 @@ def test_emails_with_indic_and_thai_vowel_signs(email: str) -> None:
 )  # fmt: skip
 def test_phone_words_naming_something_else(text: str) -> None:
     none(text)
+
+
+@pytest.mark.parametrize("enabled", [["iban"], ["iban", "phone"], None])
+def test_lowercase_iban_pre_check_and_find_agree(enabled: list[str] | None) -> None:
+    d = Detectors(enabled) if enabled else Detectors()
+    for text in ("wire to de89370400440532013000 now", "gb82-west-1234-5698-7654-32"):
+        assert d.may_find(text)
+        assert [t for *_, t in d.find(text)] == ["IBAN"]
+    assert not Detectors(["iban"]).may_find("py311 and utf8 and h264 and sha256 builds")
