@@ -1098,6 +1098,14 @@ def mistral_tools(c: Clients) -> None:
     )
 
 
+def mistral_fim_agents(c: Clients) -> None:
+    c.mistral.fim.complete(
+        model="codestral-latest", prompt="def add(a, b):", suffix="return c", max_tokens=50
+    )
+    _drain(c.mistral.fim.stream(model="codestral-latest", prompt="def f():"))
+    c.mistral.agents.complete(agent_id="ag:0123", messages=_user("hi agent"))
+
+
 def mistral_embeddings(c: Clients) -> None:
     c.mistral.embeddings.create(model="mistral-embed", inputs=["one", "two"])
 
@@ -1529,6 +1537,7 @@ SCENARIOS = [
     Scenario("anthropic-errors", ANTHROPIC, anthropic_errors, spans=2, errors=2),
     Scenario("mistralai-chat", "mistral_ai", mistral_chat, spans=2, entry="mistralai"),
     Scenario("mistralai-tools", "mistral_ai", mistral_tools, spans=3, entry="mistralai"),
+    Scenario("mistralai-fim-agents", "mistral_ai", mistral_fim_agents, spans=3, entry="mistralai"),
     Scenario("mistralai-embeddings", "mistral_ai", mistral_embeddings, entry="mistralai"),
     Scenario(
         "mistralai-errors", "mistral_ai", mistral_errors, spans=2, errors=2, entry="mistralai"
