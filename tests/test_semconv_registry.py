@@ -1407,6 +1407,18 @@ def gemini_embed(c: Clients) -> None:
     c.gemini.models.embed_content(model="gemini-embedding-001", contents=["one", "two words"])
 
 
+def gemini_vertex(c: Clients) -> None:
+    from google import genai
+    from google.genai import types
+
+    http = types.HttpOptions(base_url=c.devserver.base_url)
+    client = genai.Client(vertexai=True, api_key="k", http_options=http)  # express mode
+    client.models.generate_content(model=GEMINI, contents="Hello Vertex")
+    client.models.embed_content(model="gemini-embedding-001", contents=["one"])
+    if hasattr(client, "close"):  # SDKs before 1.2x have no close()
+        client.close()
+
+
 def gemini_errors(c: Clients) -> None:
     _fails(lambda: c.gemini.models.generate_content(model="devserver-rate_limit", contents="x"))
     _fails(
@@ -1571,6 +1583,7 @@ SCENARIOS = [
         spans=3,
         entry="google_genai",
     ),
+    Scenario("google-genai-vertex", "gcp.vertex_ai", gemini_vertex, spans=2, entry="google_genai"),
     Scenario("google-genai-embed", "gcp.gemini", gemini_embed, entry="google_genai"),
     Scenario(
         "google-genai-errors", "gcp.gemini", gemini_errors, spans=2, errors=2, entry="google_genai"
