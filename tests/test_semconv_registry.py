@@ -1396,6 +1396,11 @@ def _weather(city: str) -> str:
     return f"sunny in {city}"
 
 
+# older google-genai SDKs read a tool function's annotations as they are: real types, not the
+# strings `from __future__ import annotations` leaves
+_weather.__annotations__ = {"city": str, "return": str}
+
+
 def gemini_automatic_tools(c: Clients) -> None:
     from google.genai import types
 
