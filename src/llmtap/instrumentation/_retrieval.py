@@ -15,6 +15,7 @@ off, the vector-store spans keep the ids and scores only (no text, no query).
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from typing import Any
 
 from opentelemetry import trace
@@ -55,7 +56,7 @@ def inside_own_query(system: str) -> bool:
     )
 
 
-class RetrievalAdapter:
+class RetrievalAdapter(ABC):
     """The ``_wrap`` Adapter shape for one vector-store query method.
 
     Subclasses set ``system`` and implement ``request`` (fill the invocation, return the
@@ -91,11 +92,13 @@ class RetrievalAdapter:
     def stream(self, call: Call, result: Any) -> None:
         return None
 
+    @abstractmethod
     def request(self, instance: Any, args: tuple, kwargs: dict[str, Any]) -> Invocation | None:
-        raise NotImplementedError
+        """The store's query as a ``retrieval`` invocation; None leaves it untraced."""
 
+    @abstractmethod
     def documents(self, call: Call, result: Any) -> list[dict[str, Any]] | None:
-        raise NotImplementedError
+        """The returned records as ``{"id", "score", "content"?}`` dicts, best first."""
 
     def query_text(self, inv: Invocation, texts: list[str]) -> None:
         """The query text (several queries: a JSON list of them), under content capture."""
