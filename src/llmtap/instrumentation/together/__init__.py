@@ -12,13 +12,7 @@ stream's finish reason is on the chunk itself. Rerank calls are ``rerank`` spans
 
 from __future__ import annotations
 
-from typing import Any
-
-from llmtap.config import Settings
-from llmtap.instrumentation._instrumentor import SdkInstrumentor
-from llmtap.instrumentation._invocation import Telemetry
-from llmtap.instrumentation._wrap import async_wrapper, sync_wrapper
-from llmtap.instrumentation.openai._accessors import AccessorPatches, response_factories
+from llmtap.instrumentation.openai._wire import OpenAIWireInstrumentor
 from llmtap.instrumentation.together._adapters import (
     TogetherChatAdapter,
     TogetherCompletionsAdapter,
@@ -47,24 +41,9 @@ _TARGETS = (
 )
 
 
-class TogetherInstrumentor(SdkInstrumentor):
+class TogetherInstrumentor(OpenAIWireInstrumentor):
     """Turns every Together chat, completion, embedding and rerank call into a GenAI span."""
 
     dependencies = ("together >= 2.0, < 4",)
-
-    def patch(self, settings: Settings, telemetry: Telemetry) -> None:
-        if not hasattr(self, "accessors"):
-            self.accessors = AccessorPatches(response_factories("together"))
-        for module, (sync_cls, async_cls), adapter_cls in _TARGETS:
-            adapter = adapter_cls(settings)
-            self.patcher.wrap(module, f"{sync_cls}.create", sync_wrapper(telemetry, adapter))
-            self.patcher.wrap(module, f"{async_cls}.create", async_wrapper(telemetry, adapter))
-            # ``with_raw_response`` accessors the app built before instrument() (as for OpenAI)
-            self.accessors.install(module, sync_cls, "create")
-            self.accessors.install(module, async_cls, "create")
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        accessors = getattr(self, "accessors", None)
-        if accessors is not None:
-            accessors.remove()
-        super()._uninstrument(**kwargs)
+    package = "together"
+    targets = _TARGETS
