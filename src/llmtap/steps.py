@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry.trace import SpanKind
-
 from llmtap import runtime, semconv
 from llmtap.instrumentation._documents import documents_json
+from llmtap.instrumentation._framework import step_invocation
 from llmtap.instrumentation._invocation import Invocation, Telemetry
 
 
@@ -86,33 +85,9 @@ def _is_documents(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(d, (dict, str)) for d in value)
 
 
-def _invocation(kind: str, name: str, extra: dict[str, Any]) -> Invocation:
-    spec = _KINDS.get(kind)
-    if spec is None:
-        inv = Invocation(kind, "", name=f"{kind} {name}", kind=SpanKind.INTERNAL)
-        inv.attributes[semconv.LLMTAP_STEP_KIND] = kind
-    else:
-        operation, name_key, span_kind = spec
-        inv = Invocation(operation, "", name=f"{operation} {name}", kind=span_kind)
-        inv.attributes[name_key] = name
-    del inv.attributes[semconv.PROVIDER]
-    for key, value in extra.items():
-        if value is not None:
-            inv.attributes[key] = value
-    return inv
-
-
-_KINDS = {
-    "workflow": (semconv.OP_INVOKE_WORKFLOW, semconv.WORKFLOW_NAME, SpanKind.INTERNAL),
-    "agent": (semconv.OP_INVOKE_AGENT, semconv.AGENT_NAME, SpanKind.INTERNAL),
-    "tool": (semconv.OP_EXECUTE_TOOL, semconv.TOOL_NAME, SpanKind.INTERNAL),
-    "retrieval": (semconv.OP_RETRIEVAL, semconv.DATA_SOURCE_ID, SpanKind.CLIENT),
-}
-
-
 @contextmanager
 def _span(kind: str, name: str, extra: dict[str, Any], query: str | None) -> Iterator[Step]:
-    inv = _invocation(kind, name, extra)
+    inv = step_invocation(kind, name, extra)
     step = Step(inv)
     if query is not None and step.capture:
         inv.attributes[semconv.RETRIEVAL_QUERY_TEXT] = query
@@ -252,7 +227,7 @@ def _generator_step(
 ) -> Iterator[tuple[Invocation, Telemetry, Any]]:
     """A generator's span is current only while the generator runs, never between items."""
     extra = {_OPTION_KEYS[k]: v for k, v in options.items() if k in _OPTION_KEYS}
-    inv, tel = _invocation(kind, name, extra), telemetry()
+    inv, tel = step_invocation(kind, name, extra), telemetry()
     tel.start(inv, attach=False)
     if kind == "tool":
         Step(inv).arguments(_bound_arguments(fn, args, kwargs))

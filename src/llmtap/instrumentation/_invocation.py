@@ -34,6 +34,9 @@ _log = logging.getLogger("llmtap")
 
 # Set in the context while llmtap handles a GenAI call: inner layers see it and stand aside.
 ACTIVE_KEY = otel_context.create_key("llmtap.genai_call")
+# Set by a framework run whose span is current (``_framework.RunSpans``): a provider adapter that
+# merges into that span marks the run, which then leaves the response and metrics to it.
+FRAMEWORK_RUN_KEY = otel_context.create_key("llmtap.framework_run")
 # Other GenAI instrumentations (OpenLLMetry) skip their own span when they see this key.
 _FOREIGN_SUPPRESS_KEY = "suppress_language_model_instrumentation"
 
@@ -63,6 +66,7 @@ class Invocation:
         "chunks",
         "ended",
         "first_chunk",
+        "in_framework",
         "input_messages",
         "kind",
         "last_chunk",
@@ -97,6 +101,7 @@ class Invocation:
         self.output_messages: list[dict[str, Any]] | None = None
         self.span: trace.Span | None = None
         self.own_span = True
+        self.in_framework = False  # merged into a framework run's span: records the metrics
         # set by an adapter when the end needs work too slow for the app's thread (a token
         # estimate): returns attributes to add; the span then ends on llmtap's worker
         self.pending: Callable[[], dict[str, Any]] | None = None
@@ -124,9 +129,9 @@ def suppressed() -> bool:
     )
 
 
-def _foreign_genai_span() -> trace.Span | None:
+def _foreign_genai_span(parent: otel_context.Context | None = None) -> trace.Span | None:
     """A recording GenAI inference span made by another layer for this very call, if any."""
-    span = trace.get_current_span()
+    span = trace.get_current_span(parent)
     attrs = getattr(span, "attributes", None)
     if not attrs or not span.is_recording():
         return None
@@ -179,16 +184,34 @@ class Telemetry:
 
     # lifecycle -----------------------------------------------------------------------
 
-    def start(self, inv: Invocation, *, attach: bool = True) -> Invocation:
-        """Open the span and make it current; call ``detach`` once the SDK call returns."""
+    def start(
+        self,
+        inv: Invocation,
+        *,
+        attach: bool = True,
+        parent: otel_context.Context | None = None,
+        start_time: int | None = None,
+    ) -> Invocation:
+        """Open the span (under ``parent``, else the current span) and make it current; call
+        ``detach`` once the SDK call returns."""
         for key, value in current_attributes().items():
             inv.attributes.setdefault(key, value)
-        foreign = _foreign_genai_span() if inv.kind is SpanKind.CLIENT else None
+        foreign = _foreign_genai_span(parent) if inv.kind is SpanKind.CLIENT else None
         if foreign is not None:
             inv.span, inv.own_span = foreign, False
             foreign.set_attributes(inv.attributes)
+            run = otel_context.get_value(FRAMEWORK_RUN_KEY, parent)
+            if run is not None and getattr(run, "span", None) is foreign:
+                run.merged = True
+                inv.in_framework = True
         else:
-            inv.span = self.tracer.start_span(inv.name, kind=inv.kind, attributes=inv.attributes)
+            inv.span = self.tracer.start_span(
+                inv.name,
+                parent,
+                kind=inv.kind,
+                attributes=inv.attributes,
+                start_time=start_time,
+            )
             inv.opened_with = len(inv.attributes)
         if attach:
             self.attach(inv)
@@ -332,7 +355,7 @@ class Telemetry:
 
     def _record_metrics(self, inv: Invocation, elapsed: float) -> None:
         attrs = inv.attributes
-        if inv.kind is not SpanKind.CLIENT or not inv.own_span:
+        if inv.kind is not SpanKind.CLIENT or not (inv.own_span or inv.in_framework):
             return
         if semconv.LLMTAP_STEP_KIND in attrs or semconv.PROVIDER not in attrs:
             # a step (a provider's rerank call) is no GenAI operation: its operation name is
