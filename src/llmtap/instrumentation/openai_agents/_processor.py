@@ -1,0 +1,119 @@
+"""llmtap's trace processor for the OpenAI Agents SDK.
+
+It has the methods of ``agents.tracing.TracingProcessor`` without subclassing it (importing
+this module never imports the SDK). The SDK calls it next to the processors the app
+configured, synchronously, in the task or thread where each trace and span starts and ends.
+Its spans are keyed by the SDK's ids (``trace_...``, ``span_...``): a span's parent is its
+``parent_id``, else its trace. One processor serves the whole process; ``bind``/``unbind``
+switch it on and off (the SDK has no way to take a processor out again).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from llmtap import semconv
+from llmtap.instrumentation._framework import RunSpans
+from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
+from llmtap.instrumentation.openai_agents import _spans
+
+
+class AgentsProcessor:
+    """Turns the SDK's traces and spans into llmtap spans in the app's OpenTelemetry trace."""
+
+    def __init__(self) -> None:
+        self._runs: RunSpans | None = None
+        self._conversations: dict[str, str] = {}  # trace id -> its group id
+        self._lock = threading.Lock()
+
+    def bind(self, telemetry: Telemetry) -> None:
+        self._runs = RunSpans(telemetry)
+
+    def unbind(self) -> None:
+        self._runs = None
+        self._conversations.clear()
+
+    @property
+    def bound(self) -> bool:
+        return self._runs is not None
+
+    # the TracingProcessor interface ----------------------------------------------------
+
+    def on_trace_start(self, trace: Any) -> None:
+        runs = self._runs
+        if runs is None or not runs.telemetry.enabled:
+            return
+        try:
+            group = getattr(trace, "group_id", None)
+            if isinstance(group, str) and group:
+                with self._lock:
+                    self._conversations[trace.trace_id] = group
+            runs.open(trace.trace_id, None, _spans.workflow(trace))
+        except Exception as exc:
+            log_once("openai-agents trace start", exc)
+
+    def on_trace_end(self, trace: Any) -> None:
+        runs = self._runs
+        if runs is None:
+            return
+        try:
+            with self._lock:
+                self._conversations.pop(trace.trace_id, None)
+            runs.close(trace.trace_id)
+        except Exception as exc:
+            log_once("openai-agents trace end", exc)
+
+    def on_span_start(self, span: Any) -> None:
+        runs = self._runs
+        if runs is None or not runs.telemetry.enabled:
+            return
+        try:
+            self._open(runs, span)
+        except Exception as exc:
+            log_once("openai-agents span start", exc)
+
+    def on_span_end(self, span: Any) -> None:
+        runs = self._runs
+        if runs is None:
+            return
+        try:
+            self._close(runs, span)
+        except Exception as exc:
+            log_once("openai-agents span end", exc)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """The app's OpenTelemetry providers flush llmtap's spans; nothing is queued here."""
+
+    def force_flush(self) -> None:
+        """Nothing is queued here."""
+
+    # internals -------------------------------------------------------------------------
+
+    def _open(self, runs: RunSpans, span: Any) -> None:
+        parent = span.parent_id or span.trace_id
+        data = span.span_data
+        conversation = self._conversations.get(span.trace_id)
+        inv = _spans.opening(data, conversation, runs.telemetry.settings)
+        if inv is None:
+            runs.skip(span.span_id, parent)
+            return
+        runs.open(span.span_id, parent, inv, attach=data.type in _spans.ATTACHED)
+
+    def _close(self, runs: RunSpans, span: Any) -> None:
+        inv = runs.get(span.span_id)
+        if inv is not None:
+            self._finish(runs, span, inv)
+        runs.close(span.span_id)
+
+    def _finish(self, runs: RunSpans, span: Any, inv: Invocation) -> None:
+        data = span.span_data
+        merged = runs.merged(span.span_id)
+        _spans.closing(inv, data, merged, runs.telemetry.settings)
+        if merged:
+            _spans.rename_merged(inv)
+            return  # the provider's adapter recorded the outcome, errors included
+        error = span.error
+        if error:
+            message = error.get("message") if isinstance(error, dict) else None
+            inv.attributes[semconv.ERROR_TYPE] = str(message or "_OTHER")
