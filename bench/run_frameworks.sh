@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# LangGraph agent overhead benchmark (bench/framework_overhead.py): llmtap's LangChain + OpenAI
+# instrumentation beside OpenLLMetry's and OpenInference's LangChain + OpenAI instrumentations,
+# on one LangGraph agent run with two tool calls.
+#
+#   bench/run_frameworks.sh            # install (first time) into bench/.venv-frameworks, full run
+#   bench/run_frameworks.sh --quick    # wiring check (figures not written)
+#
+# Never the project's own environment: the peers pin OpenTelemetry versions of their own.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+PYTHON="${PYTHON:-python3}"
+VENV="$HERE/.venv-frameworks"
+
+FRAMEWORK=(
+  "langchain-core==1.8.3"
+  "langgraph==1.2.24"
+  "langchain-openai==1.8.1"
+  "openai>=3,<4"
+)
+PEERS=(
+  opentelemetry-instrumentation-langchain    # OpenLLMetry (Traceloop)
+  opentelemetry-instrumentation-openai
+  openinference-instrumentation-langchain    # Arize OpenInference
+  openinference-instrumentation-openai
+)
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q -U pip
+  "$VENV/bin/pip" install -q -e "$REPO" "${FRAMEWORK[@]}"
+  "$VENV/bin/pip" install -q "${PEERS[@]}" "${FRAMEWORK[@]}"
+  {
+    echo "# bench/.venv-frameworks install log ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    "$VENV/bin/pip" check
+    "$VENV/bin/pip" list 2>/dev/null |
+      grep -iE "^(llmtap|langchain|langgraph|openai|httpx|opentelemetry|openinference)"
+  } >"$HERE/results/install-frameworks.txt"
+fi
+exec "$VENV/bin/python" "$HERE/framework_overhead.py" "$@"
