@@ -120,6 +120,13 @@ class RunSpans:
         run = self._runs.get(run_id)
         return run.inv if run is not None else None
 
+    def release(self, run_id: Hashable) -> None:
+        """The run's span stops being current but stays open: a stream the app iterates
+        after the call returned ends it later (``close``)."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            self._reset(run)
+
     def parent_span(self, run_id: Hashable | None) -> trace.Span | None:
         """The span of ``run_id`` or of its nearest ancestor run that has one."""
         seen = 0
