@@ -116,7 +116,8 @@ class Invocation:
 
     @property
     def operation(self) -> str:
-        return self.attributes[semconv.OPERATION]
+        # "" for a span the conventions give no GenAI operation (an MCP tools/list request)
+        return self.attributes.get(semconv.OPERATION, "")
 
 
 def suppressed() -> bool:

@@ -1,0 +1,38 @@
+"""MCP (``mcp`` Python SDK 2.x) instrumentation: client requests and server handling as spans
+of one trace, after the MCP semantic conventions (v1.41, ``docs/gen-ai/mcp.md``).
+
+Client: every request of ``ClientSession`` is a CLIENT span ``{mcp.method.name} {target}``
+(``tools/call get_weather``, ``tools/list``, ``resources/read``, ``prompts/get greet``) with
+``mcp.method.name``, ``jsonrpc.request.id``, ``mcp.protocol.version``, ``mcp.resource.uri``;
+a tool call adds ``gen_ai.operation.name`` ``execute_tool`` and ``gen_ai.tool.name``, its
+arguments and result with content capture on, and ``error.type`` ``tool_error`` for a result
+with ``isError`` (a JSON-RPC error: its code, in ``rpc.response.status_code`` too).
+
+Server: the SDK's ``OpenTelemetryMiddleware`` SERVER span, parented on the trace context the
+client put in ``params._meta`` (see ``_server``), made through llmtap with the tool call's
+content. The SDK's own send span is merged into the client span (see ``_client``), so each
+request has one span on each side. mcp 1.x has neither the middleware nor the propagation;
+it is not instrumented.
+"""
+
+from __future__ import annotations
+
+from llmtap.config import Settings
+from llmtap.instrumentation._instrumentor import SdkInstrumentor
+from llmtap.instrumentation._invocation import Telemetry
+from llmtap.instrumentation.mcp._client import send_request_wrapper, send_span_wrapper
+from llmtap.instrumentation.mcp._server import middleware_wrapper, server_span_wrapper
+
+
+class McpInstrumentor(SdkInstrumentor):
+    """Traces MCP client requests and server handling, one trace across processes."""
+
+    # 2.0 brought the SDK's server middleware and its _meta trace-context propagation
+    dependencies = ("mcp >= 2.0, < 3",)
+
+    def patch(self, settings: Settings, telemetry: Telemetry) -> None:
+        wrap = self.patcher.wrap
+        wrap("mcp.client.session", "ClientSession.send_request", send_request_wrapper(telemetry))
+        wrap("mcp.shared.jsonrpc_dispatcher", "otel_span", send_span_wrapper)
+        wrap("mcp.server._otel", "otel_span", server_span_wrapper(telemetry))
+        wrap("mcp.server._otel", "OpenTelemetryMiddleware.__call__", middleware_wrapper(telemetry))

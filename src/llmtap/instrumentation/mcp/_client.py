@@ -1,0 +1,134 @@
+"""MCP client requests: one ``{mcp.method.name} {target}`` CLIENT span per request.
+
+``ClientSession.send_request`` carries every request (``call_tool``, ``list_tools``,
+``read_resource``, ``get_prompt`` and the high-level ``Client``'s calls go through it). Its
+span is current while the request is sent, so the SDK's own send span
+(``jsonrpc_dispatcher.otel_span``) is merged into it: the SDK adds ``jsonrpc.request.id`` and
+a JSON-RPC error code to llmtap's span, and the W3C trace context it injects into the
+request's ``params._meta`` (through the global propagator) names llmtap's span, which the
+server's span then continues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from llmtap import semconv
+from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
+from llmtap.instrumentation.mcp._common import (
+    TOOL_ERROR,
+    TOOLS_CALL,
+    error_code,
+    is_tool_error,
+    mcp_invocation,
+    to_json,
+    tool_result,
+)
+
+# The invocation of the request being sent (its span is current): the SDK's send span merges.
+REQUEST_KEY = otel_context.create_key("llmtap.mcp.client_request")
+
+
+def _off(telemetry: Telemetry) -> bool:
+    return not telemetry.enabled or bool(
+        otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
+    )
+
+
+def send_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        inv = None if _off(telemetry) else _begin(telemetry, instance, args, kwargs)
+        if inv is None:
+            return await wrapped(*args, **kwargs)
+        token = otel_context.attach(
+            otel_context.set_value(REQUEST_KEY, inv, trace.set_span_in_context(inv.span))
+        )
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _detach(token)
+            _fail(telemetry, inv, exc)
+            raise
+        _detach(token)
+        _finish(telemetry, inv, result)
+        return result
+
+    return wrapper
+
+
+def _begin(telemetry: Telemetry, session: Any, args: tuple, kwargs: dict) -> Invocation | None:
+    try:
+        request = args[0] if args else kwargs["request"]
+        request = getattr(request, "root", request)  # a ClientRequest union wrapper
+        method = request.method
+        if not isinstance(method, str):
+            return None
+        params = getattr(request, "params", None)
+        inv = mcp_invocation(method, getattr(params, "name", None), SpanKind.CLIENT)
+        uri = getattr(params, "uri", None)
+        if uri is not None:
+            inv.attributes[semconv.MCP_RESOURCE_URI] = str(uri)
+        version = getattr(session, "protocol_version", None)
+        if isinstance(version, str):
+            inv.attributes[semconv.MCP_PROTOCOL_VERSION] = version
+        if method == TOOLS_CALL and telemetry.settings.capture.any:
+            arguments = getattr(params, "arguments", None)
+            if arguments is not None:
+                inv.attributes[semconv.TOOL_CALL_ARGUMENTS] = to_json(arguments)
+        return telemetry.start(inv, attach=False)
+    except Exception as exc:
+        log_once("MCP client request", exc)
+        return None
+
+
+def _finish(telemetry: Telemetry, inv: Invocation, result: Any) -> None:
+    try:
+        if inv.attributes.get(semconv.MCP_METHOD_NAME) == TOOLS_CALL:
+            if is_tool_error(result):
+                inv.attributes[semconv.ERROR_TYPE] = TOOL_ERROR
+            elif telemetry.settings.capture.any:
+                inv.attributes[semconv.TOOL_CALL_RESULT] = to_json(tool_result(result))
+    except Exception as exc:
+        log_once("MCP client result", exc)
+    telemetry.stop(inv)
+
+
+def _fail(telemetry: Telemetry, inv: Invocation, exc: BaseException) -> None:
+    code = error_code(exc)
+    if code is not None:
+        inv.attributes[semconv.ERROR_TYPE] = code
+        inv.attributes[semconv.RPC_RESPONSE_STATUS_CODE] = code
+    telemetry.fail(inv, exc)
+
+
+def _detach(token: object) -> None:
+    try:
+        otel_context.detach(token)
+    except Exception as exc:
+        log_once("restoring the context after an MCP request", exc)
+
+
+def send_span_wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """The SDK's send span (``otel_span`` in ``jsonrpc_dispatcher``): inside llmtap's request
+    span it is that span, else the SDK's own."""
+    inv = otel_context.get_value(REQUEST_KEY)
+    if not isinstance(inv, Invocation) or inv.ended or trace.get_current_span() is not inv.span:
+        return wrapped(*args, **kwargs)
+    return _merged(inv, kwargs.get("attributes"))
+
+
+@contextmanager
+def _merged(inv: Invocation, attributes: Any) -> Iterator[Any]:
+    try:
+        if isinstance(attributes, dict):
+            for key, value in attributes.items():
+                inv.attributes.setdefault(key, value)
+    except Exception as exc:
+        log_once("MCP send span", exc)
+    yield inv.span

@@ -1,0 +1,324 @@
+"""MCP instrumentation against the real ``mcp`` SDK: a client and an MCPServer (FastMCP's
+successor) in one process over the in-memory JSON-RPC transport, and in two processes over
+stdio with the server exporting to an OTLP receiver.
+
+Each request is one CLIENT span on the client and one SERVER span on the server, named
+``{mcp.method.name} {target}`` (MCP semconv v1.41), the server's span a child of the
+client's through the W3C trace context carried in the request's ``params._meta``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from support.otlp_receiver import OtlpReceiver
+
+pytest.importorskip("mcp.server.mcpserver", reason="mcp 2.x (MCPServer) is not installed")
+
+from mcp import Client, StdioServerParameters
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+
+TARGET = "llmtap.instrumentation.mcp:McpInstrumentor"
+REPO = Path(__file__).resolve().parents[2]
+
+SERVER_CODE = '''
+from mcp.server.mcpserver import Context, MCPServer
+
+
+def build():
+    server = MCPServer("calc")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    @server.tool()
+    def boom(x: str) -> str:
+        """Always fails."""
+        raise ValueError("no " + x)
+
+    @server.tool()
+    def traceparent(ctx: Context) -> str:
+        """The traceparent the request carried in params._meta."""
+        return str((ctx.request_context.meta or {}).get("traceparent"))
+
+    @server.resource("notes://today")
+    def today() -> str:
+        return "buy milk"
+
+    @server.prompt()
+    def greet(name: str) -> str:
+        return f"Hello {name}"
+
+    return server
+'''
+
+STDIO_MAIN = """
+import llmtap
+from llmtap.instrumentation.mcp import McpInstrumentor
+
+configured = llmtap.configure()
+McpInstrumentor().instrument()
+try:
+    build().run("stdio")
+finally:
+    configured.shutdown()
+"""
+
+
+def build_server() -> MCPServer:
+    scope: dict[str, Any] = {}
+    # the same server in-process and in the stdio subprocess (annotations evaluated: Context)
+    exec(compile(SERVER_CODE, "server.py", "exec", dont_inherit=True), scope)
+    return scope["build"]()
+
+
+async def in_memory(scenario: Callable[[Client], Awaitable[Any]], **client: Any) -> Any:
+    """Run ``scenario`` against the server over mcp.shared.memory's streams (JSON-RPC)."""
+    async with Client(build_server(), mode="legacy", **client) as session:
+        return await scenario(session)
+
+
+def spans_named(exporter: Any, name: str) -> dict[SpanKind, Any]:
+    found = [s for s in exporter.get_finished_spans() if s.name == name]
+    by_kind = {s.kind: s for s in found}
+    assert len(by_kind) == len(found), f"more than one {name} span of a kind: {found}"
+    return by_kind
+
+
+def assert_child(server: Any, client: Any) -> None:
+    assert server.context.trace_id == client.context.trace_id
+    assert server.parent is not None and server.parent.span_id == client.context.span_id
+    assert server.parent.is_remote
+
+
+async def test_tool_call_is_one_client_and_one_server_span(instrument: Any, span_exporter: Any):
+    instrument(TARGET)
+
+    async def scenario(session: Client) -> Any:
+        return await session.call_tool("add", {"a": 2, "b": 3})
+
+    result = await in_memory(scenario)
+    assert result.structured_content == {"result": 5}
+    spans = spans_named(span_exporter, "tools/call add")
+    assert set(spans) == {SpanKind.CLIENT, SpanKind.SERVER}
+    client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
+    assert client.parent is None
+    assert_child(server, client)
+    for span in (client, server):
+        assert span.instrumentation_scope.name == "llmtap"
+        assert span.status.status_code is StatusCode.UNSET
+        attrs = dict(span.attributes)
+        assert attrs["gen_ai.operation.name"] == "execute_tool"
+        assert attrs["gen_ai.tool.name"] == "add"
+        assert attrs["mcp.method.name"] == "tools/call"
+        assert attrs["jsonrpc.request.id"] == client.attributes["jsonrpc.request.id"]
+        assert attrs["mcp.protocol.version"] == "2025-11-25"
+        assert json.loads(attrs["gen_ai.tool.call.arguments"]) == {"a": 2, "b": 3}
+        assert json.loads(attrs["gen_ai.tool.call.result"]) == {"result": 5}
+        assert "gen_ai.provider.name" not in attrs and "error.type" not in attrs
+    # the handshake, and the tools/list that call_tool sends after the call to learn the
+    # tool's output schema: a client and a server span each (a notification: server only)
+    names = sorted((s.name, s.kind.name) for s in span_exporter.get_finished_spans())
+    assert names == [
+        ("initialize", "CLIENT"),
+        ("initialize", "SERVER"),
+        ("notifications/initialized", "SERVER"),
+        ("tools/call add", "CLIENT"),
+        ("tools/call add", "SERVER"),
+        ("tools/list", "CLIENT"),
+        ("tools/list", "SERVER"),
+    ]
+
+
+async def test_trace_context_travels_in_params_meta(instrument: Any, span_exporter: Any):
+    instrument(TARGET)
+
+    async def scenario(session: Client) -> Any:
+        return await session.call_tool("traceparent", {})
+
+    result = await in_memory(scenario)
+    client = spans_named(span_exporter, "tools/call traceparent")[SpanKind.CLIENT]
+    ctx = client.context
+    version, trace_id, parent_id, _flags = result.content[0].text.split("-")
+    assert (version, trace_id, parent_id) == ("00", f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}")
+
+
+async def test_list_read_and_prompt_requests(instrument: Any, span_exporter: Any):
+    instrument(TARGET)
+
+    async def scenario(session: Client) -> Any:
+        tools = await session.list_tools()
+        text = await session.read_resource("notes://today")
+        prompt = await session.get_prompt("greet", {"name": "Ann"})
+        return tools, text, prompt
+
+    tools, text, prompt = await in_memory(scenario)
+    assert [t.name for t in tools.tools] == ["add", "boom", "traceparent"]
+    assert text.contents[0].text == "buy milk"
+    assert prompt.messages[0].content.text == "Hello Ann"
+    for name, method, extra in (
+        ("tools/list", "tools/list", {}),
+        ("resources/read", "resources/read", {"mcp.resource.uri": "notes://today"}),
+        ("prompts/get greet", "prompts/get", {"gen_ai.prompt.name": "greet"}),
+    ):
+        spans = spans_named(span_exporter, name)
+        client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
+        assert_child(server, client)
+        assert client.attributes["mcp.method.name"] == server.attributes["mcp.method.name"]
+        assert client.attributes["mcp.method.name"] == method
+        for key, value in extra.items():
+            assert client.attributes[key] == value
+        for span in (client, server):
+            # gen_ai.operation.name only on tool calls (MCP semconv)
+            assert "gen_ai.operation.name" not in span.attributes
+            assert "gen_ai.tool.call.result" not in span.attributes
+
+
+async def test_tool_error(instrument: Any, span_exporter: Any):
+    instrument(TARGET)
+
+    async def scenario(session: Client) -> Any:
+        return await session.call_tool("boom", {"x": "luck"})
+
+    result = await in_memory(scenario)
+    assert result.is_error is True
+    spans = spans_named(span_exporter, "tools/call boom")
+    client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
+    assert_child(server, client)
+    for span in (client, server):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"] == "tool_error"
+        assert json.loads(span.attributes["gen_ai.tool.call.arguments"]) == {"x": "luck"}
+        assert "gen_ai.tool.call.result" not in span.attributes  # only for a successful call
+
+
+async def test_json_rpc_error(instrument: Any, span_exporter: Any):
+    instrument(TARGET)
+
+    async def scenario(session: Client) -> Any:
+        with pytest.raises(MCPError) as caught:
+            await session.read_resource("notes://missing")
+        return caught.value
+
+    error = await in_memory(scenario)
+    code = str(error.error.code)
+    spans = spans_named(span_exporter, "resources/read")
+    client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
+    assert_child(server, client)
+    for span in (client, server):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"] == code
+        assert span.attributes["rpc.response.status_code"] == code
+
+
+async def test_no_content_without_capture(instrument: Any, span_exporter: Any):
+    instrument(TARGET, capture="no_content")
+
+    async def scenario(session: Client) -> Any:
+        return await session.call_tool("add", {"a": 1, "b": 1})
+
+    await in_memory(scenario)
+    spans = spans_named(span_exporter, "tools/call add")
+    assert set(spans) == {SpanKind.CLIENT, SpanKind.SERVER}
+    for span in spans.values():
+        assert span.attributes["gen_ai.tool.name"] == "add"
+        assert "gen_ai.tool.call.arguments" not in span.attributes
+        assert "gen_ai.tool.call.result" not in span.attributes
+
+
+async def test_in_process_server_without_json_rpc(instrument: Any, span_exporter: Any):
+    """``Client(server)``'s default in-process path (no JSON-RPC framing, no ``_meta``): the
+    server span still continues the client's trace, through the running context."""
+    instrument(TARGET)
+    async with Client(build_server()) as session:
+        await session.call_tool("add", {"a": 4, "b": 4})
+    spans = spans_named(span_exporter, "tools/call add")
+    client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
+    assert server.context.trace_id == client.context.trace_id
+    assert server.parent.span_id == client.context.span_id
+
+
+def _outcome(result: Any) -> Any:
+    if isinstance(result, BaseException):
+        return type(result).__name__, str(result)
+    return result.model_dump(mode="json")
+
+
+async def _everything(session: Client) -> list[Any]:
+    out: list[Any] = []
+    for call in (
+        lambda: session.list_tools(),
+        lambda: session.call_tool("add", {"a": 20, "b": 22}),
+        lambda: session.call_tool("boom", {"x": "y"}),
+        lambda: session.read_resource("notes://today"),
+        lambda: session.read_resource("notes://missing"),
+        lambda: session.get_prompt("greet", {"name": "Bo"}),
+    ):
+        try:
+            out.append(_outcome(await call()))
+        except MCPError as exc:
+            out.append(_outcome(exc))
+    return out
+
+
+async def test_results_are_the_same_with_llmtap(instrument: Any, span_exporter: Any):
+    plain = await in_memory(_everything)
+    assert span_exporter.get_finished_spans() == ()
+    instrument(TARGET)
+    traced = await in_memory(_everything)
+    assert traced == plain
+    assert len(span_exporter.get_finished_spans()) == 2 * 6 + 3  # + the handshake
+
+
+def test_client_and_server_in_two_processes_form_one_trace(
+    tmp_path: Path, instrument: Any, span_exporter: Any, otlp_receiver: OtlpReceiver
+):
+    import anyio
+
+    instrument(TARGET)
+    script = tmp_path / "server.py"
+    script.write_text(SERVER_CODE + STDIO_MAIN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTAP_"))}
+    env.update(
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_SERVICE_NAME="mcp-server",
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="SPAN_ONLY",
+        PYTHONPATH=str(REPO / "src"),
+    )
+    params = StdioServerParameters(command=sys.executable, args=[str(script)], env=env)
+
+    async def run() -> Any:
+        async with Client(params) as session:
+            return await session.call_tool("add", {"a": 40, "b": 2})
+
+    result = anyio.run(run)
+    assert result.structured_content == {"result": 42}
+    client = spans_named(span_exporter, "tools/call add")[SpanKind.CLIENT]
+    received = otlp_receiver.wait_for(
+        lambda: [s for s in otlp_receiver.spans("tools/call add")],
+        message="the server's tools/call span",
+    )
+    assert len(received) == 1
+    server = received[0]
+    assert server.kind == "SERVER"
+    assert server.scope_name == "llmtap"
+    assert server.resource["service.name"] == "mcp-server"
+    assert server.trace_id == f"{client.context.trace_id:032x}"
+    assert server.parent_span_id == f"{client.context.span_id:016x}"
+    assert server.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert server.attributes["gen_ai.tool.name"] == "add"
+    assert server.attributes["jsonrpc.request.id"] == client.attributes["jsonrpc.request.id"]
+    assert json.loads(server.attributes["gen_ai.tool.call.arguments"]) == {"a": 40, "b": 2}
+    assert json.loads(server.attributes["gen_ai.tool.call.result"]) == {"result": 42}
