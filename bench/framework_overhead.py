@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib
 import importlib.metadata as md
 import json
@@ -29,6 +30,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -60,19 +62,22 @@ MISSING = "llmtap langchain instrumentation not present"
 
 @dataclass
 class RowSpec:
+    key: str
     label: str
     targets: tuple[str, ...]  # module:Class of each instrumentor; () for the bare agent
     distributions: tuple[str, ...] = ()
 
 
 ROWS = [
-    RowSpec("agent alone", ()),
+    RowSpec("bare", "agent alone", ()),
     RowSpec(
+        "llmtap",
         "**llmtap** (LangChain + OpenAI)",
         (LLMTAP_LANGCHAIN, "llmtap.instrumentation.openai:OpenAIInstrumentor"),
         ("llmtap",),
     ),
     RowSpec(
+        "openllmetry",
         "OpenLLMetry (`opentelemetry-instrumentation-langchain` + `-openai`)",
         (
             "opentelemetry.instrumentation.langchain:LangchainInstrumentor",
@@ -81,6 +86,7 @@ ROWS = [
         ("opentelemetry-instrumentation-langchain", "opentelemetry-instrumentation-openai"),
     ),
     RowSpec(
+        "openinference",
         "OpenInference (`openinference-instrumentation-langchain` + `-openai`)",
         (
             "openinference.instrumentation.langchain:LangChainInstrumentor",
@@ -90,6 +96,7 @@ ROWS = [
     ),
 ]
 LLMTAP = ROWS[1].label
+FACTS: dict[str, set[str]] = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +162,25 @@ def _replies() -> list[tuple[dict[str, str], bytes]]:
     return out
 
 
+def expected_facts(replies: list[tuple[dict[str, str], bytes]]) -> dict[str, set[str]]:
+    """What a complete record of one run holds, as attribute values (or span names) to find:
+    the "same information" check."""
+    bodies = [json.loads(body) for _, body in replies]
+    calls = [c for b in bodies for c in b["choices"][0]["message"].get("tool_calls") or []]
+    return {
+        "agent name": {"weather_agent"},
+        "request model": {MODEL},
+        "response ids": {b["id"] for b in bodies},
+        "finish reasons": {b["choices"][0]["finish_reason"] for b in bodies},
+        "token counts": {str(b["usage"][k]) for b in bodies for k in TOKEN_KEYS},
+        "tool names": {c["function"]["name"] for c in calls},
+        "tool call ids": {c["id"] for c in calls},
+    }
+
+
+TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
+
+
 def make_agent() -> tuple[Callable[[], Callable[[], Any]], Callable[[Any], None]]:
     """(build an agent and return its one-run function, check a run's result). Each row
     builds its agent after instrument(), as an application does (some instrumentors hook
@@ -165,6 +191,7 @@ def make_agent() -> tuple[Callable[[], Callable[[], Any]], Callable[[Any], None]
     from langgraph.prebuilt import create_react_agent
 
     replies = _replies()
+    FACTS.update(expected_facts(replies))
 
     def respond(request: httpx2.Request) -> httpx2.Response:
         headers, body = replies[min(request.content.count(b'"tool_call_id"'), 2)]
@@ -288,23 +315,46 @@ class Row:
 def available(spec: RowSpec) -> str | None:
     """None when every instrumentor of the row imports, else why not."""
     for target in spec.targets:
-        module = target.partition(":")[0]
+        module, _, name = target.partition(":")
         try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            return MISSING if target == LLMTAP_LANGCHAIN else f"{module}: {exc}"
+            getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            return MISSING if target == LLMTAP_LANGCHAIN else f"{target}: {exc}"
     return None
 
 
-def _timed(row: Row, build: Callable[[], Callable[[], Any]], n: int) -> float:
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(HERE.parent), *args], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
+
+
+def llmtap_source() -> str:
+    """Which llmtap LangChain code ran: the commit, and whether the working tree differs."""
+    path = "src/llmtap/instrumentation/langchain"
+    head = _git("log", "-1", "--format=%h", "--", path)
+    dirty = _git("status", "--porcelain", "--", path)
+    if not head:
+        return "not committed" + (" (uncommitted working-tree files)" if dirty else "")
+    return f"committed {head}" + (", with uncommitted changes" if dirty else "")
+
+
+def _timed(row: Row, build: Callable[[], Callable[[], Any]], n: int) -> tuple[float, float]:
+    """(wall µs, this thread's CPU µs) per agent run, over n runs."""
     row.on()
     try:
         run = build()
         run()  # warm
-        start = time.perf_counter_ns()
+        gc.collect()
+        start, cpu = time.perf_counter_ns(), time.thread_time_ns()
         for _ in range(n):
             run()
-        return (time.perf_counter_ns() - start) / 1000 / n
+        cpu = time.thread_time_ns() - cpu
+        return (time.perf_counter_ns() - start) / 1000 / n, cpu / 1000 / n
     finally:
         row.off()
 
@@ -322,6 +372,9 @@ def kind_of(span: Any) -> str:
     return _attr(
         span, "gen_ai.operation.name", "openinference.span.kind", "traceloop.span.kind"
     ) or _attr(span, "llm.request.type")
+
+
+CATEGORIES = ("model call", "tool call", "agent", "workflow", "other")
 
 
 def category(span: Any) -> str:
@@ -356,6 +409,23 @@ def tree(spans: Sequence[Any]) -> list[str]:
     return lines
 
 
+def _holds(fact: str, span: Any) -> bool:
+    """Which spans may carry the fact (token counts only count on model-call spans)."""
+    return fact != "token counts" or category(span) == "model call"
+
+
+def _values(spans: Any) -> set[str]:
+    out: set[str] = set()
+    for span in spans:
+        out.add(span.name)
+        for value in span.attributes.values():
+            if isinstance(value, (tuple, list)):
+                out.update(str(v) for v in value)
+            else:
+                out.add(str(value))
+    return out
+
+
 def inspect(
     row: Row, build: Callable[[], Callable[[], Any]], check: Callable[[Any], None]
 ) -> dict[str, Any]:
@@ -372,6 +442,10 @@ def inspect(
         sink.spans.keep = False
     spans = list(sink.spans.kept)
     sink.spans.kept.clear()
+    found = {
+        fact: sorted(values & _values(s for s in spans if _holds(fact, s)))
+        for fact, values in FACTS.items()
+    }
     usage = sum(
         1
         for s in spans
@@ -384,6 +458,7 @@ def inspect(
         "categories": dict(Counter(category(s) for s in spans)),
         "names": dict(Counter(s.name for s in spans)),
         "model_spans_with_tokens": usage,
+        "facts": {fact: f"{len(v)}/{len(FACTS[fact])}" for fact, v in found.items()},
         "tree": tree(spans),
     }
 
@@ -399,8 +474,8 @@ def measure(
     seen = {row.spec.label: inspect(row, build, check) for row in instrumented}
     for row in instrumented:  # warm every row once
         _timed(row, build, 3)
-    diffs: dict[str, list[float]] = {row.spec.label: [] for row in instrumented}
-    base: list[float] = []
+    diffs: dict[str, list[tuple[float, float]]] = {row.spec.label: [] for row in instrumented}
+    base: list[tuple[float, float]] = []
     leaked = 0
     if not instrumented:  # the bare agent's time alone
         base = [_timed(bare, build, n) for _ in range(rounds)]
@@ -412,21 +487,28 @@ def measure(
             alone = _timed(bare, build, n)
             leaked += bare.sink.spans.count - before
             base.append(alone)
-            diffs[row.spec.label].append(_timed(row, build, n) - alone)
+            wall, cpu = _timed(row, build, n)
+            diffs[row.spec.label].append((wall - alone[0], cpu - alone[1]))
         if number % max(1, rounds // 5) == 0:
             print(f"round {number + 1}/{rounds}", file=sys.stderr)
     return {
-        "bare_us": statistics.median(base),
+        "bare_us": statistics.median(b[0] for b in base),
+        "bare_cpu_us": statistics.median(b[1] for b in base),
         "spans_in_bare_blocks": leaked,
         "rows": {
             label: {
-                "run_us": statistics.median(d),
-                "quartiles_us": statistics.quantiles(d, n=4) if len(d) > 1 else d * 3,
+                "run_us": statistics.median(w for w, _ in d),
+                "quartiles_us": _quartiles([w for w, _ in d]),
+                "cpu_us": statistics.median(c for _, c in d),
                 **seen[label],
             }
             for label, d in diffs.items()
         },
     }
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    return statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,41 +529,55 @@ def _ratio(value: float, ours: float | None) -> str:
 
 def report(result: dict[str, Any], config: dict[str, Any]) -> str:
     rows = result["rows"]
-    ours = rows.get(LLMTAP, {}).get("run_us")
+    ours = rows.get(LLMTAP, {})
     lines = [
         "# LangGraph agent run: added time and spans per run",
         "",
         f"{config['date']}, Python {config['python']}, {config['cpu']}, "
-        f"load {config['load_before']} before / {config['load_after']} after. "
+        f"load average {config['load_before']} before / {config['load_after']} after. "
         f"{config['rounds']} rounds of {config['runs']} agent runs per row, each block paired "
         "with a bare block (the agent alone) just before it, rows shuffled every round; "
-        "µs = median of the paired differences [quartiles]. Content capture off in every row. "
-        "One run = `create_react_agent(ChatOpenAI, 2 tools).invoke(...)`: 3 chat completions "
+        "added µs = median of the paired differences [quartiles]; CPU = this thread's CPU "
+        "time, the same pairing. Content capture off in every row. One run = "
+        "`create_react_agent(ChatOpenAI, 2 tools).invoke(...)`: 3 chat completions "
         "(tool call, tool call, final answer), 2 tool executions.",
         "",
-        f"Agent alone: {result['bare_us']:.0f} µs per run. Spans exported during bare blocks "
-        f"(after every uninstrument): {result['spans_in_bare_blocks']}.",
+        f"Agent alone: {result['bare_us']:.0f} µs per run ({result['bare_cpu_us']:.0f} µs "
+        "CPU). Spans exported during the bare blocks (after every uninstrument): "
+        f"{result['spans_in_bare_blocks']}.",
         "",
-        "| row | spans per run | traces per run "
-        "| model call / tool call / agent / workflow / other spans "
-        "| model spans with token usage | added µs per run [quartiles] | × llmtap |",
-        "|---|---:|---:|---|---:|---:|---:|",
+        "| row | spans per run | traces per run | added µs per run [quartiles] | × llmtap "
+        "| added CPU µs per run | × llmtap |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, row in rows.items():
+        q1, _, q3 = row["quartiles_us"]
+        lines.append(
+            f"| {label} | {row['spans']} | {row['traces']} "
+            f"| {row['run_us']:.0f} [{q1:.0f}, {q3:.0f}] "
+            f"| {_ratio(row['run_us'], ours.get('run_us'))} "
+            f"| {row['cpu_us']:.0f} | {_ratio(row['cpu_us'], ours.get('cpu_us'))} |"
+        )
+    for label, reason in config["missing"].items():
+        lines.append(f"| {label} | – | – | {reason} | – | – | – |")
+    facts = list(FACTS)
+    lines += [
+        "",
+        "What one run's spans hold (found / expected; values looked for in every span's "
+        "attributes and name; token counts only on model-call spans):",
+        "",
+        "| row | model call / tool / agent / workflow / other spans | " + " | ".join(facts) + " |",
+        "|---|---|" + "---:|" * len(facts),
     ]
     for label, row in rows.items():
         c = row["categories"]
-        split = " / ".join(
-            str(c.get(k, 0)) for k in ("model call", "tool call", "agent", "workflow", "other")
-        )
-        q1, _, q3 = row["quartiles_us"]
-        lines.append(
-            f"| {label} | {row['spans']} | {row['traces']} | {split} | {row['model_spans_with_tokens']} "
-            f"| {row['run_us']:.0f} [{q1:.0f}, {q3:.0f}] | {_ratio(row['run_us'], ours)} |"
-        )
-    for label, reason in config["missing"].items():
-        lines.append(f"| {label} | – | – | – | – | {reason} | – |")
+        split = " / ".join(str(c.get(k, 0)) for k in CATEGORIES)
+        found = " | ".join(row["facts"][f] for f in facts)
+        lines.append(f"| {label} | {split} | {found} |")
     lines += [
         "",
-        "Left patched by `uninstrument()` (found after every block, put back by the benchmark):",
+        "Left patched by `uninstrument()` (looked for after every block, put back by the "
+        "benchmark):",
         "",
     ]
     for label in rows:
@@ -491,27 +587,36 @@ def report(result: dict[str, Any], config: dict[str, Any]) -> str:
     lines += ["", "## Spans of one run, per row", ""]
     for label, row in rows.items():
         lines += [f"### {label}", "", "```", *row["tree"], "```", ""]
-    lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()), ""]
+    lines += [
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()) + ".",
+        f"llmtap's LangChain instrumentation: {config['llmtap_langchain']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a wiring check, not figures")
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--runs", type=int, default=10, help="agent runs per block")
+    keys = [spec.key for spec in ROWS[1:]]
+    parser.add_argument(
+        "--rows", default=",".join(keys), help=f"comma-separated, of {','.join(keys)}"
+    )
     args = parser.parse_args()
     os.environ.update(CONTENT_OFF_ENV)
     rounds, runs = (2, 3) if args.quick else (args.rounds, args.runs)
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     sink = Sink()
-    missing = {spec.label: why for spec in ROWS if (why := available(spec))}
+    chosen = [ROWS[0]] + [spec for spec in ROWS[1:] if spec.key in args.rows.split(",")]
+    missing = {spec.label: why for spec in chosen if (why := available(spec))}
     for why in missing.values():
         print(why, file=sys.stderr)
     build, check = make_agent()
     check(build()())  # the framework's lazy imports are done before the snapshot
     patches = Patches()
-    rows = [Row(spec, sink, patches) for spec in ROWS if spec.label not in missing]
+    rows = [Row(spec, sink, patches) for spec in chosen if spec.label not in missing]
     result = measure(rows, build, check, rounds, runs)
     result["left_patched"] = {k: dict(v) for k, v in patches.left.items() if v}
     packages = ["llmtap", "langchain-core", "langgraph", "langchain-openai", "openai", "httpx2"]
@@ -526,6 +631,7 @@ def main() -> None:
         "rounds": rounds,
         "runs": runs,
         "missing": missing,
+        "llmtap_langchain": llmtap_source(),
         "versions": {p: _version(p) for p in dict.fromkeys(packages)},
     }
     text = report(result, config)
