@@ -276,8 +276,8 @@ def test_unknown_keys_with_suggestions(write):
         "llmtap.yaml:3: sampling.haed: unknown key 'haed' (did you mean 'head'?)",
         "llmtap.yaml:5: export[0].endpont: unknown key 'endpont' (did you mean 'endpoint'?)",
         "llmtap.yaml:6: zzz: unknown key 'zzz'; expected one of: service_name, "
-        "capture_content, content, streams, redaction, pricing, export, sampling, service, "
-        "judge, eval",
+        "capture_content, content, streams, frameworks, redaction, pricing, export, sampling, "
+        "service, judge, eval",
     ]
 
 
@@ -560,6 +560,14 @@ def test_limits_and_streams_from_file_and_env(write):
     settings = settings_from(cfg, env)
     assert settings.limits.max_part_chars == 100
     assert (settings.inject_stream_usage, settings.limits.capture_blobs) == (False, False)
+
+
+def test_framework_internal_spans_from_file_and_env(write):
+    assert settings_from(load(write("service_name: x\n")), {}).framework_internal_spans is False
+    cfg = load(write("frameworks: {internal_spans: true}\n"))
+    assert settings_from(cfg, {}).framework_internal_spans is True
+    env = {"LLMTAP_FRAMEWORK_INTERNAL_SPANS": "false"}
+    assert settings_from(cfg, env).framework_internal_spans is False
 
 
 def test_service_name_precedence(write):

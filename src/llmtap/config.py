@@ -62,6 +62,9 @@ class Settings:
     limits: ContentLimits = field(default_factory=ContentLimits)
     estimate_stream_usage: bool = True
     inject_stream_usage: bool = False
+    # agent frameworks: also trace their internal runs (LangChain's prompt templates, output
+    # parsers, routing lambdas, sequence plumbing), which otherwise make no span
+    framework_internal_spans: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -81,6 +84,7 @@ class Settings:
             limits=limits,
             estimate_stream_usage=_bool(env, "LLMTAP_ESTIMATE_STREAM_USAGE", True),
             inject_stream_usage=_bool(env, "LLMTAP_INJECT_STREAM_USAGE", False),
+            framework_internal_spans=_bool(env, "LLMTAP_FRAMEWORK_INTERNAL_SPANS", False),
         )
 
 

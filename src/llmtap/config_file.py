@@ -205,6 +205,14 @@ class StreamsConfig:
 
 
 @dataclass
+class FrameworksConfig:
+    """Agent frameworks (LangChain, LangGraph, ...): which of their runs become spans."""
+
+    internal_spans: bool | None = None
+    """also trace internal runs (prompt templates, output parsers, routing lambdas)"""
+
+
+@dataclass
 class LlmtapConfig:
     """The whole of llmtap.yaml. ``redaction`` and ``pricing`` hold
     ``llmtap.pipeline.redact.RedactionConfig`` and ``llmtap.pipeline.cost.PricingConfig``
@@ -219,6 +227,8 @@ class LlmtapConfig:
     """caps on recorded content"""
     streams: StreamsConfig = field(default_factory=StreamsConfig)
     """token usage of streams"""
+    frameworks: FrameworksConfig = field(default_factory=FrameworksConfig)
+    """agent frameworks' runs"""
     redaction: Any = None
     """PII and secret redaction (llmtap.pipeline.redact.RedactionConfig)"""
     pricing: Any = None
@@ -460,6 +470,11 @@ def settings_from(cfg: LlmtapConfig, env: Mapping[str, str] | None = None) -> Se
         ),
         inject_stream_usage=pick(
             "LLMTAP_INJECT_STREAM_USAGE", base.inject_stream_usage, cfg.streams.inject_usage
+        ),
+        framework_internal_spans=pick(
+            "LLMTAP_FRAMEWORK_INTERNAL_SPANS",
+            base.framework_internal_spans,
+            cfg.frameworks.internal_spans,
         ),
     )
 
