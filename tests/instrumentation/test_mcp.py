@@ -249,6 +249,38 @@ async def test_in_process_server_without_json_rpc(instrument: Any, span_exporter
     assert server.parent.span_id == client.context.span_id
 
 
+async def test_a_tool_call_already_traced_gets_the_mcp_attributes(
+    instrument: Any, span_exporter: Any, tracer_provider: Any
+):
+    """An agent framework's ``execute_tool add`` span around the MCP call: no second tool
+    span on the client (MCP semconv); that span carries the MCP attributes and the server's
+    span is its child. A different tool inside it still gets its own client span."""
+    from llmtap.config import Settings
+    from llmtap.instrumentation._framework import step_invocation
+    from llmtap.instrumentation._invocation import Telemetry
+
+    instrument(TARGET)
+    framework = Telemetry(Settings(), tracer_provider)
+
+    async def scenario(session: Client) -> Any:
+        await session.list_tools()
+        with framework.step(step_invocation("tool", "add")):
+            await session.call_tool("add", {"a": 1, "b": 2})
+            await session.call_tool("traceparent", {})
+
+    await in_memory(scenario)
+    outer = spans_named(span_exporter, "execute_tool add")[SpanKind.INTERNAL]
+    assert set(spans_named(span_exporter, "tools/call add")) == {SpanKind.SERVER}
+    server = spans_named(span_exporter, "tools/call add")[SpanKind.SERVER]
+    assert_child(server, outer)
+    assert outer.attributes["mcp.method.name"] == "tools/call"
+    assert outer.attributes["jsonrpc.request.id"] == server.attributes["jsonrpc.request.id"]
+    assert "gen_ai.tool.call.result" not in outer.attributes  # the framework's to record
+    other = spans_named(span_exporter, "tools/call traceparent")
+    assert other[SpanKind.CLIENT].parent.span_id == outer.context.span_id
+    assert_child(other[SpanKind.SERVER], other[SpanKind.CLIENT])
+
+
 def _outcome(result: Any) -> Any:
     if isinstance(result, BaseException):
         return type(result).__name__, str(result)

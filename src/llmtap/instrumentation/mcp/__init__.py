@@ -6,7 +6,9 @@ Client: every request of ``ClientSession`` is a CLIENT span ``{mcp.method.name} 
 ``mcp.method.name``, ``jsonrpc.request.id``, ``mcp.protocol.version``, ``mcp.resource.uri``;
 a tool call adds ``gen_ai.operation.name`` ``execute_tool`` and ``gen_ai.tool.name``, its
 arguments and result with content capture on, and ``error.type`` ``tool_error`` for a result
-with ``isError`` (a JSON-RPC error: its code, in ``rpc.response.status_code`` too).
+with ``isError`` (a JSON-RPC error: its code, in ``rpc.response.status_code`` too). A tool
+call made inside an ``execute_tool`` span of the same tool (an agent framework's) makes no
+span of its own: the MCP attributes go on that span, as the MCP conventions ask.
 
 Server: the SDK's ``OpenTelemetryMiddleware`` SERVER span, parented on the trace context the
 client put in ``params._meta`` (see ``_server``), made through llmtap with the tool call's

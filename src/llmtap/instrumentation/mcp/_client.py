@@ -11,6 +11,7 @@ server's span then continues.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,6 +78,13 @@ def _begin(telemetry: Telemetry, session: Any, args: tuple, kwargs: dict) -> Inv
         version = getattr(session, "protocol_version", None)
         if isinstance(version, str):
             inv.attributes[semconv.MCP_PROTOCOL_VERSION] = version
+        outer = _outer_tool_span(inv)
+        if outer is not None:
+            # the tool call is traced already (an agent framework's execute_tool span): the
+            # MCP attributes go on that span (MCP semconv), its content stays the framework's
+            inv.span, inv.own_span = outer, False
+            inv.start = time.perf_counter()
+            return inv
         if method == TOOLS_CALL and telemetry.settings.capture.any:
             arguments = getattr(params, "arguments", None)
             if arguments is not None:
@@ -87,12 +95,26 @@ def _begin(telemetry: Telemetry, session: Any, args: tuple, kwargs: dict) -> Inv
         return None
 
 
+def _outer_tool_span(inv: Invocation) -> trace.Span | None:
+    """The current span when it is a recording ``execute_tool`` span of the same tool."""
+    name = inv.attributes.get(semconv.TOOL_NAME)
+    if name is None:
+        return None
+    span = trace.get_current_span()
+    attributes = getattr(span, "attributes", None)
+    if not attributes or not span.is_recording():
+        return None
+    if attributes.get(semconv.OPERATION) != semconv.OP_EXECUTE_TOOL:
+        return None
+    return span if attributes.get(semconv.TOOL_NAME) == name else None
+
+
 def _finish(telemetry: Telemetry, inv: Invocation, result: Any) -> None:
     try:
         if inv.attributes.get(semconv.MCP_METHOD_NAME) == TOOLS_CALL:
             if is_tool_error(result):
                 inv.attributes[semconv.ERROR_TYPE] = TOOL_ERROR
-            elif telemetry.settings.capture.any:
+            elif telemetry.settings.capture.any and inv.own_span:
                 inv.attributes[semconv.TOOL_CALL_RESULT] = to_json(tool_result(result))
     except Exception as exc:
         log_once("MCP client result", exc)
