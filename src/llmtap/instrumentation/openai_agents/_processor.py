@@ -25,6 +25,7 @@ class AgentsProcessor:
     def __init__(self) -> None:
         self._runs: RunSpans | None = None
         self._conversations: dict[str, str] = {}  # trace id -> its group id
+        self._skipped: dict[str, str] = {}  # span id of a span that makes none -> its parent
         self._lock = threading.Lock()
 
     def bind(self, telemetry: Telemetry) -> None:
@@ -33,6 +34,7 @@ class AgentsProcessor:
     def unbind(self) -> None:
         self._runs = None
         self._conversations.clear()
+        self._skipped.clear()
 
     @property
     def bound(self) -> bool:
@@ -96,6 +98,7 @@ class AgentsProcessor:
         conversation = self._conversations.get(span.trace_id)
         inv = _spans.opening(data, conversation, runs.telemetry.settings)
         if inv is None:
+            self._skipped[span.span_id] = parent
             runs.skip(span.span_id, parent)
             return
         runs.open(span.span_id, parent, inv, attach=data.type in _spans.ATTACHED)
@@ -104,7 +107,24 @@ class AgentsProcessor:
         inv = runs.get(span.span_id)
         if inv is not None:
             self._finish(runs, span, inv)
+        else:
+            parent = self._skipped.pop(span.span_id, None)
+            if span.error and parent is not None:
+                self._error_to_ancestor(runs, parent, span.error)
         runs.close(span.span_id)
+
+    def _error_to_ancestor(self, runs: RunSpans, run_id: str, error: Any) -> None:
+        """A span without one of its own (a turn) failed: its nearest ancestor with a span
+        (the agent) records the error, as it records the turn's children."""
+        for _ in range(100):
+            inv = runs.get(run_id)
+            if inv is not None:
+                inv.attributes.setdefault(semconv.ERROR_TYPE, _error_type(error))
+                return
+            parent = self._skipped.get(run_id)
+            if parent is None:
+                return
+            run_id = parent
 
     def _finish(self, runs: RunSpans, span: Any, inv: Invocation) -> None:
         data = span.span_data
@@ -113,7 +133,12 @@ class AgentsProcessor:
         if merged:
             _spans.rename_merged(inv)
             return  # the provider's adapter recorded the outcome, errors included
-        error = span.error
-        if error:
-            message = error.get("message") if isinstance(error, dict) else None
-            inv.attributes[semconv.ERROR_TYPE] = str(message or "_OTHER")
+        if span.error:
+            inv.attributes[semconv.ERROR_TYPE] = _error_type(span.error)
+
+
+def _error_type(error: Any) -> str:
+    """The SDK's error message (``Error running tool``, ``Guardrail tripwire triggered``:
+    a few fixed texts; what went wrong is in its data, which is not recorded)."""
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or "_OTHER")
