@@ -312,15 +312,18 @@ async def test_input_guardrail_that_trips(both: Any, aclient: Any, span_exporter
     assert agent_span.attributes[semconv.ERROR_TYPE] == "Guardrail tripwire triggered"
 
 
-async def test_run_streamed(both: Any, aclient: Any, span_exporter: Any) -> None:
-    result = Runner.run_streamed(weather_agent(aclient), QUESTION)
-    events = [event.type async for event in result.stream_events()]
+async def test_run_streamed(
+    both: Any, aclient: Any, span_exporter: Any, tracer_provider: Any
+) -> None:
+    with tracer_provider.get_tracer("app").start_as_current_span("handle request") as app_span:
+        result = Runner.run_streamed(weather_agent(aclient), QUESTION)
+        events = [event.type async for event in result.stream_events()]
+        assert otel_trace.get_current_span() is app_span
     spans = finished(span_exporter)
-    assert otel_trace.get_current_span() is INVALID_SPAN
 
     assert "raw_response_event" in events
     assert "sunny in Paris" in result.final_output
-    assert outline(spans) == TOOL_TREE
+    assert outline(spans) == ["handle request"] + ["  " + line for line in TOOL_TREE]
     chats = named(spans, "chat gpt-4o-mini")
     assert len(chats) == 2
     for chat in chats:
@@ -329,12 +332,14 @@ async def test_run_streamed(both: Any, aclient: Any, span_exporter: Any) -> None
     assert len({s.context.trace_id for s in spans}) == 1
 
 
-def test_run_sync(both: Any, devserver: Any, span_exporter: Any) -> None:
+def test_run_sync(both: Any, devserver: Any, span_exporter: Any, tracer_provider: Any) -> None:
     client = openai.AsyncOpenAI(base_url=devserver.openai_base_url, api_key="k", max_retries=0)
-    result = Runner.run_sync(weather_agent(client), QUESTION)
+    with tracer_provider.get_tracer("app").start_as_current_span("handle request") as app_span:
+        result = Runner.run_sync(weather_agent(client), QUESTION)
+        assert otel_trace.get_current_span() is app_span
     spans = finished(span_exporter)
     assert "sunny in Paris" in result.final_output
-    assert outline(spans) == TOOL_TREE
+    assert outline(spans) == ["handle request"] + ["  " + line for line in TOOL_TREE]
 
 
 async def test_chat_completions_model(both: Any, aclient: Any, span_exporter: Any) -> None:
@@ -455,6 +460,9 @@ async def test_uninstrument_stops_the_spans_and_reinstrument_adds_no_second_proc
 ) -> None:
     first = instrument(TARGET, capture="no_content")
     first.uninstrument()
+    provider = agents.tracing.provider.DefaultTraceProvider
+    for method in ("create_trace", "set_processors"):
+        assert not hasattr(getattr(provider, method), "__wrapped__"), method
     await Runner.run(weather_agent(aclient), QUESTION)
     assert finished(span_exporter) == ()
 
