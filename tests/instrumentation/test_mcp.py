@@ -24,6 +24,7 @@ from support.otlp_receiver import OtlpReceiver
 pytest.importorskip("mcp.server.mcpserver", reason="mcp 2.x (MCPServer) is not installed")
 
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
@@ -332,7 +333,7 @@ def test_client_and_server_in_two_processes_form_one_trace(
     params = StdioServerParameters(command=sys.executable, args=[str(script)], env=env)
 
     async def run() -> Any:
-        async with Client(params) as session:
+        async with Client(stdio_client(params)) as session:
             return await session.call_tool("add", {"a": 40, "b": 2})
 
     result = anyio.run(run)
