@@ -195,7 +195,7 @@ async def test_tool_run_is_one_tree_under_the_apps_span(
     assert tool.attributes[semconv.TOOL_NAME] == "get_weather"
     assert tool.attributes[semconv.TOOL_TYPE] == "function"
     assert tool.attributes[semconv.TOOL_CALL_ARGUMENTS] == '{"city":"Paris"}'
-    assert tool.attributes[semconv.TOOL_CALL_RESULT] == "sunny in Paris"
+    assert tool.attributes[semconv.TOOL_CALL_RESULT] == '"sunny in Paris"'
 
     first, second = named(spans, "chat gpt-4o-mini")
     for chat in (first, second):
@@ -554,3 +554,24 @@ async def test_streamed_run_cancelled_early(both: Any, aclient: Any, span_export
     names = [s.name for s in spans]
     assert names.count("invoke_workflow Agent workflow") == 1
     assert len({s.context.trace_id for s in spans}) == 1
+
+
+async def test_attributes_are_registered(both: Any, aclient: Any, span_exporter: Any) -> None:
+    from test_semconv_registry import attribute_problems
+
+    billing = Agent(name="Billing", instructions="Billing.", model=_responses(aclient))
+    triage = Agent(
+        name="Triage",
+        instructions="Route.",
+        handoffs=[billing],
+        model=_responses(aclient),
+        input_guardrails=[_guardrail(False)],
+    )
+    await Runner.run(triage, "I was charged twice", run_config=RunConfig(group_id="g-1"))
+    await Runner.run(weather_agent(aclient), QUESTION)
+    problems = []
+    for span in finished(span_exporter):
+        problems += attribute_problems(dict(span.attributes), span.name)
+    # llmtap.guardrail.triggered waits for its entry in llmtap's registry
+    unregistered = "guardrail no_secrets: llmtap.guardrail.triggered=False: not an llmtap"
+    assert [p for p in problems if not p.startswith(unregistered)] == []

@@ -73,9 +73,9 @@ def closing(inv: Invocation, data: Any, merged: bool, settings: Settings) -> Non
     capture = settings.capture.any
     if kind == "function" and capture:
         if data.input is not None:
-            inv.attributes[semconv.TOOL_CALL_ARGUMENTS] = _text(data.input)
+            inv.attributes[semconv.TOOL_CALL_ARGUMENTS] = _arguments(data.input)
         if data.output is not None:
-            inv.attributes[semconv.TOOL_CALL_RESULT] = _result(data.output)
+            inv.attributes[semconv.TOOL_CALL_RESULT] = _json(data.output)
     elif kind == "handoff" and data.to_agent and inv.span is not None:
         inv.span.update_name(f"handoff {data.from_agent} -> {data.to_agent}")
     elif kind == "guardrail":
@@ -145,10 +145,19 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _result(value: Any) -> str:
+def _arguments(value: Any) -> str:
+    """The model's arguments text as it is when it is JSON (it nearly always is)."""
     if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return _json(value)
         return value
+    return _json(value)
+
+
+def _json(value: Any) -> str:
     try:
         return json.dumps(parts.as_dict(value), ensure_ascii=False, default=str)
     except (TypeError, ValueError):
-        return str(value)
+        return json.dumps(str(value), ensure_ascii=False)
