@@ -28,6 +28,7 @@ from llmtap.instrumentation.mcp._common import (
     error_code,
     is_tool_error,
     mcp_invocation,
+    off,
     to_json,
     tool_result,
 )
@@ -36,15 +37,9 @@ from llmtap.instrumentation.mcp._common import (
 REQUEST_KEY = otel_context.create_key("llmtap.mcp.client_request")
 
 
-def _off(telemetry: Telemetry) -> bool:
-    return not telemetry.enabled or bool(
-        otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
-    )
-
-
 def send_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-        inv = None if _off(telemetry) else _begin(telemetry, instance, args, kwargs)
+        inv = None if off(telemetry) else _begin(telemetry, instance, args, kwargs)
         if inv is None:
             return await wrapped(*args, **kwargs)
         token = otel_context.attach(

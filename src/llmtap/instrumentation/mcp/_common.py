@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from llmtap import semconv
-from llmtap.instrumentation._invocation import Invocation
+from llmtap.instrumentation._invocation import Invocation, Telemetry
 
 TOOLS_CALL = "tools/call"
 # the request methods whose params.name is the span's target (MCP semconv v1.41)
 NAMED_TARGETS = {TOOLS_CALL: semconv.TOOL_NAME, "prompts/get": semconv.PROMPT_NAME}
 TOOL_ERROR = "tool_error"  # error.type of a CallToolResult with isError (MCP semconv)
+
+
+def off(telemetry: Telemetry) -> bool:
+    """Uninstrumented (a method bound before), or instrumentation suppressed by the app."""
+    return not telemetry.enabled or bool(
+        otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
+    )
 
 
 def mcp_invocation(method: str, name: Any, kind: SpanKind) -> Invocation:

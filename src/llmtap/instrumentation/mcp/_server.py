@@ -24,6 +24,7 @@ from llmtap.instrumentation.mcp._common import (
     TOOLS_CALL,
     is_tool_error,
     mcp_invocation,
+    off,
     to_json,
     tool_result,
 )
@@ -36,7 +37,7 @@ def server_span_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
     """``otel_span`` of ``mcp.server._otel``: llmtap's span in place of the SDK tracer's."""
 
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if not telemetry.enabled:
+        if off(telemetry):
             return wrapped(*args, **kwargs)
         inv = _begin(telemetry, args, kwargs)
         if inv is None:
