@@ -35,11 +35,19 @@ def named(spans: Any, name: str) -> list[Any]:
     return [s for s in spans if s.name == name]
 
 
-def openai_chat(devserver: Any, **kwargs: Any) -> Any:
+def openai_chat(devserver: Any, model: str = MODEL, **kwargs: Any) -> Any:
+    """langchain-openai's ChatOpenAI on the dev server (its own async HTTP client: the one
+    langchain-openai shares by default outlives each test's event loop)."""
+    import openai
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
-        model=MODEL, base_url=devserver.openai_base_url, api_key="test-key", max_retries=0, **kwargs
+        model=model,
+        base_url=devserver.openai_base_url,
+        api_key="test-key",
+        max_retries=0,
+        http_async_client=openai.DefaultAsyncHttpxClient(),
+        **kwargs,
     )
 
 
