@@ -187,6 +187,7 @@ async def test_tool_run_is_one_tree_under_the_apps_span(
     assert dict(agent.attributes) == {
         semconv.OPERATION: "invoke_agent",
         semconv.AGENT_NAME: "Weather",
+        semconv.PROVIDER: "openai",  # where its model calls went
     }
 
     tool = one(spans, "execute_tool get_weather")
@@ -259,6 +260,8 @@ async def test_handoff_between_two_agents(both: Any, aclient: Any, span_exporter
         "  invoke_agent Billing",
         "    chat gpt-4o-mini",
     ]
+    for name in ("invoke_agent Triage", "invoke_agent Billing"):
+        assert one(spans, name).attributes[semconv.PROVIDER] == "openai"
     handoff = one(spans, "handoff Triage -> Billing")
     assert handoff.kind is SpanKind.INTERNAL
     assert handoff.attributes[semconv.OPERATION] == "handoff"

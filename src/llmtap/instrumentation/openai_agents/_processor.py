@@ -105,26 +105,41 @@ class AgentsProcessor:
 
     def _close(self, runs: RunSpans, span: Any) -> None:
         inv = runs.get(span.span_id)
+        parent = span.parent_id or span.trace_id
         if inv is not None:
             self._finish(runs, span, inv)
+            if span.span_data.type in _spans.MODEL_SPANS:
+                self._provider_to_agent(runs, parent, inv)
         else:
-            parent = self._skipped.pop(span.span_id, None)
-            if span.error and parent is not None:
-                self._error_to_ancestor(runs, parent, span.error)
+            self._skipped.pop(span.span_id, None)
+            owner = self._nearest(runs, parent) if span.error else None
+            if owner is not None:
+                # a span without one of its own (a turn) failed: the span that holds its
+                # children (the agent's) records the error
+                owner.attributes.setdefault(semconv.ERROR_TYPE, _error_type(span.error))
         runs.close(span.span_id)
 
-    def _error_to_ancestor(self, runs: RunSpans, run_id: str, error: Any) -> None:
-        """A span without one of its own (a turn) failed: its nearest ancestor with a span
-        (the agent) records the error, as it records the turn's children."""
+    def _nearest(self, runs: RunSpans, run_id: str | None) -> Invocation | None:
+        """The invocation of ``run_id`` or of its nearest ancestor that has one."""
         for _ in range(100):
+            if run_id is None:
+                return None
             inv = runs.get(run_id)
             if inv is not None:
-                inv.attributes.setdefault(semconv.ERROR_TYPE, _error_type(error))
-                return
-            parent = self._skipped.get(run_id)
-            if parent is None:
-                return
-            run_id = parent
+                return inv
+            run_id = self._skipped.get(run_id)
+        return None
+
+    def _provider_to_agent(self, runs: RunSpans, parent: str, chat: Invocation) -> None:
+        """The agent's span names the provider its model calls went to (the agent's span
+        data does not say which model it uses)."""
+        owner = self._nearest(runs, parent)
+        if owner is None or owner.operation != semconv.OP_INVOKE_AGENT:
+            return
+        recorded = getattr(chat.span, "attributes", None) or chat.attributes
+        provider = recorded.get(semconv.PROVIDER)
+        if provider:
+            owner.attributes.setdefault(semconv.PROVIDER, provider)
 
     def _finish(self, runs: RunSpans, span: Any, inv: Invocation) -> None:
         data = span.span_data
