@@ -344,16 +344,16 @@ def llmtap_source() -> str:
 
 
 def _timed(row: Row, build: Callable[[], Callable[[], Any]], n: int) -> tuple[float, float]:
-    """(wall µs, this thread's CPU µs) per agent run, over n runs."""
+    """(wall µs, the process's CPU µs, all threads) per agent run, over n runs."""
     row.on()
     try:
         run = build()
         run()  # warm
         gc.collect()
-        start, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        start, cpu = time.perf_counter_ns(), time.process_time_ns()
         for _ in range(n):
             run()
-        cpu = time.thread_time_ns() - cpu
+        cpu = time.process_time_ns() - cpu
         return (time.perf_counter_ns() - start) / 1000 / n, cpu / 1000 / n
     finally:
         row.off()
@@ -500,6 +500,7 @@ def measure(
                 "run_us": statistics.median(w for w, _ in d),
                 "quartiles_us": _quartiles([w for w, _ in d]),
                 "cpu_us": statistics.median(c for _, c in d),
+                "cpu_quartiles_us": _quartiles([c for _, c in d]),
                 **seen[label],
             }
             for label, d in diffs.items()
@@ -537,8 +538,8 @@ def report(result: dict[str, Any], config: dict[str, Any]) -> str:
         f"load average {config['load_before']} before / {config['load_after']} after. "
         f"{config['rounds']} rounds of {config['runs']} agent runs per row, each block paired "
         "with a bare block (the agent alone) just before it, rows shuffled every round; "
-        "added µs = median of the paired differences [quartiles]; CPU = this thread's CPU "
-        "time, the same pairing. Content capture off in every row. One run = "
+        "added µs = median of the paired differences [quartiles]; CPU = the process's CPU "
+        "time (all threads), the same pairing. Content capture off in every row. One run = "
         "`create_react_agent(ChatOpenAI, 2 tools).invoke(...)`: 3 chat completions "
         "(tool call, tool call, final answer), 2 tool executions.",
         "",
@@ -547,16 +548,17 @@ def report(result: dict[str, Any], config: dict[str, Any]) -> str:
         f"{result['spans_in_bare_blocks']}.",
         "",
         "| row | spans per run | traces per run | added µs per run [quartiles] | × llmtap "
-        "| added CPU µs per run | × llmtap |",
+        "| added CPU µs per run [quartiles] | × llmtap |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, row in rows.items():
         q1, _, q3 = row["quartiles_us"]
+        c1, _, c3 = row["cpu_quartiles_us"]
         lines.append(
             f"| {label} | {row['spans']} | {row['traces']} "
             f"| {row['run_us']:.0f} [{q1:.0f}, {q3:.0f}] "
             f"| {_ratio(row['run_us'], ours.get('run_us'))} "
-            f"| {row['cpu_us']:.0f} | {_ratio(row['cpu_us'], ours.get('cpu_us'))} |"
+            f"| {row['cpu_us']:.0f} [{c1:.0f}, {c3:.0f}] | {_ratio(row['cpu_us'], ours.get('cpu_us'))} |"
         )
     for label, reason in config["missing"].items():
         lines.append(f"| {label} | – | – | {reason} | – | – | – |")
