@@ -37,7 +37,7 @@ from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 _QUERY = frozenset({"query", "aquery"})
 _CHAT_ENGINE = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
 _RETRIEVE = frozenset({"retrieve", "aretrieve"})
-_POSTPROCESS = frozenset({"postprocess_nodes", "apostprocess_nodes"})
+_POSTPROCESS = frozenset({"_postprocess_nodes", "_apostprocess_nodes"})  # the decorated ones
 _LLM_CHAT = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
 _LLM_COMPLETE = frozenset({"complete", "acomplete", "stream_complete", "astream_complete"})
 _TOOL = frozenset({"call", "acall"})
@@ -197,7 +197,7 @@ class LlamaIndexRuns:
         if "BaseLLM" in bases and method in _LLM_CHAT | _LLM_COMPLETE:
             if self._inside(parent_id, "llm"):
                 return None, None
-            return "llm", self._llm(instance, method, args)
+            return "llm", self._llm(instance, method)
         if "BaseEmbedding" in bases and not method.startswith("_"):
             if self._inside(parent_id, "embedding"):
                 return None, None
@@ -237,16 +237,10 @@ class LlamaIndexRuns:
             run_id = info.parent
         return False
 
-    def _llm(self, instance: Any, method: str, args: dict[str, Any]) -> Invocation:
+    def _llm(self, instance: Any, method: str) -> Invocation:
         chat = method in _LLM_CHAT or bool(getattr(_safe_metadata(instance), "is_chat_model", 0))
         operation = semconv.OP_CHAT if chat else semconv.OP_TEXT_COMPLETION
-        inv = Invocation(operation, _provider(instance), _model(instance))
-        if self._capture:
-            if "messages" in args:
-                inv.input_messages = _messages(args["messages"])
-            elif "prompt" in args:
-                inv.input_messages = [_message("user", str(args["prompt"]))]
-        return inv
+        return Invocation(operation, _provider(instance), _model(instance))
 
     def _with_query(self, inv: Invocation, query: Any) -> Invocation:
         text = _text(query)
@@ -284,8 +278,8 @@ class LlamaIndexRuns:
             inv = step_invocation("agent", str(name), extra)
         else:
             inv = step_invocation("workflow", type(instance).__name__)
-        kwargs = args.get("kwargs") or {}
-        self._input(inv, args.get("user_msg", kwargs.get("user_msg")))
+        # the agent's question: its start event's user message
+        self._input(inv, getattr(args.get("start_event"), "user_msg", None))
         return inv
 
     # span exit / drop --------------------------------------------------------------------
@@ -427,7 +421,16 @@ class LlamaIndexRuns:
 
     def event(self, event: Any) -> None:
         name = type(event).__name__
-        if name in ("LLMChatEndEvent", "LLMCompletionEndEvent"):
+        if name in ("LLMChatStartEvent", "LLMCompletionStartEvent"):
+            run_id = self._enclosing(event.span_id, "llm")
+            inv = self.spans.get(run_id) if run_id is not None else None
+            if inv is not None and self._capture and inv.input_messages is None:
+                prompt = getattr(event, "prompt", None)
+                if isinstance(prompt, str):
+                    inv.input_messages = [_message("user", prompt)]
+                else:
+                    inv.input_messages = _messages(getattr(event, "messages", None))
+        elif name in ("LLMChatEndEvent", "LLMCompletionEndEvent"):
             run_id = self._enclosing(event.span_id, "llm")
             if run_id is not None:
                 self._llm_end(run_id, event.response)
@@ -476,13 +479,16 @@ def _is_stream(result: Any) -> bool:
 
 
 def _answer(result: Any) -> str | None:
-    """The text of a query engine's ``Response`` or an agent's final output (no stream)."""
+    """The text of a query engine's ``Response``, a workflow's or an agent's result."""
     if result is None or type(result).__name__ in ("StreamingResponse", "AsyncStreamingResponse"):
         return None
-    for attr in ("response",):
-        value = getattr(result, attr, None)
+    for _ in range(3):  # a workflow's StopEvent -> its result -> an agent's response
+        if isinstance(result, str):
+            return result
+        value = getattr(result, "response", None)
         if value is not None:
             return _text(value)
+        result = getattr(result, "result", None)
     return None
 
 
