@@ -449,3 +449,45 @@ def test_uninstrument_stops_tracing(instrument, devserver, span_exporter):
     finally:
         instrumentor.instrument(tracer_provider=trace.get_tracer_provider())
         instrumentor.uninstrument()
+
+
+def test_llm_run_is_a_text_completion_span(lc, span_exporter):
+    from langchain_core.language_models.fake import FakeListLLM
+
+    assert FakeListLLM(responses=["four"]).invoke("two plus two?") == "four"
+
+    (span,) = span_exporter.get_finished_spans()
+    assert span.name == "text_completion"
+    assert span.attributes[semconv.OPERATION] == "text_completion"
+    assert span.attributes[semconv.PROVIDER] == "fakelist"
+    assert "two plus two?" in span.attributes[semconv.INPUT_MESSAGES]
+    assert '"content":"four"' in span.attributes[semconv.OUTPUT_MESSAGES]
+
+
+def test_app_names_a_graph_as_an_agent_in_its_metadata(lc_openai, devserver, span_exporter):
+    graph = _fan_out_graph(devserver).with_config(metadata={"gen_ai.agent.name": "researcher"})
+    graph.invoke({"topic": "otters", "notes": []})
+
+    spans = span_exporter.get_finished_spans()
+    # an agent's nodes are plumbing: its model calls go straight under it
+    assert tree(spans) == ["invoke_agent researcher", f"  chat {MODEL}", f"  chat {MODEL}"]
+    assert named(spans, "invoke_agent researcher")[0].attributes[semconv.AGENT_NAME] == (
+        "researcher"
+    )
+
+
+def test_setting_shows_an_agent_graphs_nodes(
+    instrument, instrument_openai, devserver, span_exporter
+):
+    instrument_openai(capture="span_only")
+    instrument(TARGET, capture="span_only", framework_internal_spans=True)
+    react_agent(openai_chat(devserver)).invoke(ask())
+
+    lines = tree(span_exporter.get_finished_spans())
+    assert lines[0] == "invoke_agent weather-agent"
+    assert [line for line in lines if line.startswith("  ") and not line.startswith("   ")] == [
+        "  node agent",
+        "  node tools",
+        "  node agent",
+    ]
+    assert len([line for line in lines if line.strip().startswith("chat ")]) == 2

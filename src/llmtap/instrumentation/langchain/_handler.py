@@ -24,6 +24,8 @@ from llmtap.instrumentation.langchain._graphs import Graphs
 AGENT_NAME_KEY = "gen_ai.agent.name"
 CONVERSATION_KEYS = ("thread_id", "conversation_id", "session_id")
 # LangGraph's control flow (interrupts, Command to a parent graph) raised through runs
+# LangGraph's START and END (older releases run START as a node of its own)
+_GRAPH_ENDS = frozenset({"__start__", "__end__"})
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"})
 
 
@@ -128,7 +130,7 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         """``workflow``/``agent`` for a graph or a top-level chain, ``node`` for a graph's
         node, ``chain`` for internal runs when they are traced, else None (no span)."""
         if _node_run(name, tags, meta):
-            if parent in self._agent_runs and not self._internal:
+            if name in _GRAPH_ENDS or (parent in self._agent_runs and not self._internal):
                 return None
             return "node"
         if meta.get("ls_integration") == "langgraph" or parent is None:
