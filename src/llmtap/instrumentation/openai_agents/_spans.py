@@ -25,7 +25,6 @@ MODEL_SPANS = frozenset({"response", "generation"})
 # spans whose start and end bracket one block of the SDK in one task: made current, so what
 # runs inside (a tool's own calls, the model request) nests under them
 ATTACHED = MODEL_SPANS | {"function", "guardrail", "handoff"}
-_OPENAI_MODELS = ("openai_responses", "openai_chatcompletions")
 # whether a guardrail's tripwire fired (to be registered in semconv/model/registry/llmtap.yaml)
 GUARDRAIL_TRIGGERED = "llmtap.guardrail.triggered"
 
@@ -60,8 +59,10 @@ def _model_call(data: Any, conversation: str | None) -> Invocation:
     inv = Invocation(semconv.OP_CHAT, "openai", model, kind=SpanKind.CLIENT)
     if data.type == "response":
         inv.attributes[semconv.OPENAI_API_TYPE] = "responses"
-    elif impl is not None and impl not in _OPENAI_MODELS:
-        del inv.attributes[semconv.PROVIDER]  # LiteLLM, any-llm: their layer names it
+    elif impl is not None:
+        # the SDK's LiteLLM or any-llm model (its OpenAI models name none): the provider is
+        # theirs to name (llmtap's LiteLLM instrumentation merges into this span)
+        del inv.attributes[semconv.PROVIDER]
     if conversation:
         inv.attributes[semconv.CONVERSATION_ID] = conversation
     return inv
