@@ -1,6 +1,8 @@
-"""MCP instrumentation against the real ``mcp`` SDK: a client and an MCPServer (FastMCP's
-successor) in one process over the in-memory JSON-RPC transport, and in two processes over
-stdio with the server exporting to an OTLP receiver.
+"""MCP instrumentation against the real ``mcp`` SDK: a client and a FastMCP server (MCPServer
+in mcp 2.x) in one process over the in-memory JSON-RPC transport (``mcp.shared.memory``), and
+in two processes over stdio with the server exporting to an OTLP receiver. The same tests run
+on mcp 1.x, which llmtap propagates and traces itself, and on 2.x, which does both and whose
+spans llmtap makes.
 
 Each request is one CLIENT span on the client and one SERVER span on the server, named
 ``{mcp.method.name} {target}`` (MCP semconv v1.41), the server's span a child of the
@@ -9,10 +11,12 @@ client's through the W3C trace context carried in the request's ``params._meta``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +25,29 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from support.otlp_receiver import OtlpReceiver
 
-pytest.importorskip("mcp.server.mcpserver", reason="mcp 2.x (MCPServer) is not installed")
+pytest.importorskip("mcp", reason="the mcp SDK is not installed")
 
-from mcp import Client, StdioServerParameters
+from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.server.mcpserver import MCPServer
-from mcp.shared.exceptions import MCPError
+from mcp.shared import exceptions
+
+V2 = importlib.util.find_spec("mcp.server.mcpserver") is not None
+MCPError = getattr(exceptions, "MCPError", None) or exceptions.McpError
+# the spans of the handshake: 2.x traces the server's initialize and initialized too
+HANDSHAKE = 3 if V2 else 1
 
 TARGET = "llmtap.instrumentation.mcp:McpInstrumentor"
 REPO = Path(__file__).resolve().parents[2]
 
 SERVER_CODE = '''
-from mcp.server.mcpserver import Context, MCPServer
+try:
+    from mcp.server.mcpserver import Context, MCPServer as FastMCP
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import Context, FastMCP
 
 
 def build():
-    server = MCPServer("calc")
+    server = FastMCP("calc")
 
     @server.tool()
     def add(a: int, b: int) -> int:
@@ -51,7 +62,9 @@ def build():
     @server.tool()
     def traceparent(ctx: Context) -> str:
         """The traceparent the request carried in params._meta."""
-        return str((ctx.request_context.meta or {}).get("traceparent"))
+        meta = ctx.request_context.meta
+        meta = meta.model_dump() if hasattr(meta, "model_dump") else dict(meta or {})
+        return str(meta.get("traceparent"))
 
     @server.resource("notes://today")
     def today() -> str:
@@ -65,9 +78,14 @@ def build():
 '''
 
 STDIO_MAIN = """
+import signal
+import sys
+
 import llmtap
 from llmtap.instrumentation.mcp import McpInstrumentor
 
+# mcp 1.x's stdio client ends the server with SIGTERM: export what was recorded first
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 configured = llmtap.configure()
 McpInstrumentor().instrument()
 try:
@@ -77,17 +95,39 @@ finally:
 """
 
 
-def build_server() -> MCPServer:
+def build_server() -> Any:
     scope: dict[str, Any] = {}
     # the same server in-process and in the stdio subprocess (annotations evaluated: Context)
     exec(compile(SERVER_CODE, "server.py", "exec", dont_inherit=True), scope)
     return scope["build"]()
 
 
-async def in_memory(scenario: Callable[[Client], Awaitable[Any]], **client: Any) -> Any:
-    """Run ``scenario`` against the server over mcp.shared.memory's streams (JSON-RPC)."""
-    async with Client(build_server(), mode="legacy", **client) as session:
+@asynccontextmanager
+async def connected(server: Any) -> AsyncIterator[Any]:
+    """A client session with ``server`` over mcp.shared.memory's streams (JSON-RPC)."""
+    if V2:
+        from mcp import Client
+
+        async with Client(server, mode="legacy") as session:
+            yield session
+    else:
+        from mcp.shared.memory import create_connected_server_and_client_session
+
+        async with create_connected_server_and_client_session(server._mcp_server) as session:
+            yield session
+
+
+async def in_memory(scenario: Callable[[Any], Awaitable[Any]]) -> Any:
+    async with connected(build_server()) as session:
         return await scenario(session)
+
+
+def field(result: Any, name: str) -> Any:
+    """A result field by its 2.x name (``is_error``) or its 1.x one (``isError``)."""
+    if hasattr(result, name):
+        return getattr(result, name)
+    head, *rest = name.split("_")
+    return getattr(result, head + "".join(word.title() for word in rest))
 
 
 def spans_named(exporter: Any, name: str) -> dict[SpanKind, Any]:
@@ -106,11 +146,11 @@ def assert_child(server: Any, client: Any) -> None:
 async def test_tool_call_is_one_client_and_one_server_span(instrument: Any, span_exporter: Any):
     instrument(TARGET)
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         return await session.call_tool("add", {"a": 2, "b": 3})
 
     result = await in_memory(scenario)
-    assert result.structured_content == {"result": 5}
+    assert field(result, "structured_content") == {"result": 5}
     spans = spans_named(span_exporter, "tools/call add")
     assert set(spans) == {SpanKind.CLIENT, SpanKind.SERVER}
     client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
@@ -124,17 +164,20 @@ async def test_tool_call_is_one_client_and_one_server_span(instrument: Any, span
         assert attrs["gen_ai.tool.name"] == "add"
         assert attrs["mcp.method.name"] == "tools/call"
         assert attrs["jsonrpc.request.id"] == client.attributes["jsonrpc.request.id"]
-        assert attrs["mcp.protocol.version"] == "2025-11-25"
+        if V2:  # 1.x does not say which version the session speaks
+            assert attrs["mcp.protocol.version"] == "2025-11-25"
         assert json.loads(attrs["gen_ai.tool.call.arguments"]) == {"a": 2, "b": 3}
         assert json.loads(attrs["gen_ai.tool.call.result"]) == {"result": 5}
         assert "gen_ai.provider.name" not in attrs and "error.type" not in attrs
     # the handshake, and the tools/list that call_tool sends after the call to learn the
-    # tool's output schema: a client and a server span each (a notification: server only)
+    # tool's output schema: a client and a server span each (a notification: server only);
+    # mcp 1.x answers initialize in its session, not in a handler
     names = sorted((s.name, s.kind.name) for s in span_exporter.get_finished_spans())
+    handshake = [("initialize", "CLIENT")]
+    if V2:
+        handshake += [("initialize", "SERVER"), ("notifications/initialized", "SERVER")]
     assert names == [
-        ("initialize", "CLIENT"),
-        ("initialize", "SERVER"),
-        ("notifications/initialized", "SERVER"),
+        *handshake,
         ("tools/call add", "CLIENT"),
         ("tools/call add", "SERVER"),
         ("tools/list", "CLIENT"),
@@ -145,7 +188,7 @@ async def test_tool_call_is_one_client_and_one_server_span(instrument: Any, span
 async def test_trace_context_travels_in_params_meta(instrument: Any, span_exporter: Any):
     instrument(TARGET)
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         return await session.call_tool("traceparent", {})
 
     result = await in_memory(scenario)
@@ -158,7 +201,7 @@ async def test_trace_context_travels_in_params_meta(instrument: Any, span_export
 async def test_list_read_and_prompt_requests(instrument: Any, span_exporter: Any):
     instrument(TARGET)
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         tools = await session.list_tools()
         text = await session.read_resource("notes://today")
         prompt = await session.get_prompt("greet", {"name": "Ann"})
@@ -189,11 +232,11 @@ async def test_list_read_and_prompt_requests(instrument: Any, span_exporter: Any
 async def test_tool_error(instrument: Any, span_exporter: Any):
     instrument(TARGET)
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         return await session.call_tool("boom", {"x": "luck"})
 
     result = await in_memory(scenario)
-    assert result.is_error is True
+    assert field(result, "is_error") is True
     spans = spans_named(span_exporter, "tools/call boom")
     client, server = spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
     assert_child(server, client)
@@ -207,7 +250,7 @@ async def test_tool_error(instrument: Any, span_exporter: Any):
 async def test_json_rpc_error(instrument: Any, span_exporter: Any):
     instrument(TARGET)
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         with pytest.raises(MCPError) as caught:
             await session.read_resource("notes://missing")
         return caught.value
@@ -226,7 +269,7 @@ async def test_json_rpc_error(instrument: Any, span_exporter: Any):
 async def test_no_content_without_capture(instrument: Any, span_exporter: Any):
     instrument(TARGET, capture="no_content")
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         return await session.call_tool("add", {"a": 1, "b": 1})
 
     await in_memory(scenario)
@@ -238,9 +281,12 @@ async def test_no_content_without_capture(instrument: Any, span_exporter: Any):
         assert "gen_ai.tool.call.result" not in span.attributes
 
 
+@pytest.mark.skipif(not V2, reason="mcp 1.x has no in-process path without JSON-RPC")
 async def test_in_process_server_without_json_rpc(instrument: Any, span_exporter: Any):
     """``Client(server)``'s default in-process path (no JSON-RPC framing, no ``_meta``): the
     server span still continues the client's trace, through the running context."""
+    from mcp import Client
+
     instrument(TARGET)
     async with Client(build_server()) as session:
         await session.call_tool("add", {"a": 4, "b": 4})
@@ -263,7 +309,7 @@ async def test_a_tool_call_already_traced_gets_the_mcp_attributes(
     instrument(TARGET)
     framework = Telemetry(Settings(), tracer_provider)
 
-    async def scenario(session: Client) -> Any:
+    async def scenario(session: Any) -> Any:
         await session.list_tools()
         with framework.step(step_invocation("tool", "add")):
             await session.call_tool("add", {"a": 1, "b": 2})
@@ -288,7 +334,7 @@ def _outcome(result: Any) -> Any:
     return result.model_dump(mode="json")
 
 
-async def _everything(session: Client) -> list[Any]:
+async def _everything(session: Any) -> list[Any]:
     out: list[Any] = []
     for call in (
         lambda: session.list_tools(),
@@ -311,7 +357,7 @@ async def test_results_are_the_same_with_llmtap(instrument: Any, span_exporter: 
     instrument(TARGET)
     traced = await in_memory(_everything)
     assert traced == plain
-    assert len(span_exporter.get_finished_spans()) == 2 * 6 + 3  # + the handshake
+    assert len(span_exporter.get_finished_spans()) == 2 * 6 + HANDSHAKE
 
 
 def test_client_and_server_in_two_processes_form_one_trace(
@@ -333,11 +379,17 @@ def test_client_and_server_in_two_processes_form_one_trace(
     params = StdioServerParameters(command=sys.executable, args=[str(script)], env=env)
 
     async def run() -> Any:
-        async with Client(stdio_client(params)) as session:
+        if V2:
+            from mcp import Client
+
+            async with Client(stdio_client(params)) as session:
+                return await session.call_tool("add", {"a": 40, "b": 2})
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
             return await session.call_tool("add", {"a": 40, "b": 2})
 
     result = anyio.run(run)
-    assert result.structured_content == {"result": 42}
+    assert field(result, "structured_content") == {"result": 42}
     client = spans_named(span_exporter, "tools/call add")[SpanKind.CLIENT]
     received = otlp_receiver.wait_for(
         lambda: [s for s in otlp_receiver.spans("tools/call add")],

@@ -13,8 +13,8 @@ span of its own: the MCP attributes go on that span, as the MCP conventions ask.
 Server: the SDK's ``OpenTelemetryMiddleware`` SERVER span, parented on the trace context the
 client put in ``params._meta`` (see ``_server``), made through llmtap with the tool call's
 content. The SDK's own send span is merged into the client span (see ``_client``), so each
-request has one span on each side. mcp 1.x has neither the middleware nor the propagation;
-it is not instrumented.
+request has one span on each side. mcp 1.x has neither the middleware nor the propagation:
+there llmtap does both (see ``_legacy``).
 """
 
 from __future__ import annotations
@@ -23,14 +23,19 @@ from llmtap.config import Settings
 from llmtap.instrumentation._instrumentor import SdkInstrumentor
 from llmtap.instrumentation._invocation import Telemetry
 from llmtap.instrumentation.mcp._client import send_request_wrapper, send_span_wrapper
+from llmtap.instrumentation.mcp._legacy import (
+    client_send_wrapper,
+    handle_request_wrapper,
+    respond_wrapper,
+)
 from llmtap.instrumentation.mcp._server import middleware_wrapper, server_span_wrapper
 
 
 class McpInstrumentor(SdkInstrumentor):
     """Traces MCP client requests and server handling, one trace across processes."""
 
-    # 2.0 brought the SDK's server middleware and its _meta trace-context propagation
-    dependencies = ("mcp >= 2.0, < 3",)
+    # 1.10: the oldest release checked (the dev extra's floor); 2.x traces itself (see above)
+    dependencies = ("mcp >= 1.10, < 3",)
 
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         wrap = self.patcher.wrap
@@ -38,3 +43,11 @@ class McpInstrumentor(SdkInstrumentor):
         wrap("mcp.shared.jsonrpc_dispatcher", "otel_span", send_span_wrapper)
         wrap("mcp.server._otel", "otel_span", server_span_wrapper(telemetry))
         wrap("mcp.server._otel", "OpenTelemetryMiddleware.__call__", middleware_wrapper(telemetry))
+        # mcp 1.x: no tracing of its own (modules and methods that 2.x does not have)
+        wrap("mcp.shared.session", "BaseSession.send_request", client_send_wrapper(telemetry))
+        wrap("mcp.shared.session", "RequestResponder.respond", respond_wrapper(telemetry))
+        wrap(
+            "mcp.server.lowlevel.server",
+            "Server._handle_request",
+            handle_request_wrapper(telemetry),
+        )

@@ -37,7 +37,13 @@ from llmtap.instrumentation.mcp._common import (
 REQUEST_KEY = otel_context.create_key("llmtap.mcp.client_request")
 
 
-def send_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
+# (invocation, session, args, kwargs) -> (args, kwargs): run with the request's span current
+Prepare = Callable[[Invocation, Any, tuple, dict], tuple[tuple, dict]]
+
+
+def send_request_wrapper(
+    telemetry: Telemetry, prepare: Prepare | None = None
+) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         inv = None if off(telemetry) else _begin(telemetry, instance, args, kwargs)
         if inv is None:
@@ -45,6 +51,11 @@ def send_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
         token = otel_context.attach(
             otel_context.set_value(REQUEST_KEY, inv, trace.set_span_in_context(inv.span))
         )
+        if prepare is not None:
+            try:
+                args, kwargs = prepare(inv, instance, args, kwargs)
+            except Exception as exc:
+                log_once("MCP client request context", exc)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
