@@ -491,3 +491,15 @@ def test_setting_shows_an_agent_graphs_nodes(
         "  node agent",
     ]
     assert len([line for line in lines if line.strip().startswith("chat ")]) == 2
+
+
+def test_a_stream_left_unfinished_leaves_no_span_current(lc_openai, devserver, span_exporter):
+    before = trace.get_current_span()
+    stream = openai_chat(devserver).stream("tell me a long story")
+    next(stream)
+    assert trace.get_current_span() is before  # not the chat span, between chunks
+    stream.close()
+    assert trace.get_current_span() is before
+
+    (chat,) = span_exporter.get_finished_spans()
+    assert chat.name == f"chat {MODEL}"

@@ -207,3 +207,60 @@ def test_results_are_identical_with_llmtap_on_and_off(
 
     assert on == off
     assert len(span_exporter.get_finished_spans()) > 10  # traced while the results matched
+
+
+def _store(devserver: Any) -> Any:
+    import openai
+    from langchain_core.vectorstores import InMemoryVectorStore
+    from langchain_openai import OpenAIEmbeddings
+
+    embeddings = OpenAIEmbeddings(
+        model="text-embedding-3-small",
+        base_url=devserver.openai_base_url,
+        api_key="test-key",
+        check_embedding_ctx_length=False,  # no tiktoken download
+        http_async_client=openai.DefaultAsyncHttpxClient(),
+    )
+    return InMemoryVectorStore.from_texts([WARRANTY, RETURNS], embeddings)
+
+
+VECTOR_TREE = ["retrieval VectorStoreRetriever", "  embeddings text-embedding-3-small"]
+
+
+def test_vector_store_embeddings_go_under_the_retrieval_span(
+    instrument, instrument_openai, devserver, span_exporter
+):
+    instrument_openai(capture="span_only")
+    instrument(TARGET, capture="span_only")
+    store = _store(devserver)
+    span_exporter.clear()
+
+    docs = store.as_retriever(search_kwargs={"k": 1}).invoke(QUESTION)
+
+    assert len(docs) == 1
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == VECTOR_TREE
+    assert one_trace(spans)
+
+
+async def test_async_retriever_keeps_the_callers_context(
+    instrument, instrument_openai, steps, devserver, span_exporter
+):
+    from opentelemetry import trace
+
+    import llmtap
+
+    instrument_openai(capture="span_only")
+    instrument(TARGET, capture="span_only")
+    store = _store(devserver)
+    span_exporter.clear()
+
+    with llmtap.workflow("lookup"):
+        outer = trace.get_current_span()
+        await store.as_retriever(search_kwargs={"k": 1}).ainvoke(QUESTION)
+        assert trace.get_current_span() is outer
+
+    assert tree(span_exporter.get_finished_spans()) == [
+        "invoke_workflow lookup",
+        *("  " + line for line in VECTOR_TREE),
+    ]

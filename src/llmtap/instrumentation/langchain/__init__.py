@@ -31,7 +31,7 @@ provider SDK records them under the current span.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -45,6 +45,7 @@ _MANAGER = "langchain_core.callbacks.manager"
 _CONFIG = "langchain_core.runnables.config"
 _CHAT = "langchain_core.language_models.chat_models"
 _LLMS = "langchain_core.language_models.llms"
+_RETRIEVERS = "langchain_core.retrievers"
 # LangGraph's own config context: the current module, then where older releases kept it
 _GRAPH_CONFIG = ("langgraph._internal._runnable", "langgraph.utils.runnable")
 _PREGEL = ("langgraph.pregel.main", "langgraph.pregel")
@@ -71,6 +72,8 @@ class LangChainInstrumentor(SdkInstrumentor):
         for module, cls in ((_CHAT, "BaseChatModel"), (_LLMS, "BaseLLM")):
             wrap(module, f"{cls}.agenerate", _restoring_call)
             wrap(module, f"{cls}.astream", _restoring_stream)
+            wrap(module, f"{cls}.stream", _restoring_sync_stream)
+        wrap(_RETRIEVERS, "BaseRetriever.ainvoke", _restoring_call)
 
     def _handler(self) -> Any:
         if self.handler is None:
@@ -142,6 +145,28 @@ def _restoring_call(wrapped: Callable[..., Any], instance: Any, args: Any, kw: A
             _restore(before)
 
     return call()
+
+
+def _restoring_sync_stream(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+    """A model stream: between chunks (and after a stream the app leaves unfinished) the
+    consumer runs in its own context."""
+
+    def stream() -> Iterator[Any]:
+        inner = wrapped(*args, **kw)
+        before = otel_context.get_current()
+        try:
+            while True:
+                try:
+                    item = next(inner)
+                except StopIteration:
+                    return
+                finally:
+                    _restore(before)
+                yield item
+        finally:
+            inner.close()
+
+    return stream()
 
 
 def _restoring_stream(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:

@@ -79,11 +79,19 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
     def _internal(self) -> bool:
         return self.telemetry.settings.framework_internal_spans
 
-    def _open(self, run_id: UUID, parent: UUID | None, inv: Invocation, meta: dict) -> None:
+    def _open(
+        self,
+        run_id: UUID,
+        parent: UUID | None,
+        inv: Invocation,
+        meta: dict[str, Any],
+        *,
+        attach: bool = False,
+    ) -> None:
         conversation = _conversation(meta)
         if conversation is not None:
             inv.attributes.setdefault(semconv.CONVERSATION_ID, conversation)
-        self.runs.open(run_id, parent, inv)
+        self.runs.open(run_id, parent, inv, attach=attach)
 
     # chains, graphs and nodes ----------------------------------------------------------
 
@@ -225,13 +233,10 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         meta: dict[str, Any],
         kwargs: dict[str, Any],
     ) -> None:
-        conversation = _conversation(meta)
-        if conversation is not None:
-            inv.attributes[semconv.CONVERSATION_ID] = conversation
         # one model call per run: its span is made current for the provider SDK to merge into
         # (several message lists in one generate() call would all see the last one)
         attach = (kwargs.get("batch_size") or 1) == 1
-        self.runs.open(run_id, parent, inv, attach=attach)
+        self._open(run_id, parent, inv, meta, attach=attach)
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
         try:
@@ -317,7 +322,8 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
             inv = step_invocation("retrieval", _run_name(serialized, kwargs, "retriever"))
             if self._capture and isinstance(query, str):
                 inv.attributes[semconv.RETRIEVAL_QUERY_TEXT] = query
-            self._open(run_id, parent_run_id, inv, metadata or {})
+            # current while it runs: the embeddings call of a vector store goes under it
+            self._open(run_id, parent_run_id, inv, metadata or {}, attach=True)
         except Exception as exc:
             log_once("LangChain on_retriever_start", exc)
 
