@@ -114,8 +114,9 @@ def _responses(client: openai.AsyncOpenAI) -> OpenAIResponsesModel:
     return OpenAIResponsesModel(model=MODEL, openai_client=client)
 
 
-def weather_agent(client: openai.AsyncOpenAI, **kwargs: Any) -> Agent:
-    kwargs.setdefault("model", _responses(client))
+def weather_agent(client: openai.AsyncOpenAI | None, **kwargs: Any) -> Agent:
+    if "model" not in kwargs:
+        kwargs["model"] = _responses(client)
     return Agent(
         name="Weather", instructions="Answer with the tool.", tools=[get_weather], **kwargs
     )
@@ -578,3 +579,30 @@ async def test_attributes_are_registered(both: Any, aclient: Any, span_exporter:
     # llmtap.guardrail.triggered waits for its entry in llmtap's registry
     unregistered = "guardrail no_secrets: llmtap.guardrail.triggered=False: not an llmtap"
     assert [p for p in problems if not p.startswith(unregistered)] == []
+
+
+async def test_litellm_model_merges_into_the_agents_chat_span(
+    instrument: Any, devserver: Any, span_exporter: Any
+) -> None:
+    """The SDK's LiteLLM model (LiteLLM calls the OpenAI SDK): llmtap's LiteLLM span is the
+    agents' chat span, and the OpenAI call inside stands aside: one chat span per call."""
+    pytest.importorskip("litellm", reason="litellm is not installed")
+    from agents.extensions.models.litellm_model import LitellmModel
+
+    instrument(OPENAI_TARGET, capture="span_only")
+    instrument("llmtap.instrumentation.litellm:LiteLLMInstrumentor", capture="span_only")
+    instrument(TARGET, capture="span_only")
+    model = LitellmModel(f"openai/{MODEL}", base_url=devserver.openai_base_url, api_key="k")
+    await Runner.run(weather_agent(None, model=model), QUESTION)
+    spans = finished(span_exporter)
+    chat = f"chat openai/{MODEL}"
+    assert outline(spans) == [
+        "invoke_workflow Agent workflow",
+        "  invoke_agent Weather",
+        f"    {chat}",
+        "    execute_tool get_weather",
+        f"    {chat}",
+    ]
+    for span in named(spans, chat):
+        assert span.attributes[semconv.PROVIDER] == "openai"  # as LiteLLM resolved it
+        assert span.attributes[semconv.USAGE_INPUT_TOKENS] > 0

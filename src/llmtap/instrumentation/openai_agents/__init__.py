@@ -26,7 +26,8 @@ to any processor. A custom ``TraceProvider`` of the app's own is not instrumente
   the SDK calls the model, so llmtap's OpenAI instrumentation merges into it (one ``chat``
   span per model call, with the request, response and metrics from the OpenAI adapter); when
   nothing merged (that instrumentation off, a model llmtap does not instrument) the span
-  data's model, usage and output are recorded instead.
+  data's model, usage and output are recorded instead. The SDK's ``LitellmModel`` calls merge
+  the same way into llmtap's LiteLLM instrumentation (which names the provider).
 - The SDK's task, turn, custom and MCP list-tools spans make no span (their children go under
   their parent).
 """
