@@ -440,15 +440,42 @@ def test_no_content_without_capture(instrument, devserver, span_exporter):
             assert key not in span.attributes
 
 
+def _patched() -> list[str]:
+    import wrapt
+    from langchain_core.callbacks import manager
+    from langchain_core.language_models import BaseChatModel, BaseLLM
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import config
+    from langgraph._internal import _runnable
+    from langgraph.pregel import Pregel
+
+    owners = {
+        "manager": (manager, ("_configure",)),
+        "config": (config, ("_set_config_context",)),
+        "langgraph": (_runnable, ("_set_config_context",)),
+        "Pregel": (Pregel, ("stream", "astream")),
+        "BaseChatModel": (BaseChatModel, ("agenerate", "astream", "stream")),
+        "BaseLLM": (BaseLLM, ("agenerate", "astream", "stream")),
+        "BaseRetriever": (BaseRetriever, ("ainvoke",)),
+    }
+    return [
+        f"{label}.{name}"
+        for label, (owner, names) in owners.items()
+        for name in names
+        if isinstance(vars(owner)[name], wrapt.FunctionWrapper)
+    ]
+
+
 def test_uninstrument_stops_tracing(instrument, devserver, span_exporter):
     instrumentor = instrument(TARGET)
-    instrumentor.uninstrument()
-    try:
-        react_agent(openai_chat(devserver)).invoke(ask())
-        assert span_exporter.get_finished_spans() == ()
-    finally:
-        instrumentor.instrument(tracer_provider=trace.get_tracer_provider())
-        instrumentor.uninstrument()
+    react_agent(openai_chat(devserver)).invoke(ask())  # the lazy patches are applied
+    assert len(_patched()) == 12
+    span_exporter.clear()
+    instrumentor.uninstrument()  # (the fixture's own uninstrument then finds nothing to do)
+
+    assert _patched() == []
+    react_agent(openai_chat(devserver)).invoke(ask())
+    assert span_exporter.get_finished_spans() == ()
 
 
 def test_llm_run_is_a_text_completion_span(lc, span_exporter):
