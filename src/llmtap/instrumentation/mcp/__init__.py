@@ -1,9 +1,9 @@
-"""MCP (``mcp`` Python SDK 2.x) instrumentation: client requests and server handling as spans
-of one trace, after the MCP semantic conventions (v1.41, ``docs/gen-ai/mcp.md``).
+"""MCP (``mcp`` Python SDK 1.10 to 2.x) instrumentation: client requests and server handling
+as spans of one trace, after the MCP semantic conventions (v1.41, ``docs/gen-ai/mcp.md``).
 
 Client: every request of ``ClientSession`` is a CLIENT span ``{mcp.method.name} {target}``
 (``tools/call get_weather``, ``tools/list``, ``resources/read``, ``prompts/get greet``) with
-``mcp.method.name``, ``jsonrpc.request.id``, ``mcp.protocol.version``, ``mcp.resource.uri``;
+``mcp.method.name``, ``jsonrpc.request.id``, ``mcp.resource.uri``, ``mcp.protocol.version`` (2.x);
 a tool call adds ``gen_ai.operation.name`` ``execute_tool`` and ``gen_ai.tool.name``, its
 arguments and result with content capture on, and ``error.type`` ``tool_error`` for a result
 with ``isError`` (a JSON-RPC error: its code, in ``rpc.response.status_code`` too). A tool
