@@ -352,6 +352,34 @@ def test_streaming_query_keeps_the_llm_under_the_query(instrumented, span_export
     assert text_of(llm, semconv.OUTPUT_MESSAGES) == "an answer"
 
 
+CHAT_ENGINE = [
+    (
+        "invoke_workflow ContextChatEngine",
+        [
+            ("retrieval VectorIndexRetriever", [("embeddings unknown", [])]),
+            ("text_completion unknown", []),
+        ],
+    )
+]
+
+
+def test_chat_engine_is_invoke_workflow(instrumented, span_exporter):
+    engine = mock_index().as_chat_engine(chat_mode="context", llm=MockLLM(max_tokens=4))
+    span_exporter.clear()
+
+    answer = engine.chat("capital?")
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == CHAT_ENGINE
+    chat = named(spans, "invoke_workflow ContextChatEngine")
+    assert text_of(chat, semconv.INPUT_MESSAGES) == "capital?"
+    assert text_of(chat, semconv.OUTPUT_MESSAGES) == str(answer) == MOCK_ANSWER
+
+    span_exporter.clear()
+    streamed = engine.stream_chat("again?")
+    assert "".join(streamed.response_gen) == MOCK_ANSWER
+    assert tree(span_exporter.get_finished_spans()) == CHAT_ENGINE
+
+
 def test_custom_workflow_is_invoke_workflow(instrumented, span_exporter):
     result = run_workflow(Pipeline(timeout=10), question=QUESTION)
 

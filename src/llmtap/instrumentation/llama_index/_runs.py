@@ -41,6 +41,9 @@ _POSTPROCESS = frozenset({"_postprocess_nodes", "_apostprocess_nodes"})  # the d
 _LLM_CHAT = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
 _LLM_COMPLETE = frozenset({"complete", "acomplete", "stream_complete", "astream_complete"})
 _TOOL = frozenset({"call", "acall"})
+# a query engine's streamed answers (dataclasses whose generator llmtap follows); a chat
+# engine's streamed answer is read by LlamaIndex's own thread and ends with the call
+_STREAMED_ANSWERS = frozenset({"StreamingResponse", "AsyncStreamingResponse"})
 
 # module of a LlamaIndex integration -> gen_ai.provider.name
 _PROVIDERS = {
@@ -289,15 +292,18 @@ class LlamaIndexRuns:
         if info is None:
             return
         inv = self.spans.get(span_id)
-        if inv is not None:
-            self._result(info, inv, result)
-        if info.kind == "llm" and not info.ended and _is_stream(result):
-            info.exited = True  # the stream ends it (the LLM's end event)
-            self.spans.release(span_id)
-            return
-        if info.kind == "query" and inv is not None and self._follow(span_id, inv, result):
-            self.spans.release(span_id)
-            return
+        try:
+            if inv is not None:
+                self._result(info, inv, result)
+            if info.kind == "llm" and not info.ended and _is_stream(result):
+                info.exited = True  # the stream ends it (the LLM's end event)
+                self.spans.release(span_id)
+                return
+            if info.kind == "query" and inv is not None and self._follow(span_id, inv, result):
+                self.spans.release(span_id)
+                return
+        except Exception as exc:
+            log_once("llama_index span exit", exc)
         self._close(span_id)
 
     def _follow(self, run_id: str, inv: Invocation, result: Any) -> bool:
@@ -305,6 +311,8 @@ class LlamaIndexRuns:
         the query. The query's span stays open until the stream ends, and each step of the
         stream runs as part of the query (its span current, its run the dispatcher's active
         span), so the LLM's span goes under it."""
+        if type(result).__name__ not in _STREAMED_ANSWERS:
+            return False
         gen = getattr(result, "response_gen", None)
         if inspect.isgenerator(gen):
             result.response_gen = self._stream(run_id, inv, gen)
@@ -487,7 +495,7 @@ def _answer(result: Any) -> str | None:
             return result
         value = getattr(result, "response", None)
         if value is not None:
-            return _text(value)
+            return _text(value) or None  # "" until a streamed chat answer is read
         result = getattr(result, "result", None)
     return None
 
