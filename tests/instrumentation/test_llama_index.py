@@ -380,6 +380,27 @@ def test_chat_engine_is_invoke_workflow(instrumented, span_exporter):
     assert tree(span_exporter.get_finished_spans()) == CHAT_ENGINE
 
 
+def test_framework_spans_compose_with_the_apps_spans(instrumented, tracer_provider, span_exporter):
+    tracer = tracer_provider.get_tracer("app")
+    index = mock_index()
+
+    def lookup(city: str) -> str:
+        """Look a city up."""
+        with tracer.start_as_current_span("inside the tool"):
+            return city.upper()
+
+    span_exporter.clear()
+    with tracer.start_as_current_span("app request"):
+        index.as_query_engine(llm=MockLLM(max_tokens=4)).query(QUESTION)
+    output = FunctionTool.from_defaults(lookup).call(city="paris")
+
+    assert output.content == "PARIS"
+    assert tree(span_exporter.get_finished_spans()) == [
+        ("app request", RAG_MOCK),
+        ("execute_tool lookup", [("inside the tool", [])]),
+    ]
+
+
 def test_custom_workflow_is_invoke_workflow(instrumented, span_exporter):
     result = run_workflow(Pipeline(timeout=10), question=QUESTION)
 
@@ -507,6 +528,9 @@ def test_agent_with_a_tool(providers, anthropic_llm, span_exporter):
     assert text_of(run, semconv.OUTPUT_MESSAGES) == str(result.response.content)
     tool = named(spans, "execute_tool get_weather")
     assert tool.attributes[semconv.TOOL_TYPE] == "function"
+    (call,) = result.tool_calls
+    assert tool.attributes[semconv.TOOL_CALL_ID] == call.tool_id
+    assert call.tool_id.startswith("toolu_")
     arguments = json.loads(tool.attributes[semconv.TOOL_CALL_ARGUMENTS])
     assert tool.attributes[semconv.TOOL_CALL_RESULT] == get_weather(arguments["city"])
     chats = [s for s in spans if s.name == f"chat {CLAUDE}"]

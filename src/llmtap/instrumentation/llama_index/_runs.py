@@ -150,12 +150,13 @@ def _model(instance: Any) -> str | None:
 class _Info:
     """What llmtap remembers of one dispatcher span."""
 
-    __slots__ = ("ended", "exited", "instance", "kind", "parent")
+    __slots__ = ("call_id", "ended", "exited", "instance", "kind", "parent")
 
     def __init__(self, kind: str | None, parent: Hashable | None, instance: Any) -> None:
         self.kind = kind  # "llm", "embedding", "tool", ... or None for a skipped run
         self.parent = parent
         self.instance = instance
+        self.call_id: str | None = None  # an agent's tool-calling step: the model's call id
         self.exited = False  # the method returned (a stream may still be running)
         self.ended = False  # the LLM's end event came
 
@@ -181,8 +182,12 @@ class LlamaIndexRuns:
         if not self.telemetry.enabled:
             return
         kind, inv = self._classify(span_id, parent_id, instance, bound.arguments)
+        info = _Info(kind, parent_id, instance)
+        call_id = getattr(bound.arguments.get("ev"), "tool_id", None)
+        if isinstance(call_id, str):
+            info.call_id = call_id
         with self._lock:
-            self._info[span_id] = _Info(kind, parent_id, instance)
+            self._info[span_id] = info
         if inv is None:
             self.spans.skip(span_id, parent_id)
         else:
@@ -216,7 +221,7 @@ class LlamaIndexRuns:
         if "BaseTool" in bases and method in _TOOL:
             if self._inside(parent_id, "tool", instance):
                 return None, None
-            return "tool", self._tool(instance, args)
+            return "tool", self._tool(instance, args, self._call_id(parent_id))
         if "BaseQueryEngine" in bases and method in _QUERY:
             inv = step_invocation("workflow", name)
             self._input(inv, args.get("str_or_query_bundle"))
@@ -256,10 +261,21 @@ class LlamaIndexRuns:
         if self._capture and text is not None:
             inv.input_messages = [_message("user", text)]
 
-    def _tool(self, instance: Any, args: dict[str, Any]) -> Invocation:
+    def _call_id(self, run_id: Hashable | None) -> str | None:
+        """The tool call id of the agent step that encloses ``run_id``."""
+        for _ in range(1000):
+            info = self._info.get(run_id) if run_id is not None else None
+            if info is None:
+                return None
+            if info.call_id is not None:
+                return info.call_id
+            run_id = info.parent
+        return None
+
+    def _tool(self, instance: Any, args: dict[str, Any], call_id: str | None) -> Invocation:
         meta = getattr(instance, "metadata", None)
         name = getattr(meta, "name", None) or type(instance).__name__
-        extra = {semconv.TOOL_TYPE: "function"}
+        extra = {semconv.TOOL_TYPE: "function", semconv.TOOL_CALL_ID: call_id}
         description = getattr(meta, "description", None)
         if isinstance(description, str) and description:
             extra[semconv.TOOL_DESCRIPTION] = description
