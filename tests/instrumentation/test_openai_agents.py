@@ -606,3 +606,34 @@ async def test_litellm_model_merges_into_the_agents_chat_span(
     for span in named(spans, chat):
         assert span.attributes[semconv.PROVIDER] == "openai"  # as LiteLLM resolved it
         assert span.attributes[semconv.USAGE_INPUT_TOKENS] > 0
+
+
+async def test_spans_made_inside_a_tool_nest_under_its_span(
+    both: Any, aclient: Any, span_exporter: Any, tracer_provider: Any
+) -> None:
+    tracer = tracer_provider.get_tracer("app")
+
+    @function_tool
+    def lookup(city: str) -> str:
+        """Look a city up."""
+        with tracer.start_as_current_span("app lookup"):
+            return f"found {city}"
+
+    @function_tool
+    async def alookup(city: str) -> str:
+        """Look a city up (async)."""
+        with tracer.start_as_current_span("app async lookup"):
+            return f"found {city}"
+
+    for tool in (lookup, alookup):
+        agent = Agent(name="Finder", tools=[tool], model=_responses(aclient))
+        await Runner.run(agent, QUESTION)
+    spans = finished(span_exporter)
+    assert outline(spans)[:5] == [
+        "invoke_workflow Agent workflow",
+        "  invoke_agent Finder",
+        "    chat gpt-4o-mini",
+        "    execute_tool lookup",
+        "      app lookup",
+    ]
+    assert is_child(one(spans, "app async lookup"), one(spans, "execute_tool alookup"))
