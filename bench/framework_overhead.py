@@ -340,7 +340,12 @@ def llmtap_source() -> str:
     dirty = _git("status", "--porcelain", "--", path)
     if not head:
         return "not committed" + (" (uncommitted working-tree files)" if dirty else "")
-    return f"committed {head}" + (", with uncommitted changes" if dirty else "")
+    text = f"committed {head}" + (", with uncommitted changes" if dirty else "")
+    others = [line[3:] for line in _git("status", "--porcelain", "--", "src/llmtap").splitlines()]
+    others = [f for f in others if not f.startswith(path)]
+    if others:
+        text += "; other uncommitted llmtap files in the tree: " + ", ".join(others)
+    return text
 
 
 def _timed(row: Row, build: Callable[[], Callable[[], Any]], n: int) -> tuple[float, float]:
@@ -414,15 +419,16 @@ def _holds(fact: str, span: Any) -> bool:
     return fact != "token counts" or category(span) == "model call"
 
 
+ALIASES = {"tool_call": "tool_calls"}  # semconv's finish reason for OpenAI's "tool_calls"
+
+
 def _values(spans: Any) -> set[str]:
     out: set[str] = set()
     for span in spans:
         out.add(span.name)
         for value in span.attributes.values():
-            if isinstance(value, (tuple, list)):
-                out.update(str(v) for v in value)
-            else:
-                out.add(str(value))
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                out.add(ALIASES.get(str(item), str(item)))
     return out
 
 
@@ -566,7 +572,8 @@ def report(result: dict[str, Any], config: dict[str, Any]) -> str:
     lines += [
         "",
         "What one run's spans hold (found / expected; values looked for in every span's "
-        "attributes and name; token counts only on model-call spans):",
+        "attributes and name, semconv's `tool_call` finish reason counted as OpenAI's "
+        "`tool_calls`; token counts only on model-call spans):",
         "",
         "| row | model call / tool / agent / workflow / other spans | " + " | ".join(facts) + " |",
         "|---|---|" + "---:|" * len(facts),
