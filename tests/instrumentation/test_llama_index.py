@@ -15,8 +15,6 @@ puts a ``dict`` in place of ``MessageParam`` (what the TypedDict built) and name
 LlamaIndex sends no temperature for.
 """
 
-from __future__ import annotations
-
 import asyncio
 import json
 import typing
@@ -158,7 +156,8 @@ class UsageLLM(CustomLLM):
 
 
 class Pipeline(Workflow):
-    """A workflow of one step that asks a model."""
+    """A workflow of one step that asks a model (annotations evaluated: no ``from __future__
+    import annotations`` here, older LlamaIndex workflows read them as they are)."""
 
     @step
     async def ask(self, ev: StartEvent) -> StopEvent:
@@ -391,7 +390,7 @@ def test_chat_engine_is_invoke_workflow(instrumented, span_exporter):
 
     span_exporter.clear()
     streamed = engine.stream_chat("again?")
-    assert "".join(streamed.response_gen) == MOCK_ANSWER
+    assert "".join(streamed.response_gen).strip() == MOCK_ANSWER  # 0.12.0 adds a space
     assert tree(span_exporter.get_finished_spans()) == CHAT_ENGINE
 
 
