@@ -234,16 +234,21 @@ class LlamaIndexRuns:
             return "workflow", self._workflow(instance, bases, args)
         return None, None
 
-    def _inside(self, run_id: Hashable | None, kind: str, instance: Any = None) -> bool:
-        """Whether a run of ``kind`` (on ``instance`` when given) encloses ``run_id``."""
-        for _ in range(1000):
+    def _ancestry(self, run_id: Hashable | None) -> Iterator[tuple[Hashable, _Info]]:
+        """``run_id`` and the runs enclosing it, nearest first (those still known)."""
+        for _ in range(1000):  # a bound against a cycle
             info = self._info.get(run_id) if run_id is not None else None
             if info is None:
-                return False
-            if info.kind == kind and (instance is None or info.instance is instance):
-                return True
+                return
+            yield run_id, info
             run_id = info.parent
-        return False
+
+    def _inside(self, run_id: Hashable | None, kind: str, instance: Any = None) -> bool:
+        """Whether a run of ``kind`` (on ``instance`` when given) encloses ``run_id``."""
+        return any(
+            info.kind == kind and (instance is None or info.instance is instance)
+            for _, info in self._ancestry(run_id)
+        )
 
     def _llm(self, instance: Any, method: str) -> Invocation:
         chat = method in _LLM_CHAT or bool(getattr(_safe_metadata(instance), "is_chat_model", 0))
@@ -263,14 +268,7 @@ class LlamaIndexRuns:
 
     def _call_id(self, run_id: Hashable | None) -> str | None:
         """The tool call id of the agent step that encloses ``run_id``."""
-        for _ in range(1000):
-            info = self._info.get(run_id) if run_id is not None else None
-            if info is None:
-                return None
-            if info.call_id is not None:
-                return info.call_id
-            run_id = info.parent
-        return None
+        return next((i.call_id for _, i in self._ancestry(run_id) if i.call_id), None)
 
     def _tool(self, instance: Any, args: dict[str, Any], call_id: str | None) -> Invocation:
         meta = getattr(instance, "metadata", None)
@@ -465,14 +463,7 @@ class LlamaIndexRuns:
                 self._close(run_id, event.exception)
 
     def _enclosing(self, run_id: Hashable | None, kind: str) -> Hashable | None:
-        for _ in range(1000):
-            info = self._info.get(run_id) if run_id is not None else None
-            if info is None:
-                return None
-            if info.kind == kind:
-                return run_id
-            run_id = info.parent
-        return None
+        return next((r for r, info in self._ancestry(run_id) if info.kind == kind), None)
 
     def _llm_end(self, run_id: Hashable, response: Any) -> None:
         info = self._info[run_id]
@@ -556,6 +547,3 @@ def _get(source: Any, key: str) -> Any:
         return getattr(source, key, None)
     except Exception:
         return None
-
-
-__all__ = ["LlamaIndexRuns", "log_once"]
