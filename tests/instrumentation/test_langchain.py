@@ -539,3 +539,15 @@ def test_a_stream_left_unfinished_leaves_no_span_current(lc_openai, devserver, s
 
     (chat,) = span_exporter.get_finished_spans()
     assert chat.name == f"chat {MODEL}"
+
+
+async def test_graph_astream_messages_mode(lc_openai, devserver, span_exporter):
+    before = trace.get_current_span()
+    agent = react_agent(openai_chat(devserver))
+    tokens = [chunk async for chunk, _ in agent.astream(ask(), stream_mode="messages")]
+
+    assert tokens
+    assert trace.get_current_span() is before
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == AGENT_TREE
+    assert one_trace(spans)
