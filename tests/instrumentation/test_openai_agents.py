@@ -183,12 +183,21 @@ async def test_tool_run_is_one_tree_under_the_apps_span(
     assert workflow.attributes[semconv.WORKFLOW_NAME] == "Agent workflow"
     assert semconv.CONVERSATION_ID not in workflow.attributes  # no group id given
 
+    first, second = named(spans, "chat gpt-4o-mini")
     agent = one(spans, "invoke_agent Weather")
     assert agent.kind is SpanKind.INTERNAL
     assert dict(agent.attributes) == {
         semconv.OPERATION: "invoke_agent",
         semconv.AGENT_NAME: "Weather",
-        semconv.PROVIDER: "openai",  # where its model calls went
+        # its model calls': where they went, the tokens of both, how the last one ended
+        semconv.PROVIDER: "openai",
+        semconv.USAGE_INPUT_TOKENS: sum(
+            c.attributes[semconv.USAGE_INPUT_TOKENS] for c in (first, second)
+        ),
+        semconv.USAGE_OUTPUT_TOKENS: sum(
+            c.attributes[semconv.USAGE_OUTPUT_TOKENS] for c in (first, second)
+        ),
+        semconv.RESPONSE_FINISH_REASONS: ("stop",),
     }
 
     tool = one(spans, "execute_tool get_weather")
@@ -199,7 +208,6 @@ async def test_tool_run_is_one_tree_under_the_apps_span(
     assert tool.attributes[semconv.TOOL_CALL_ARGUMENTS] == '{"city":"Paris"}'
     assert tool.attributes[semconv.TOOL_CALL_RESULT] == '"sunny in Paris"'
 
-    first, second = named(spans, "chat gpt-4o-mini")
     for chat in (first, second):
         # the OpenAI adapter merged into the agent's chat span: its request and response
         assert chat.kind is SpanKind.CLIENT
@@ -333,6 +341,10 @@ async def test_run_streamed(
     for chat in chats:
         assert chat.attributes[semconv.REQUEST_STREAM] is True
         assert chat.attributes[semconv.USAGE_OUTPUT_TOKENS] > 0
+    agent = one(spans, "invoke_agent Weather")
+    assert agent.attributes[semconv.USAGE_INPUT_TOKENS] == sum(
+        c.attributes[semconv.USAGE_INPUT_TOKENS] for c in chats
+    )
     assert len({s.context.trace_id for s in spans}) == 1
 
 
@@ -385,6 +397,10 @@ async def test_model_call_recorded_from_span_data_without_openai_instrumentation
             '[{"type":"text","content":"Answer with the tool."}]'
         )
     assert first.attributes[semconv.RESPONSE_FINISH_REASONS] == ("tool_call",)
+    agent = one(spans, "invoke_agent Weather")
+    assert agent.attributes[semconv.USAGE_OUTPUT_TOKENS] == sum(
+        c.attributes[semconv.USAGE_OUTPUT_TOKENS] for c in (first, second)
+    )
     assert '"name":"get_weather"' in first.attributes[semconv.OUTPUT_MESSAGES]
     assert QUESTION in first.attributes[semconv.INPUT_MESSAGES]
     assert "sunny in Paris" in second.attributes[semconv.INPUT_MESSAGES]

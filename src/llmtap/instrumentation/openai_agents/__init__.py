@@ -15,9 +15,11 @@ to any processor. A custom ``TraceProvider`` of the app's own is not instrumente
   ``invoke_workflow {workflow name}``, under the app's current span;
   ``gen_ai.conversation.id`` from the trace's ``group_id``.
 - An agent span: ``invoke_agent {agent name}`` (``gen_ai.agent.name``; the SDK's span data
-  has no agent id, nor the model: ``gen_ai.provider.name`` is the one its model calls went
-  to, set when the agent's span ends). An error the SDK puts on a turn (a guardrail's
-  tripwire) is the agent span's.
+  has no agent id, nor the model). When it ends it sums up its model calls:
+  ``gen_ai.provider.name`` they went to, ``gen_ai.usage.*_tokens`` of all of them, the last
+  one's ``gen_ai.response.finish_reasons`` (no model: the cost stage prices the model calls,
+  not the agent again). An error the SDK puts on a turn (a guardrail's tripwire) is the
+  agent span's.
 - A function tool: ``execute_tool {tool}`` (``gen_ai.tool.type`` ``function``, or
   ``extension`` for an MCP server's tool); arguments and result with content capture on.
 - A handoff: ``handoff {from} -> {to}``, a guardrail: ``guardrail {name}`` with

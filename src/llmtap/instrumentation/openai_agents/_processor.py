@@ -108,8 +108,6 @@ class AgentsProcessor:
         parent = span.parent_id or span.trace_id
         if inv is not None:
             self._finish(runs, span, inv)
-            if span.span_data.type in _spans.MODEL_SPANS:
-                self._provider_to_agent(runs, parent, inv)
         else:
             self._skipped.pop(span.span_id, None)
             owner = self._nearest(runs, parent) if span.error else None
@@ -118,6 +116,8 @@ class AgentsProcessor:
                 # children (the agent's) records the error
                 owner.attributes.setdefault(semconv.ERROR_TYPE, _error_type(span.error))
         runs.close(span.span_id)
+        if inv is not None and span.span_data.type in _spans.MODEL_SPANS:
+            self._to_agent(runs, parent, inv)
 
     def _nearest(self, runs: RunSpans, run_id: str | None) -> Invocation | None:
         """The invocation of ``run_id`` or of its nearest ancestor that has one."""
@@ -130,16 +130,24 @@ class AgentsProcessor:
             run_id = self._skipped.get(run_id)
         return None
 
-    def _provider_to_agent(self, runs: RunSpans, parent: str, chat: Invocation) -> None:
-        """The agent's span names the provider its model calls went to (the agent's span
-        data does not say which model it uses)."""
+    def _to_agent(self, runs: RunSpans, parent: str, chat: Invocation) -> None:
+        """The agent's span sums up its model calls (the SDK's agent span data names no
+        model): the provider they went to, the tokens they used, how the last one ended.
+        No model: the cost stage prices the model calls, not the agent's span again."""
         owner = self._nearest(runs, parent)
         if owner is None or owner.operation != semconv.OP_INVOKE_AGENT:
             return
         recorded = getattr(chat.span, "attributes", None) or chat.attributes
+        attrs = owner.attributes
         provider = recorded.get(semconv.PROVIDER)
         if provider:
-            owner.attributes.setdefault(semconv.PROVIDER, provider)
+            attrs.setdefault(semconv.PROVIDER, provider)
+        for key in (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS):
+            if isinstance(recorded.get(key), int):
+                attrs[key] = attrs.get(key, 0) + recorded[key]
+        finish = recorded.get(semconv.RESPONSE_FINISH_REASONS)
+        if finish:
+            attrs[semconv.RESPONSE_FINISH_REASONS] = list(finish)
 
     def _finish(self, runs: RunSpans, span: Any, inv: Invocation) -> None:
         data = span.span_data
