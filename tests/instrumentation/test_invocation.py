@@ -173,3 +173,20 @@ def test_a_foreign_inference_span_is_completed_not_nested():
     assert span.name == "ChatOpenAI"
     assert span.attributes["gen_ai.usage.input_tokens"] == 12
     assert span.attributes["gen_ai.provider.name"] == "openai"
+
+
+def test_a_failed_attempt_leaves_the_foreign_spans_outcome_to_its_owner():
+    """A framework that retries a refused attempt inside its own inference span (PydanticAI
+    streams after the SDK refuses a long non-streamed request) decides whether it failed."""
+    h = Harness(CaptureMode.NO_CONTENT)
+    tracer = h.tracer_provider.get_tracer("framework")
+    with tracer.start_as_current_span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat"}):
+        refused = h.telemetry.start(chat())
+        h.telemetry.detach(refused)
+        h.telemetry.fail(refused, ValueError("streaming is required"))
+        finish(h, h.telemetry.start(chat()))
+    (span,) = h.spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.UNSET
+    assert semconv.ERROR_TYPE not in span.attributes
+    assert span.events == ()
+    assert span.attributes["gen_ai.usage.input_tokens"] == 12

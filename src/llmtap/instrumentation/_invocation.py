@@ -66,6 +66,7 @@ class Invocation:
         "chunks",
         "ended",
         "first_chunk",
+        "in_foreign",
         "in_framework",
         "input_messages",
         "kind",
@@ -102,6 +103,9 @@ class Invocation:
         self.span: trace.Span | None = None
         self.own_span = True
         self.in_framework = False  # merged into a framework run's span: records the metrics
+        # merged into a span another instrumentation owns (PydanticAI's model request): that
+        # layer decides whether the call failed (it may retry a failed attempt in the span)
+        self.in_foreign = False
         # set by an adapter when the end needs work too slow for the app's thread (a token
         # estimate): returns attributes to add; the span then ends on llmtap's worker
         self.pending: Callable[[], dict[str, Any]] | None = None
@@ -205,6 +209,8 @@ class Telemetry:
             if run is not None and getattr(run, "span", None) is foreign:
                 run.merged = True
                 inv.in_framework = True
+            else:
+                inv.in_foreign = True
         else:
             inv.span = self.tracer.start_span(
                 inv.name,
@@ -310,10 +316,15 @@ class Telemetry:
         span = inv.span
         try:
             if span is not None:
-                span.set_attributes(dict(islice(attrs.items(), inv.opened_with, None)))
+                ended = dict(islice(attrs.items(), inv.opened_with, None))
+                if inv.in_foreign:
+                    ended.pop(semconv.ERROR_TYPE, None)
+                span.set_attributes(ended)
                 if self.settings.capture.any:
                     self._record_content(inv, span)
-                if error is not None:
+                if inv.in_foreign:
+                    pass  # the owner of the span records the outcome
+                elif error is not None:
                     span.set_status(Status(StatusCode.ERROR, _describe(error)))
                     if isinstance(error, Exception):
                         span.record_exception(error)
