@@ -74,11 +74,10 @@ def _on_import(module: str, callback: Callable[[ModuleType], None]) -> None:
 class PydanticAIInstrumentor(SdkInstrumentor):
     """Turns PydanticAI's own GenAI spans on for every agent, through llmtap's providers."""
 
-    # 2.0: the first release whose default format names spans after GenAI semconv
-    # (invoke_agent, execute_tool), which installs beside openai 3 (its extra has no upper
-    # bound) and anthropic 2 (1.x pins anthropic < 1), on Python 3.10; 3.0 is to change the
-    # instrumentation formats (its TODOs: drop 2-4, default to 6)
-    dependencies = ("pydantic-ai-slim >= 2.0, < 3",)
+    # 2.32: the first release on httpx2, as openai 3 is (its openai extra: openai >= 3.0), and
+    # the first with format 6; 3.0 is to change the formats (PydanticAI's TODOs: drop 2-4,
+    # default to 6). Its AnthropicModel works with anthropic 2.x from 2.60 on.
+    dependencies = ("pydantic-ai-slim >= 2.32, < 3",)
 
     def _instrument(self, **kwargs: Any) -> None:
         self._providers = {
