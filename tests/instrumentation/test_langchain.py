@@ -551,3 +551,24 @@ async def test_graph_astream_messages_mode(lc_openai, devserver, span_exporter):
     spans = span_exporter.get_finished_spans()
     assert tree(spans) == AGENT_TREE
     assert one_trace(spans)
+
+
+def test_an_interrupt_is_no_error(lc, span_exporter):
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
+    def approve(state: Answer) -> dict[str, Any]:
+        return {"answer": interrupt("approve?")}  # raises GraphInterrupt through the node run
+
+    graph = StateGraph(Answer)
+    graph.add_node("approve", approve)
+    graph.add_edge(START, "approve")
+    graph.add_edge("approve", END)
+    app = graph.compile(name="approval", checkpointer=InMemorySaver())
+    out = app.invoke({"answer": ""}, thread("t-int"))
+
+    assert "__interrupt__" in out
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == ["invoke_workflow approval", "  node approve"]
+    assert [s.status.status_code for s in spans] == [StatusCode.UNSET, StatusCode.UNSET]

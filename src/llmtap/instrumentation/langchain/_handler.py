@@ -23,9 +23,9 @@ from llmtap.instrumentation.langchain._graphs import Graphs
 # metadata keys an app names a graph run as an agent with, and a conversation with
 AGENT_NAME_KEY = "gen_ai.agent.name"
 CONVERSATION_KEYS = ("thread_id", "conversation_id", "session_id")
-# LangGraph's control flow (interrupts, Command to a parent graph) raised through runs
 # LangGraph's START and END (older releases run START as a node of its own)
 _GRAPH_ENDS = frozenset({"__start__", "__end__"})
+# LangGraph's control flow (interrupts, Command to a parent graph) raised through runs
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"})
 
 
