@@ -522,3 +522,43 @@ def _points(reader: Any, name: str) -> list[Any]:
         if metric.name == name
         for point in metric.data.data_points
     ]
+
+
+LAZY_APP = """
+import json, sys
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from llmtap.config import Settings
+from llmtap.instrumentation.pydantic_ai import PydanticAIInstrumentor
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+PydanticAIInstrumentor().instrument(settings=Settings(), tracer_provider=provider)
+loaded = "pydantic_ai" in sys.modules
+
+from pydantic_ai import Agent
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+
+model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=sys.argv[1], api_key="k"))
+Agent(model, name="late").run_sync("hello")
+names = [s.name for s in exporter.get_finished_spans()]
+print(json.dumps({"loaded": loaded, "names": names}))
+"""
+
+
+def test_pydantic_ai_imported_after_llmtap_is_instrumented_on_import(devserver) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY_APP, devserver.openai_base_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"loaded": False, "names": [f"chat {MODEL}", "invoke_agent late"]}

@@ -44,7 +44,9 @@ from llmtap.instrumentation._invocation import Telemetry, log_once
 
 _log = logging.getLogger("llmtap")
 
-_AGENT_MODULE = "pydantic_ai.agent"
+# the package, not ``pydantic_ai.agent``: its hook would run while the package is still
+# initializing, before PydanticAI can build its settings (they import its __version__)
+_MODULE = "pydantic_ai"
 _VERSIONS = (6, 5)  # newest first: the first one the installed release accepts is used
 
 # module name -> the callback armed for it now (wrapt cannot unregister a post-import hook:
@@ -96,7 +98,7 @@ class PydanticAIInstrumentor(SdkInstrumentor):
             except Exception as exc:
                 log_once("turning PydanticAI's instrumentation on", exc)
 
-        _on_import(_AGENT_MODULE, turn_on)
+        _on_import(_MODULE, turn_on)
 
     def _turn_on(self, agent_class: Any, settings: Settings) -> None:
         if getattr(agent_class, "_instrument_default", False) is not False:
@@ -107,8 +109,8 @@ class PydanticAIInstrumentor(SdkInstrumentor):
         self.installed = instrumentation
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        _armed.pop(_AGENT_MODULE, None)
-        module = sys.modules.get(_AGENT_MODULE)
+        _armed.pop(_MODULE, None)
+        module = sys.modules.get(_MODULE)
         installed, self.installed = getattr(self, "installed", None), None
         agent_class = getattr(module, "Agent", None)
         # the app may have replaced llmtap's default since: its choice stays
