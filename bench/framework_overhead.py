@@ -330,14 +330,16 @@ def _git(*args: str) -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip()
+    return out.stdout.rstrip()
 
 
 def llmtap_source() -> str:
     """Which llmtap LangChain code ran: the commit, and whether the working tree differs."""
+    if os.environ.get("LLMTAP_BENCH_SOURCE"):  # run_frameworks.sh --commit
+        return os.environ["LLMTAP_BENCH_SOURCE"]
     path = "src/llmtap/instrumentation/langchain"
-    head = _git("log", "-1", "--format=%h", "--", path)
-    dirty = _git("status", "--porcelain", "--", path)
+    head = _git("log", "-1", "--format=%h", "--", path).strip()
+    dirty = _git("status", "--porcelain", "--", path).strip()
     if not head:
         return "not committed" + (" (uncommitted working-tree files)" if dirty else "")
     text = f"committed {head}" + (", with uncommitted changes" if dirty else "")
@@ -598,7 +600,8 @@ def report(result: dict[str, Any], config: dict[str, Any]) -> str:
         lines += [f"### {label}", "", "```", *row["tree"], "```", ""]
     lines += [
         "Versions: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()) + ".",
-        f"llmtap's LangChain instrumentation: {config['llmtap_langchain']}.",
+        f"llmtap's LangChain instrumentation: {config['llmtap_langchain']}; "
+        f"llmtap imported from {config['llmtap_path']}.",
         "",
     ]
     return "\n".join(lines)
@@ -641,6 +644,7 @@ def main() -> None:
         "runs": runs,
         "missing": missing,
         "llmtap_langchain": llmtap_source(),
+        "llmtap_path": str(Path(importlib.import_module("llmtap").__file__ or "?").parent),
         "versions": {p: _version(p) for p in dict.fromkeys(packages)},
     }
     text = report(result, config)

@@ -5,6 +5,7 @@
 #
 #   bench/run_frameworks.sh            # install (first time) into bench/.venv-frameworks, full run
 #   bench/run_frameworks.sh --quick    # wiring check (figures not written)
+#   bench/run_frameworks.sh --commit HEAD ...  # llmtap as committed (git archive), not the work tree
 #
 # Never the project's own environment: the peers pin OpenTelemetry versions of their own.
 set -euo pipefail
@@ -38,5 +39,15 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "$VENV/bin/pip" list 2>/dev/null |
       grep -iE "^(llmtap|langchain|langgraph|openai|httpx|opentelemetry|openinference)"
   } >"$HERE/results/install-frameworks.txt"
+fi
+if [[ "${1:-}" == "--commit" ]]; then
+  SRC="$(mktemp -d)"
+  trap 'rm -rf "$SRC"' EXIT
+  REV="$(git -C "$REPO" rev-parse --short "$2")"
+  git -C "$REPO" archive "$REV" src/llmtap | tar -x -C "$SRC"
+  export PYTHONPATH="$SRC/src" LLMTAP_BENCH_SOURCE="commit $REV (git archive, not the work tree)"
+  shift 2
+  "$VENV/bin/python" "$HERE/framework_overhead.py" "$@"
+  exit
 fi
 exec "$VENV/bin/python" "$HERE/framework_overhead.py" "$@"
