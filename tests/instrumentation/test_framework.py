@@ -181,3 +181,21 @@ def test_attached_runs_in_concurrent_tasks_keep_their_own_parents(
             spans[f"invoke_agent {name}"].parent.span_id
             == spans["invoke_workflow fanout"].context.span_id
         )
+
+
+def test_attach_makes_an_open_run_current_once_until_release(
+    tracer_provider, meter_provider, span_exporter
+) -> None:
+    runs = _runs(tracer_provider, meter_provider)
+    before = trace.get_current_span()
+    runs.open("a", None, _chat_run())
+    runs.open("b", None, _chat_run())
+    assert runs.attach("a") is True
+    assert trace.get_current_span() is runs.get("a").span
+    assert runs.attach("a") is False  # current already
+    runs.release("a")
+    assert trace.get_current_span() is before
+    assert runs.attach("missing") is False
+    runs.close("a")
+    runs.close("b")
+    assert len(span_exporter.get_finished_spans()) == 2

@@ -572,3 +572,34 @@ def test_an_interrupt_is_no_error(lc, span_exporter):
     spans = span_exporter.get_finished_spans()
     assert tree(spans) == ["invoke_workflow approval", "  node approve"]
     assert [s.status.status_code for s in spans] == [StatusCode.UNSET, StatusCode.UNSET]
+
+
+def test_several_message_lists_in_one_generate_call(lc_openai, devserver, span_exporter):
+    from langchain_core.messages import HumanMessage
+
+    model = openai_chat(devserver)
+    result = model.generate([[HumanMessage("first")], [HumanMessage("second")]])
+
+    assert len(result.generations) == 2
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == [f"chat {MODEL}", f"chat {MODEL}"]  # each merged into its own run
+    for span, word in zip(
+        sorted(spans, key=lambda s: s.start_time), ("first", "second"), strict=True
+    ):
+        assert span.attributes[semconv.OPENAI_API_TYPE] == "chat_completions"
+        assert word in span.attributes[semconv.INPUT_MESSAGES]
+
+
+async def test_several_message_lists_in_one_agenerate_call(lc_openai, devserver, span_exporter):
+    from langchain_core.messages import HumanMessage
+
+    before = trace.get_current_span()
+    await openai_chat(devserver).agenerate([[HumanMessage("one")], [HumanMessage("two")]])
+
+    assert trace.get_current_span() is before
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == [f"chat {MODEL}", f"chat {MODEL}"]
+    assert {s.attributes[semconv.INPUT_MESSAGES] for s in spans} == {
+        '[{"role":"user","parts":[{"type":"text","content":"one"}]}]',
+        '[{"role":"user","parts":[{"type":"text","content":"two"}]}]',
+    }

@@ -103,13 +103,21 @@ class RunSpans:
         ctx = trace.set_span_in_context(parent) if parent is not None else None
         self.telemetry.start(inv, attach=False, parent=ctx)
         run = _Run(inv, parent_id)
-        if attach and inv.span is not None:
-            current = trace.set_span_in_context(inv.span)
-            run.token = otel_context.attach(otel_context.set_value(FRAMEWORK_RUN_KEY, run, current))
-            run.where = _here()
+        if attach:
+            _attach(run)
         with self._lock:
             self._runs[run_id] = run
         return inv
+
+    def attach(self, run_id: Hashable) -> bool:
+        """Make an open run's span current here, as ``open(..., attach=True)`` does, unless it
+        was made current already (one of several model calls a framework starts together,
+        each made current as it runs); ``release`` or ``close`` ends that. True if it did."""
+        run = self._runs.get(run_id)
+        if run is None or run.token is not None:
+            return False
+        _attach(run)
+        return run.token is not None
 
     def skip(self, run_id: Hashable, parent_id: Hashable | None) -> None:
         """A run that makes no span: its children's spans go under its parent's."""
@@ -173,6 +181,13 @@ class RunSpans:
 
     def __len__(self) -> int:
         return len(self._runs)
+
+
+def _attach(run: _Run) -> None:
+    if run.inv is not None and run.inv.span is not None:
+        current = trace.set_span_in_context(run.inv.span)
+        run.token = otel_context.attach(otel_context.set_value(FRAMEWORK_RUN_KEY, run, current))
+        run.where = _here()
 
 
 def _leave_to_provider(inv: Invocation) -> None:

@@ -74,6 +74,8 @@ class LangChainInstrumentor(SdkInstrumentor):
             wrap(module, f"{cls}.astream", _restoring_stream)
             wrap(module, f"{cls}.stream", _restoring_sync_stream)
         wrap(_RETRIEVERS, "BaseRetriever.ainvoke", _restoring_call)
+        wrap(_CHAT, "BaseChatModel._generate_with_cache", self._model_call)
+        wrap(_CHAT, "BaseChatModel._agenerate_with_cache", self._amodel_call)
 
     def _handler(self) -> Any:
         if self.handler is None:
@@ -109,6 +111,36 @@ class LangChainInstrumentor(SdkInstrumentor):
         except Exception as exc:
             log_once("LangChain run context", exc)
         return result
+
+    def _batched_run(self, args: Any, kw: Any) -> Any:
+        """The run of one of several model calls that ``generate`` started together (their
+        spans are made current one by one, as each call runs), else None."""
+        manager = kw.get("run_manager") if "run_manager" in kw else None
+        if manager is None and len(args) > 2:
+            manager = args[2]
+        run_id = getattr(manager, "run_id", None)
+        if self.handler is None or run_id is None or not self.handler.runs.attach(run_id):
+            return None
+        return run_id
+
+    def _model_call(self, wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+        run_id = self._batched_run(args, kw)
+        try:
+            return wrapped(*args, **kw)
+        finally:
+            if run_id is not None:
+                self.handler.runs.release(run_id)
+
+    def _amodel_call(self, wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+        async def call() -> Any:
+            run_id = self._batched_run(args, kw)
+            try:
+                return await wrapped(*args, **kw)
+            finally:
+                if run_id is not None:
+                    self.handler.runs.release(run_id)
+
+        return call()
 
     def _graph_run(self, wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
         try:
