@@ -233,8 +233,8 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         meta: dict[str, Any],
         kwargs: dict[str, Any],
     ) -> None:
-        # one model call per run: its span is made current for the provider SDK to merge into
-        # (several message lists in one generate() call would all see the last one)
+        # its span is made current for the provider SDK to merge into; several message lists
+        # in one generate() call are each made current as their call runs (``__init__``)
         attach = (kwargs.get("batch_size") or 1) == 1
         self._open(run_id, parent, inv, meta, attach=attach)
 
