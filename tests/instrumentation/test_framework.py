@@ -5,6 +5,7 @@ devserver), so a model call has exactly one inference span and its metrics are r
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from typing import Any
 
@@ -138,6 +139,12 @@ def test_a_chat_run_with_no_provider_underneath_records_its_own_metrics(
 def test_an_attached_run_ended_in_another_thread_leaves_that_context_alone(
     tracer_provider, meter_provider, span_exporter
 ) -> None:
+    # in a copy of the context: the span stays current in this thread by design
+    contextvars.copy_context().run(_end_elsewhere, tracer_provider, meter_provider, span_exporter)
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def _end_elsewhere(tracer_provider: Any, meter_provider: Any, span_exporter: Any) -> None:
     runs = _runs(tracer_provider, meter_provider)
     inv = runs.open("llm", None, _chat_run(), attach=True)
     assert trace.get_current_span() is inv.span
