@@ -112,6 +112,7 @@ LLMTAP_FEATURE: Final = "llmtap.feature"
 LLMTAP_PROMPT_VERSION: Final = "llmtap.prompt.version"
 LLMTAP_METADATA_PREFIX: Final = "llmtap.metadata."
 LLMTAP_STEP_KIND: Final = "llmtap.step.kind"
+LLMTAP_GUARDRAIL_TRIGGERED: Final = "llmtap.guardrail.triggered"
 LLMTAP_RESPONSE_REFUSAL: Final = "llmtap.response.refusal"
 # Evaluation results (judge, rules) and user feedback
 LLMTAP_EVALUATION_SOURCE: Final = "llmtap.evaluation.source"

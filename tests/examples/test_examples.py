@@ -37,6 +37,21 @@ EXPECTED = {
         "ttfc=",
         "cost=$",
     ],
+    "langgraph_agent": [
+        "invoke_agent order-agent",
+        "├─ chat gpt-4o-mini",
+        "finish=tool_calls",
+        "├─ execute_tool get_order_status",
+        "└─ chat gpt-4o-mini",
+    ],
+    "llamaindex_rag": [
+        "invoke_workflow RetrieverQueryEngine",
+        "├─ retrieval VectorIndexRetriever",
+        "│  └─ embeddings nomic-embed-text",
+        "├─ rerank SimilarityPostprocessor",
+        "└─ chat claude-opus-4-7",
+        "feature=support",
+    ],
     "agent": [
         "invoke_agent order-agent",
         "finish=tool_calls",

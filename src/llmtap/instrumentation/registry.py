@@ -63,6 +63,27 @@ INSTRUMENTATIONS: tuple[Instrumentation, ...] = (
     Instrumentation(
         "llmtap_pinecone", "llmtap.instrumentation.pinecone:PineconeInstrumentor", "pinecone"
     ),
+    Instrumentation("llmtap_mcp", "llmtap.instrumentation.mcp:McpInstrumentor", "mcp"),
+    Instrumentation(
+        "llmtap_langchain",
+        "llmtap.instrumentation.langchain:LangChainInstrumentor",
+        "langchain-core",
+    ),
+    Instrumentation(
+        "llmtap_llama_index",
+        "llmtap.instrumentation.llama_index:LlamaIndexInstrumentor",
+        "llama-index-core",
+    ),
+    Instrumentation(
+        "llmtap_openai_agents",
+        "llmtap.instrumentation.openai_agents:OpenAIAgentsInstrumentor",
+        "openai-agents",
+    ),
+    Instrumentation(
+        "llmtap_pydantic_ai",
+        "llmtap.instrumentation.pydantic_ai:PydanticAIInstrumentor",
+        "pydantic-ai-slim",
+    ),
 )
 
 

@@ -25,8 +25,7 @@ MODEL_SPANS = frozenset({"response", "generation"})
 # spans whose start and end bracket one block of the SDK in one task: made current, so what
 # runs inside (a tool's own calls, the model request) nests under them
 ATTACHED = MODEL_SPANS | {"function", "guardrail", "handoff"}
-# whether a guardrail's tripwire fired (to be registered in semconv/model/registry/llmtap.yaml)
-GUARDRAIL_TRIGGERED = "llmtap.guardrail.triggered"
+GUARDRAIL_TRIGGERED = semconv.LLMTAP_GUARDRAIL_TRIGGERED
 
 
 def workflow(trace: Any) -> Invocation:
