@@ -2479,6 +2479,11 @@ EVENT_SCENARIOS = [
         "groq-tools",
         "together-chat",
         "litellm-tools",
+        # the agent frameworks' own inference spans (no provider instrumentation underneath)
+        "openai-agents-handoff-guardrail",
+        "langchain-agent",
+        "langchain-rag",
+        "mcp-tools",
     }
 ]
 
@@ -2495,7 +2500,7 @@ def test_other_sdks_content_events_follow_the_registry(
         s for s in span_exporter.get_finished_spans() if s.instrumentation_scope.name == "llmtap"
     ]
     inference = [
-        s for s in spans if s.attributes[semconv.OPERATION] in semconv.INFERENCE_OPERATIONS
+        s for s in spans if s.attributes.get(semconv.OPERATION) in semconv.INFERENCE_OPERATIONS
     ]
     logs = [r.log_record for r in log_exporter.get_finished_logs()]
     assert [r.event_name for r in logs] == [semconv.EVENT_INFERENCE_DETAILS] * len(inference)
