@@ -162,6 +162,9 @@ def _replies() -> list[tuple[dict[str, str], bytes]]:
     return out
 
 
+TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
+
+
 def expected_facts(replies: list[tuple[dict[str, str], bytes]]) -> dict[str, set[str]]:
     """What a complete record of one run holds, as attribute values (or span names) to find:
     the "same information" check."""
@@ -176,9 +179,6 @@ def expected_facts(replies: list[tuple[dict[str, str], bytes]]) -> dict[str, set
         "tool names": {c["function"]["name"] for c in calls},
         "tool call ids": {c["id"] for c in calls},
     }
-
-
-TOKEN_KEYS = ("prompt_tokens", "completion_tokens")
 
 
 def make_agent() -> tuple[Callable[[], Callable[[], Any]], Callable[[Any], None]]:
