@@ -66,8 +66,11 @@ CLOSED_ENUMS = frozenset(
 )
 
 # gen_ai.provider.name values llmtap emits that are not well-known values of v1.41 (the
-# conventions leave the value to the instrumentation's best knowledge); pricing knows them
-CUSTOM_PROVIDERS = frozenset({"ollama", "together_ai"})
+# conventions leave the value to the instrumentation's best knowledge); pricing knows them.
+# `_OTHER`: a model call whose provider an agent framework cannot name (v1.41 has no member
+# for it; llmtap spells it as the conventions' other enums spell their fallback)
+OTHER_PROVIDER = "_OTHER"
+CUSTOM_PROVIDERS = frozenset({"ollama", "together_ai", OTHER_PROVIDER})
 
 # General (non-GenAI) semconv attributes llmtap puts on GenAI spans and metrics.
 GENERAL_ATTRIBUTES = {
@@ -2013,10 +2016,6 @@ def pydantic_ai_errors(c: Clients) -> None:
 INFERENCE_METRICS = frozenset({semconv.METRIC_OPERATION_DURATION, semconv.METRIC_TOKEN_USAGE})
 
 
-def _not_a_member(attribute: str, value: str) -> str:
-    return rf"{re.escape(attribute)}='{re.escape(value)}': not a member of"
-
-
 def _unregistered(attribute: str) -> str:
     """An attribute, or every attribute under a prefix ending in a dot, unknown to v1.41."""
     more = r"[\w.]+" if attribute.endswith(".") else ""
@@ -2024,8 +2023,6 @@ def _unregistered(attribute: str) -> str:
 
 
 # problems the scenarios found (known, reported; each must still occur, see the test):
-# output messages without the finish_reason the schema requires
-NO_FINISH_REASON = r"gen_ai\.output\.messages=.*'finish_reason' is a required property"
 # a tool's plain-text result recorded as it is, not as JSON (`any`: a JSON string on spans)
 TOOL_RESULT_NOT_JSON = r"gen_ai\.tool\.call\.result='[^']*': not valid JSON"
 
@@ -2159,7 +2156,6 @@ SCENARIOS = [
         entry="openai_agents",
         framework=True,
         metrics=INFERENCE_METRICS,
-        known=(NO_FINISH_REASON,),  # on its `chat` spans, recorded from the generation spans
     ),
     Scenario(
         "openai-agents-handoff-guardrail",
@@ -2188,7 +2184,6 @@ SCENARIOS = [
         entry="llama_index",
         framework=True,
         metrics=INFERENCE_METRICS,
-        known=(NO_FINISH_REASON,),  # `chat` and `invoke_workflow` spans
     ),
     Scenario(
         "llama-index-agent",
@@ -2198,18 +2193,15 @@ SCENARIOS = [
         entry="llama_index",
         framework=True,
         metrics=INFERENCE_METRICS,
-        known=(NO_FINISH_REASON, TOOL_RESULT_NOT_JSON),  # `chat` and `invoke_agent` spans
     ),
     Scenario(
         "llama-index-mock-models",
-        "llama_index",
+        OTHER_PROVIDER,
         llama_index_mock_models,
         spans=5,
         entry="llama_index",
         framework=True,
         metrics=frozenset({semconv.METRIC_OPERATION_DURATION}),
-        # the provider LlamaIndex's own models get: neither well-known nor documented
-        known=(NO_FINISH_REASON, _not_a_member(semconv.PROVIDER, "llama_index")),
     ),
     Scenario(
         "llama-index-errors",
@@ -2228,7 +2220,6 @@ SCENARIOS = [
         entry="langchain",
         framework=True,
         metrics=INFERENCE_METRICS,
-        known=(TOOL_RESULT_NOT_JSON,),
     ),
     Scenario(
         "langchain-rag",
@@ -2241,18 +2232,12 @@ SCENARIOS = [
     ),
     Scenario(
         "langchain-fake-models",
-        ("fakelistchatmodel", "fakelist"),
+        OTHER_PROVIDER,
         langchain_fake_models,
         spans=3,
         entry="langchain",
         framework=True,
         metrics=frozenset({semconv.METRIC_OPERATION_DURATION}),
-        # LangChain's ls_provider of a model class it does not know (the class name, lower
-        # case): neither well-known nor documented
-        known=(
-            _not_a_member(semconv.PROVIDER, "fakelistchatmodel"),
-            _not_a_member(semconv.PROVIDER, "fakelist"),
-        ),
     ),
     Scenario(
         "langchain-errors",

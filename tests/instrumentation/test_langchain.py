@@ -113,7 +113,7 @@ def test_agent_with_openai_instrumented_has_one_chat_span_per_call(
     assert tool.attributes[semconv.TOOL_NAME] == "get_weather"
     assert tool.attributes[semconv.TOOL_TYPE] == "function"
     assert tool.attributes[semconv.TOOL_CALL_ARGUMENTS] == '{"city": "Paris"}'
-    assert tool.attributes[semconv.TOOL_CALL_RESULT] == "sunny in Paris"
+    assert tool.attributes[semconv.TOOL_CALL_RESULT] == '"sunny in Paris"'
     call_id = result["messages"][1].tool_calls[0]["id"]
     assert tool.attributes[semconv.TOOL_CALL_ID] == call_id
     assert "sunny in Paris" in result["messages"][-1].content
@@ -235,7 +235,7 @@ def test_streamed_fake_model_records_time_to_first_chunk(lc, span_exporter):
     (span,) = span_exporter.get_finished_spans()
     assert span.name == "chat"
     assert span.kind is SpanKind.CLIENT
-    assert span.attributes[semconv.PROVIDER] == "genericfakechatmodel"
+    assert span.attributes[semconv.PROVIDER] == "_OTHER"
     assert span.attributes[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
     assert "streamed in pieces" in span.attributes[semconv.OUTPUT_MESSAGES]
 
@@ -259,7 +259,7 @@ def test_internal_runnables_make_no_span_by_default(lc, span_exporter):
     spans = span_exporter.get_finished_spans()
     assert tree(spans) == ["invoke_workflow ask", "  chat"]
     chat = named(spans, "chat")[0]
-    assert chat.attributes[semconv.PROVIDER] == "fakelistchatmodel"
+    assert chat.attributes[semconv.PROVIDER] == "_OTHER"
     assert chat.attributes[semconv.SYSTEM_INSTRUCTIONS] == '[{"type":"text","content":"Be brief."}]'
     assert "how are you?" in chat.attributes[semconv.INPUT_MESSAGES]
 
@@ -498,9 +498,32 @@ def test_llm_run_is_a_text_completion_span(lc, span_exporter):
     (span,) = span_exporter.get_finished_spans()
     assert span.name == "text_completion"
     assert span.attributes[semconv.OPERATION] == "text_completion"
-    assert span.attributes[semconv.PROVIDER] == "fakelist"
+    assert span.attributes[semconv.PROVIDER] == "_OTHER"
     assert "two plus two?" in span.attributes[semconv.INPUT_MESSAGES]
     assert '"content":"four"' in span.attributes[semconv.OUTPUT_MESSAGES]
+
+
+@pytest.mark.parametrize(
+    ("ls_provider", "class_id", "expected"),
+    [
+        ("openai", "langchain.chat_models.openai.ChatOpenAI", "openai"),  # well-known
+        ("google_vertexai", "langchain.chat_models.vertexai.ChatVertexAI", "gcp.vertex_ai"),
+        # an integration's own provider name, not a well-known one: kept
+        ("fireworks", "langchain_fireworks.chat_models.ChatFireworks", "fireworks"),
+        # only derived from the class name of a model no integration defines
+        ("mymodel", "my_app.models.ChatMyModel", "_OTHER"),
+        ("fakelist", "langchain_core.language_models.fake.FakeListLLM", "_OTHER"),
+        ("fakelistchatmodel", "langchain_core.x.FakeListChatModel", "_OTHER"),
+        ("mymodel", None, "mymodel"),  # no class to tell: kept
+        (None, "my_app.models.ChatMyModel", "_OTHER"),  # none given
+    ],
+)
+def test_provider_names_unknown_models_other(ls_provider, class_id, expected):
+    from llmtap.instrumentation.langchain import _messages
+
+    metadata = {"ls_provider": ls_provider} if ls_provider else {}
+    serialized = {"id": class_id.split(".")} if class_id else None
+    assert _messages.provider(metadata, serialized) == expected
 
 
 def test_app_names_a_graph_as_an_agent_in_its_metadata(lc_openai, devserver, span_exporter):

@@ -102,6 +102,11 @@ def text_of(span: Any, key: str) -> str:
     return "".join(p["content"] for p in message["parts"] if p["type"] == "text")
 
 
+def finish_reason_of(span: Any) -> str:
+    (message,) = json.loads(span.attributes[semconv.OUTPUT_MESSAGES])
+    return message["finish_reason"]
+
+
 def build_index(embed_model: Any) -> VectorStoreIndex:
     docs = [Document(text=t, id_=f"doc-{i}") for i, t in enumerate(TEXTS)]
     return VectorStoreIndex.from_documents(docs, embed_model=embed_model)
@@ -240,8 +245,10 @@ def test_query_engine_tree_with_mock_models(instrumented, span_exporter):
 
     llm = named(spans, "text_completion unknown")
     assert llm.kind is SpanKind.CLIENT
-    assert llm.attributes[semconv.PROVIDER] == "llama_index"
+    assert llm.attributes[semconv.PROVIDER] == "_OTHER"
     assert llm.attributes[semconv.REQUEST_MODEL] == "unknown"
+    assert llm.attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
+    assert finish_reason_of(llm) == finish_reason_of(query) == "stop"
     assert text_of(llm, semconv.OUTPUT_MESSAGES) == MOCK_ANSWER
     assert "Paris is the capital" in text_of(llm, semconv.INPUT_MESSAGES)
 
@@ -551,10 +558,30 @@ def test_agent_with_a_tool(providers, anthropic_llm, span_exporter):
     assert tool.attributes[semconv.TOOL_CALL_ID] == call.tool_id
     assert call.tool_id.startswith("toolu_")
     arguments = json.loads(tool.attributes[semconv.TOOL_CALL_ARGUMENTS])
-    assert tool.attributes[semconv.TOOL_CALL_RESULT] == get_weather(arguments["city"])
+    assert tool.attributes[semconv.TOOL_CALL_RESULT] == json.dumps(get_weather(arguments["city"]))
+    assert finish_reason_of(run) == "stop"
     chats = [s for s in spans if s.name == f"chat {CLAUDE}"]
     assert [c.attributes[semconv.PROVIDER] for c in chats] == ["anthropic", "anthropic"]
+    assert [finish_reason_of(c) for c in chats] == ["tool_call", "stop"]
     assert all(c.attributes[semconv.RESPONSE_ID].startswith("msg_") for c in chats)
+
+
+def test_agent_chat_spans_record_the_finish_reason_llama_index_passes_on(
+    instrumented, anthropic_llm, span_exporter
+):
+    agent = FunctionAgent(
+        name="weather",
+        tools=[FunctionTool.from_defaults(get_weather)],
+        llm=anthropic_llm,
+        system_prompt="Answer with the tool.",
+    )
+    run_workflow(agent, user_msg="Weather in Paris?")
+    spans = span_exporter.get_finished_spans()
+    chats = [s for s in spans if s.name == f"chat {CLAUDE}"]
+    # Anthropic's stop_reason (tool_use, end_turn) in the chunks LlamaIndex passes on
+    reasons = [c.attributes[semconv.RESPONSE_FINISH_REASONS] for c in chats]
+    assert reasons == [("tool_call",), ("stop",)]
+    assert [finish_reason_of(c) for c in chats] == ["tool_call", "stop"]
 
 
 # llmtap changes nothing -------------------------------------------------------------------

@@ -18,6 +18,7 @@ also shows that llmtap adds its processor next to the app's and keeps it there.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -418,7 +419,39 @@ async def test_chat_completions_recorded_from_span_data_without_openai_instrumen
     for chat in (first, second):
         assert chat.attributes[semconv.REQUEST_MODEL] == MODEL
         assert chat.attributes[semconv.USAGE_INPUT_TOKENS] > 0
+        # the span data holds the message only: no response id, model or finish reasons
+        assert not {
+            semconv.RESPONSE_ID,
+            semconv.RESPONSE_MODEL,
+            semconv.RESPONSE_FINISH_REASONS,
+        } & set(chat.attributes)
     assert QUESTION in first.attributes[semconv.INPUT_MESSAGES]
+    assert "sunny in Paris" in second.attributes[semconv.OUTPUT_MESSAGES]
+    reasons = [json.loads(c.attributes[semconv.OUTPUT_MESSAGES])[0] for c in (first, second)]
+    assert [m["finish_reason"] for m in reasons] == ["tool_call", "stop"]
+
+
+async def test_streamed_chat_completions_recorded_from_span_data(
+    instrument: Any, aclient: Any, span_exporter: Any
+) -> None:
+    instrument(TARGET, capture="span_only")
+    model = OpenAIChatCompletionsModel(model=MODEL, openai_client=aclient)
+    result = Runner.run_streamed(weather_agent(aclient, model=model), QUESTION)
+    async for _ in result.stream_events():
+        pass
+    spans = finished(span_exporter)
+    assert outline(spans) == TOOL_TREE
+    first, second = named(spans, "chat gpt-4o-mini")
+    # streamed, the span data holds the Response the SDK built of the chunks: the chunks' id
+    # on its items, no response model nor finish reason
+    for chat in (first, second):
+        assert chat.attributes[semconv.RESPONSE_ID].startswith("chatcmpl-")
+        assert semconv.RESPONSE_MODEL not in chat.attributes
+        assert semconv.RESPONSE_FINISH_REASONS not in chat.attributes
+    ids = {c.attributes[semconv.RESPONSE_ID] for c in (first, second)}
+    assert len(ids) == 2
+    messages = [json.loads(c.attributes[semconv.OUTPUT_MESSAGES])[0] for c in (first, second)]
+    assert [m["finish_reason"] for m in messages] == ["tool_call", "stop"]
     assert "sunny in Paris" in second.attributes[semconv.OUTPUT_MESSAGES]
 
 

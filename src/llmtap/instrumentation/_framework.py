@@ -29,6 +29,11 @@ from opentelemetry.trace import SpanKind
 from llmtap import semconv
 from llmtap.instrumentation._invocation import FRAMEWORK_RUN_KEY, Invocation, Telemetry, log_once
 
+# gen_ai.provider.name of a model call whose provider the framework cannot name (its own
+# models, mocks, a custom class): v1.41 lists no fallback member, only "otherwise a custom
+# value MAY be used"; llmtap uses the semantic conventions' usual fallback spelling
+OTHER_PROVIDER = "_OTHER"
+
 # step kind -> (operation, the attribute that names it, span kind); other kinds are custom steps
 STEP_KINDS: dict[str, tuple[str, str, SpanKind]] = {
     "workflow": (semconv.OP_INVOKE_WORKFLOW, semconv.WORKFLOW_NAME, SpanKind.INTERNAL),

@@ -177,7 +177,7 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         if not self.telemetry.enabled:
             return
         try:
-            inv = self._model_invocation(semconv.OP_CHAT, metadata or {}, kwargs)
+            inv = self._model_invocation(semconv.OP_CHAT, serialized, metadata or {}, kwargs)
             if self._capture and messages:
                 system, others = _messages.split_messages(messages[0])
                 inv.system_instructions = system or None
@@ -199,7 +199,9 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         if not self.telemetry.enabled:
             return
         try:
-            inv = self._model_invocation(semconv.OP_TEXT_COMPLETION, metadata or {}, kwargs)
+            inv = self._model_invocation(
+                semconv.OP_TEXT_COMPLETION, serialized, metadata or {}, kwargs
+            )
             if self._capture and prompts:
                 inv.input_messages = [_messages.message_from_text(prompts[0])]
             self._open_model(run_id, parent_run_id, inv, metadata or {}, kwargs)
@@ -207,11 +209,13 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
             log_once("LangChain on_llm_start", exc)
 
     def _model_invocation(
-        self, operation: str, meta: dict[str, Any], kwargs: dict[str, Any]
+        self, operation: str, serialized: Any, meta: dict[str, Any], kwargs: dict[str, Any]
     ) -> Invocation:
         params = kwargs.get("invocation_params") or {}
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name")
-        inv = Invocation(operation, _messages.provider(meta), str(model) if model else None)
+        inv = Invocation(
+            operation, _messages.provider(meta, serialized), str(model) if model else None
+        )
         attrs = inv.attributes
         for value, key in (
             (meta.get("ls_temperature"), semconv.REQUEST_TEMPERATURE),
@@ -296,7 +300,7 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         try:
             inv = self.runs.get(run_id)
             if inv is not None and self._capture:
-                inv.attributes[semconv.TOOL_CALL_RESULT] = _messages.as_text(output)
+                inv.attributes[semconv.TOOL_CALL_RESULT] = _messages.as_json(output)
         except Exception as exc:
             log_once("LangChain on_tool_end", exc)
         self._close(run_id, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from llmtap import semconv
 from llmtap.instrumentation import _parts
+from llmtap.instrumentation._framework import OTHER_PROVIDER
 
 # LangChain's ``ls_provider`` (``_get_ls_params``) -> gen_ai.provider.name
 PROVIDERS = {
@@ -35,9 +36,29 @@ PROVIDERS = {
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
-def provider(metadata: dict[str, Any]) -> str:
-    raw = str(metadata.get("ls_provider") or "langchain")
-    return PROVIDERS.get(raw.lower(), raw)
+def provider(metadata: dict[str, Any], serialized: Any = None) -> str:
+    """The ``ls_provider`` as a provider name; ``_OTHER`` when there is none, or when it is
+    only what langchain-core derives from the class name of a model no integration package
+    defines (its fake models, the app's own class)."""
+    raw = str(metadata.get("ls_provider") or "")
+    if not raw:
+        return OTHER_PROVIDER
+    mapped = PROVIDERS.get(raw.lower())
+    if mapped is not None:
+        return mapped
+    return OTHER_PROVIDER if _derived_from_class(raw, serialized) else raw
+
+
+def _derived_from_class(raw: str, serialized: Any) -> bool:
+    ids = serialized.get("id") if isinstance(serialized, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return False
+    package, name = ids[0], ids[-1]
+    if package.startswith("langchain") and package != "langchain_core":
+        return False  # an integration's model: its class name names its provider
+    # langchain-core's default ``ls_provider`` of a chat model and of an LLM
+    chat = name[4:] if name.startswith("Chat") else name.removesuffix("Chat")
+    return raw in (chat.lower(), name.removesuffix("LLM").lower())
 
 
 def _content_parts(content: Any) -> list[dict[str, Any]]:
@@ -167,6 +188,15 @@ def document(doc: Any, rank: int) -> dict[str, Any]:
         0.0,
     )
     return {"id": str(doc_id), "score": score, "content": getattr(doc, "page_content", "")}
+
+
+def as_json(value: Any) -> str:
+    """A tool's output as a JSON value (a text as a JSON string)."""
+    content = getattr(value, "content", value)  # a ToolMessage: its content
+    try:
+        return json.dumps(content, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return json.dumps(str(content), ensure_ascii=False)
 
 
 def as_text(value: Any) -> str:

@@ -30,8 +30,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from llmtap import semconv
+from llmtap.instrumentation import _parts
 from llmtap.instrumentation._documents import documents_json
-from llmtap.instrumentation._framework import RunSpans, step_invocation
+from llmtap.instrumentation._framework import OTHER_PROVIDER, RunSpans, step_invocation
 from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 
 _QUERY = frozenset({"query", "aquery"})
@@ -64,7 +65,6 @@ _PROVIDERS = {
     "together": "together_ai",
     "litellm": "litellm",
 }
-_FRAMEWORK_PROVIDER = "llama_index"  # a model LlamaIndex itself serves (MockLLM, custom LLMs)
 
 _KIND_CACHE: dict[type, frozenset[str]] = {}
 
@@ -103,6 +103,12 @@ def _message(role: str, text: str) -> dict[str, Any]:
     return {"role": role, "parts": [{"type": "text", "content": text}]}
 
 
+def _answer_message(text: str, reason: str = "stop") -> dict[str, Any]:
+    """An output message; LlamaIndex's answers (a query's, a workflow's, an agent's) carry no
+    finish reason, so one that came back complete finished with "stop"."""
+    return {**_message("assistant", text), "finish_reason": reason}
+
+
 def _messages(messages: Any) -> list[dict[str, Any]]:
     out = []
     for m in messages or ():
@@ -129,7 +135,7 @@ def _provider(instance: Any) -> str:
     parts = type(instance).__module__.split(".")
     if len(parts) > 2 and parts[0] == "llama_index" and parts[1] in ("llms", "embeddings"):
         return _PROVIDERS.get(parts[2], parts[2])
-    return _FRAMEWORK_PROVIDER
+    return OTHER_PROVIDER  # a model LlamaIndex itself serves (MockLLM, custom LLMs)
 
 
 def _model(instance: Any) -> str | None:
@@ -403,7 +409,8 @@ class LlamaIndexRuns:
     ) -> None:
         try:
             if self._capture and texts:
-                inv.output_messages = [_message("assistant", "".join(texts))]
+                reason = "stop" if error is None else "error"
+                inv.output_messages = [_answer_message("".join(texts), reason)]
             self._close(run_id, error)
         except Exception as exc:
             log_once("llama_index stream end", exc)
@@ -425,13 +432,13 @@ class LlamaIndexRuns:
         elif kind == "tool":
             if self._capture and result is not None:
                 content = getattr(result, "content", result)
-                inv.attributes[semconv.TOOL_CALL_RESULT] = _text(content) or ""
+                inv.attributes[semconv.TOOL_CALL_RESULT] = _json(content)
         elif kind == "embedding":
             self._embedding(inv, result)
         elif kind in ("query", "workflow") and self._capture:
             text = _answer(result)
             if text is not None:
-                inv.output_messages = [_message("assistant", text)]
+                inv.output_messages = [_answer_message(text)]
 
     def _embedding(self, inv: Invocation, result: Any) -> None:
         if isinstance(result, list) and result:
@@ -531,11 +538,31 @@ def _record_response(inv: Invocation, response: Any, capture: bool) -> None:
     response_id = _get(raw, "id")
     if isinstance(response_id, str) and response_id:
         attrs[semconv.RESPONSE_ID] = response_id
+    reason = _finish_reason(response)
+    attrs[semconv.RESPONSE_FINISH_REASONS] = [reason]
     if capture:
         message = getattr(response, "message", None)
         text = _text(message) if message is not None else getattr(response, "text", None)
         if text is not None:
-            inv.output_messages = [_message("assistant", text)]
+            inv.output_messages = [_answer_message(text, reason)]
+
+
+def _finish_reason(response: Any) -> str:
+    """The provider's finish reason as LlamaIndex passes it on (its response's ``raw``, a
+    streamed chunk's ``delta``, OpenAI's first choice, ``additional_kwargs``), in semconv
+    terms; a requested tool call; else "stop": the model call ended without error."""
+    raw = getattr(response, "raw", None)
+    kwargs = getattr(response, "additional_kwargs", None)
+    choices = _get(raw, "choices")
+    first = choices[0] if isinstance(choices, (list, tuple)) and choices else None
+    for source in (raw, _get(raw, "delta"), first, kwargs):
+        for key in ("finish_reason", "stop_reason", "done_reason"):
+            value = _get(source, key)
+            if isinstance(value, str) and value:
+                return _parts.finish_reason(value)
+    if _get(kwargs, "tool_calls"):
+        return "tool_call"
+    return "stop"
 
 
 def _get(source: Any, key: str) -> Any:

@@ -110,21 +110,42 @@ def _record_response(inv: Invocation, data: Any, settings: Settings) -> None:
 
 
 def _record_generation(inv: Invocation, data: Any, settings: Settings) -> None:
-    inv.attributes.update(_common.usage_attributes(data.usage))
-    if not settings.capture.any:
-        return
-    if data.input:
-        inv.input_messages = _chat.input_messages(data.input)
-    output = [parts.as_dict(item) for item in data.output or ()]
+    """A chat completion of the SDK's chat completions model. Its span data keeps the assistant
+    message, or (streamed) a ``Response`` the SDK built of the chunks, whose id is a placeholder
+    and whose model is the requested one; the chunks' id is on its output items. Neither keeps
+    the choice's finish reason: the output messages, which require one, say "tool_call" for a
+    message with tool calls and "stop" for any other (a truncated answer the SDK returns cannot
+    be told apart), and gen_ai.response.finish_reasons stays unset."""
+    attrs = inv.attributes
+    attrs.update(_common.usage_attributes(data.usage))
+    output = [item for item in map(parts.as_dict, data.output or ()) if isinstance(item, dict)]
     messages = []
     for item in output:
-        if not isinstance(item, dict):
-            continue
         if "output" in item:  # a Responses-shaped result (the SDK's chat completions adapter)
-            messages.append(parts.message("assistant", _responses._output_parts(item["output"])))
+            items = [i for i in map(parts.as_dict, item["output"] or ()) if isinstance(i, dict)]
+            response_id = _response_id(items)
+            if response_id:
+                attrs[semconv.RESPONSE_ID] = response_id
+            message = parts.message("assistant", _responses._output_parts(items))
+            reason = "tool_call" if any(i.get("type") == "function_call" for i in items) else "stop"
+            messages.append({**message, "finish_reason": reason})
         elif "role" in item:
-            messages += _chat.input_messages([item])
-    inv.output_messages = messages or None
+            reason = "tool_call" if item.get("tool_calls") else "stop"
+            messages += [{**m, "finish_reason": reason} for m in _chat.input_messages([item])]
+    if settings.capture.any:
+        if data.input:
+            inv.input_messages = _chat.input_messages(data.input)
+        inv.output_messages = messages or None
+
+
+def _response_id(items: list[dict[str, Any]]) -> str | None:
+    """The chat completion's id the SDK keeps in its output items' ``provider_data``."""
+    for item in items:
+        data = item.get("provider_data")
+        value = data.get("response_id") if isinstance(data, dict) else None
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def rename_merged(inv: Invocation) -> None:
