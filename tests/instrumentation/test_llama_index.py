@@ -566,6 +566,8 @@ def test_agent_with_a_tool(providers, anthropic_llm, span_exporter):
     assert all(c.attributes[semconv.RESPONSE_ID].startswith("msg_") for c in chats)
 
 
+@needs_agents
+@needs_integrations
 def test_agent_chat_spans_record_the_finish_reason_llama_index_passes_on(
     instrumented, anthropic_llm, span_exporter
 ):
