@@ -8,6 +8,7 @@ instrumentation merges into the framework's span or the framework records the ca
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from typing import Annotated, Any, TypedDict
@@ -629,3 +630,127 @@ async def test_several_message_lists_in_one_agenerate_call(lc_openai, devserver,
         '[{"role":"user","parts":[{"type":"text","content":"one"}]}]',
         '[{"role":"user","parts":[{"type":"text","content":"two"}]}]',
     }
+
+
+# the agent's span: create_agent's markers, its model calls summed up, its input and answer -
+
+
+def _model_graph(devserver: Any) -> Any:
+    """A graph with one model node and no ToolNode, as langchain's ``create_agent`` builds
+    when it is given no tools."""
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    model = openai_chat(devserver)
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_edge(START, "model")
+    graph.add_edge("model", END)
+    return graph.compile()
+
+
+CREATE_AGENT = {"ls_integration": "langchain_create_agent", "lc_agent_name": "helper"}
+
+
+def test_create_agent_markers_make_the_graph_an_agent(lc_openai, devserver, span_exporter):
+    _model_graph(devserver).invoke(ask("hi"), config={"metadata": CREATE_AGENT})
+
+    spans = span_exporter.get_finished_spans()
+    # its model node is plumbing (no "node model" step), as for any agent graph
+    assert tree(spans) == ["invoke_agent helper", f"  chat {MODEL}"]
+    agent = named(spans, "invoke_agent helper")[0]
+    assert agent.attributes[semconv.OPERATION] == "invoke_agent"
+    assert agent.attributes[semconv.AGENT_NAME] == "helper"
+
+
+def test_create_agent_marker_without_a_name_names_the_agent_by_its_graph(
+    lc_openai, devserver, span_exporter
+):
+    metadata = {"ls_integration": "langchain_create_agent"}
+    _model_graph(devserver).invoke(ask("hi"), config={"metadata": metadata})
+
+    assert tree(span_exporter.get_finished_spans()) == ["invoke_agent LangGraph", f"  chat {MODEL}"]
+
+
+def test_the_same_graph_without_the_markers_is_a_workflow(lc_openai, devserver, span_exporter):
+    _model_graph(devserver).invoke(ask("hi"))
+
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == ["invoke_workflow LangGraph", "  node model", f"    chat {MODEL}"]
+    workflow = spans[-1]
+    for key in (semconv.USAGE_INPUT_TOKENS, semconv.RESPONSE_FINISH_REASONS):
+        assert key not in workflow.attributes  # only an agent sums up its model calls
+
+
+def _agent_sums_up_its_chats(spans: Any) -> None:
+    agent = named(spans, "invoke_agent weather-agent")[0]
+    chats = named(spans, f"chat {MODEL}")
+    assert len(chats) == 2
+    for key in (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS):
+        total = sum(chat.attributes[key] for chat in chats)
+        assert total > 0
+        assert agent.attributes[key] == total
+    assert agent.attributes[semconv.PROVIDER] == "openai"
+    last = max(chats, key=lambda chat: chat.end_time)
+    assert agent.attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
+    assert last.attributes[semconv.RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+def test_agent_sums_up_its_model_calls_merged_with_the_provider_adapter(
+    lc_openai, devserver, span_exporter
+):
+    react_agent(openai_chat(devserver)).invoke(ask())
+
+    spans = span_exporter.get_finished_spans()
+    assert semconv.OPENAI_API_TYPE in named(spans, f"chat {MODEL}")[0].attributes  # merged
+    _agent_sums_up_its_chats(spans)
+
+
+def test_agent_sums_up_its_model_calls_recorded_by_the_framework(lc, devserver, span_exporter):
+    react_agent(openai_chat(devserver)).invoke(ask())
+
+    spans = span_exporter.get_finished_spans()
+    assert semconv.OPENAI_API_TYPE not in named(spans, f"chat {MODEL}")[0].attributes
+    _agent_sums_up_its_chats(spans)
+
+
+def test_agent_span_carries_its_input_and_answer(lc_openai, devserver, span_exporter):
+    result = react_agent(openai_chat(devserver)).invoke(ask())
+
+    agent = named(span_exporter.get_finished_spans(), "invoke_agent weather-agent")[0]
+    assert json.loads(agent.attributes[semconv.INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": QUESTION}]}
+    ]
+    answer = result["messages"][-1].content
+    assert "sunny in Paris" in answer
+    assert json.loads(agent.attributes[semconv.OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": answer}],
+            "name": "weather-agent",  # the agent names its messages
+            "finish_reason": "stop",
+        }
+    ]
+
+
+def test_workflow_span_carries_a_text_input_and_answer(lc, span_exporter):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.output_parsers import StrOutputParser
+
+    chain = (FakeListChatModel(responses=["fine"]) | StrOutputParser()).with_config(run_name="ask")
+    assert chain.invoke("how are you?") == "fine"
+
+    workflow = named(span_exporter.get_finished_spans(), "invoke_workflow ask")[0]
+    assert workflow.attributes[semconv.INPUT_MESSAGES] == (
+        '[{"role":"user","parts":[{"type":"text","content":"how are you?"}]}]'
+    )
+    assert workflow.attributes[semconv.OUTPUT_MESSAGES] == (
+        '[{"role":"assistant","parts":[{"type":"text","content":"fine"}],"finish_reason":"stop"}]'
+    )
+
+
+def test_workflow_state_of_the_apps_own_is_no_message(lc_openai, devserver, span_exporter):
+    _fan_out_graph(devserver).invoke({"topic": "otters", "notes": []})
+
+    workflow = named(span_exporter.get_finished_spans(), "invoke_workflow research")[0]
+    assert semconv.INPUT_MESSAGES not in workflow.attributes
+    assert semconv.OUTPUT_MESSAGES not in workflow.attributes

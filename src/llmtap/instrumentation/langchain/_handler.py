@@ -22,11 +22,16 @@ from llmtap.instrumentation.langchain._graphs import Graphs
 
 # metadata keys an app names a graph run as an agent with, and a conversation with
 AGENT_NAME_KEY = "gen_ai.agent.name"
+# langchain 1.x ``create_agent``: its graph's metadata (inherited by every run inside it)
+CREATE_AGENT = "langchain_create_agent"
+CREATE_AGENT_NAME_KEY = "lc_agent_name"
 CONVERSATION_KEYS = ("thread_id", "conversation_id", "session_id")
 # LangGraph's START and END (older releases run START as a node of its own)
 _GRAPH_ENDS = frozenset({"__start__", "__end__"})
 # LangGraph's control flow (interrupts, Command to a parent graph) raised through runs
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"})
+_TOP_OPERATIONS = frozenset({semconv.OP_INVOKE_AGENT, semconv.OP_INVOKE_WORKFLOW})
+_MODEL_OPERATIONS = frozenset({semconv.OP_CHAT, semconv.OP_TEXT_COMPLETION})
 
 
 def _node_run(name: str, tags: list[str] | None, metadata: dict[str, Any]) -> bool:
@@ -53,6 +58,14 @@ def _run_name(serialized: Any, kwargs: dict[str, Any], default: str) -> str:
     return str(name or default)
 
 
+def _agent_name(name: str, parent: UUID | None, meta: dict[str, Any]) -> str:
+    if parent is None and meta.get(AGENT_NAME_KEY):
+        return str(meta[AGENT_NAME_KEY])
+    if meta.get("ls_integration") == CREATE_AGENT and meta.get(CREATE_AGENT_NAME_KEY):
+        return str(meta[CREATE_AGENT_NAME_KEY])
+    return name
+
+
 def _is_control_flow(error: BaseException) -> bool:
     return any(cls.__name__ in _CONTROL_FLOW for cls in type(error).__mro__)
 
@@ -70,6 +83,8 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         self.graphs = graphs
         # agent graph runs: their nodes are plumbing (the agent's chat and tool spans suffice)
         self._agent_runs: set[UUID] = set()
+        # run -> the agent run it runs in (its nearest): the agent sums up its model calls
+        self._agent_of: dict[UUID, UUID] = {}
 
     @property
     def _capture(self) -> bool:
@@ -88,10 +103,19 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         *,
         attach: bool = False,
     ) -> None:
+        self._track(run_id, parent)
         conversation = _conversation(meta)
         if conversation is not None:
             inv.attributes.setdefault(semconv.CONVERSATION_ID, conversation)
         self.runs.open(run_id, parent, inv, attach=attach)
+
+    def _track(self, run_id: UUID, parent: UUID | None) -> None:
+        if run_id in self._agent_runs:
+            owner: UUID | None = run_id
+        else:
+            owner = self._agent_of.get(parent) if parent is not None else None
+        if owner is not None:
+            self._agent_of[run_id] = owner
 
     # chains, graphs and nodes ----------------------------------------------------------
 
@@ -109,13 +133,16 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         if not self.telemetry.enabled:
             return
         try:
-            self._chain_start(serialized, run_id, parent_run_id, tags, metadata or {}, kwargs)
+            self._chain_start(
+                serialized, inputs, run_id, parent_run_id, tags, metadata or {}, kwargs
+            )
         except Exception as exc:
             log_once("LangChain on_chain_start", exc)
 
     def _chain_start(
         self,
         serialized: Any,
+        inputs: Any,
         run_id: UUID,
         parent: UUID | None,
         tags: list[str] | None,
@@ -125,12 +152,18 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         name = _run_name(serialized, kwargs, "chain")
         kind = self._chain_kind(name, parent, tags, meta)
         if kind is None:
+            self._track(run_id, parent)
             self.runs.skip(run_id, parent)
             return
         if kind == "agent":
             self._agent_runs.add(run_id)
-            name = str(meta.get(AGENT_NAME_KEY) or name) if parent is None else name
-        self._open(run_id, parent, step_invocation(kind, name), meta)
+            name = _agent_name(name, parent, meta)
+        inv = step_invocation(kind, name)
+        if self._capture and kind in ("agent", "workflow"):
+            system, others = _messages.chain_input(inputs)
+            inv.system_instructions = system or None
+            inv.input_messages = others or None
+        self._open(run_id, parent, inv, meta)
 
     def _chain_kind(
         self, name: str, parent: UUID | None, tags: list[str] | None, meta: dict[str, Any]
@@ -141,26 +174,59 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
             if name in _GRAPH_ENDS or (parent in self._agent_runs and not self._internal):
                 return None
             return "node"
-        if meta.get("ls_integration") == "langgraph" or parent is None:
+        marker = meta.get("ls_integration")
+        created = marker == CREATE_AGENT
+        if marker == "langgraph" or created or parent is None:
             graph = self.graphs.kind(name)
+            named = parent is None and bool(meta.get(AGENT_NAME_KEY))
             if graph is not None:
-                return "agent" if parent is None and meta.get(AGENT_NAME_KEY) else graph
+                return "agent" if created or named else graph
             if parent is None:
-                return "agent" if meta.get(AGENT_NAME_KEY) else "workflow"
+                return "agent" if created or named else "workflow"
         return "chain" if self._internal else None
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            inv = self.runs.get(run_id)
+            if inv is not None and self._capture and inv.operation in _TOP_OPERATIONS:
+                inv.output_messages = _messages.chain_output(outputs) or None
+        except Exception as exc:
+            log_once("LangChain on_chain_end", exc)
         self._close(run_id, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close(run_id, None if _is_control_flow(error) else error)
 
-    def _close(self, run_id: UUID, error: BaseException | None) -> None:
+    def _close(self, run_id: UUID, error: BaseException | None) -> Invocation | None:
         try:
             self._agent_runs.discard(run_id)
-            self.runs.close(run_id, error)
+            owner = self._agent_of.pop(run_id, None)
+            inv = self.runs.close(run_id, error)
+            if inv is not None and owner is not None and inv.operation in _MODEL_OPERATIONS:
+                self._to_agent(owner, inv)
+            return inv
         except Exception as exc:
             log_once("LangChain run end", exc)
+            return None
+
+    def _to_agent(self, owner: UUID, call: Invocation) -> None:
+        """The agent's span sums up its model calls: their provider, the tokens they used,
+        how the last one ended. Read from the call's span, where a provider adapter that
+        merged into it recorded them too."""
+        agent = self.runs.get(owner)
+        if agent is None or agent.operation != semconv.OP_INVOKE_AGENT:
+            return
+        recorded = getattr(call.span, "attributes", None) or call.attributes
+        attrs = agent.attributes
+        provider = recorded.get(semconv.PROVIDER)
+        if provider:
+            attrs.setdefault(semconv.PROVIDER, provider)
+        for key in (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS):
+            if isinstance(recorded.get(key), int):
+                attrs[key] = attrs.get(key, 0) + recorded[key]
+        finish = recorded.get(semconv.RESPONSE_FINISH_REASONS)
+        if finish:
+            attrs[semconv.RESPONSE_FINISH_REASONS] = list(finish)
 
     # chat models and LLMs ----------------------------------------------------------------
 

@@ -208,3 +208,39 @@ def as_text(value: Any) -> str:
         return json.dumps(content, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         return str(content)
+
+
+def _as_messages(value: Any, role: str) -> list[Any]:
+    """LangChain messages from a chain's input or output: a message, a list of messages
+    (or of role/content tuples and dicts), a state with ``messages``, or a text (``role``'s);
+    none from anything else."""
+    from langchain_core.messages import BaseMessage, convert_to_messages
+
+    if isinstance(value, dict):
+        value = value.get("messages")
+    if isinstance(value, str):
+        value = [(role, value)] if value else None
+    elif isinstance(value, BaseMessage):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        return []
+    try:
+        return list(convert_to_messages(value))
+    except Exception:
+        return []  # not messages: a state of the app's own
+
+
+def chain_input(inputs: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system instruction parts, the other messages) of a workflow's or agent's input."""
+    messages = _as_messages(inputs, "user")
+    return split_messages(messages) if messages else ([], [])
+
+
+def chain_output(outputs: Any) -> list[dict[str, Any]]:
+    """A workflow's or agent's answer: its last assistant message, which ended the run."""
+    answers = [m for m in _as_messages(outputs, "ai") if getattr(m, "type", "") == "ai"]
+    if not answers:
+        return []
+    out = message(answers[-1])
+    out["finish_reason"] = "stop"
+    return [out]
