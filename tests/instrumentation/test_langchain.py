@@ -754,3 +754,31 @@ def test_workflow_state_of_the_apps_own_is_no_message(lc_openai, devserver, span
     workflow = named(span_exporter.get_finished_spans(), "invoke_workflow research")[0]
     assert semconv.INPUT_MESSAGES not in workflow.attributes
     assert semconv.OUTPUT_MESSAGES not in workflow.attributes
+
+
+def test_a_graph_the_create_agent_runs_inherits_its_markers_but_is_no_agent(
+    lc_openai, devserver, span_exporter
+):
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    inner = _model_graph(devserver)  # named "LangGraph"
+    graph = StateGraph(MessagesState)
+    graph.add_node("model", lambda state: inner.invoke(state))
+    graph.add_edge(START, "model")
+    graph.add_edge("model", END)
+    outer = graph.compile(name="outer")
+    outer.invoke(ask("hi"), config={"metadata": CREATE_AGENT})
+
+    spans = span_exporter.get_finished_spans()
+    assert tree(spans) == [
+        "invoke_agent helper",
+        "  invoke_workflow LangGraph",
+        "    node model",
+        f"      chat {MODEL}",
+    ]
+    # the agent's model call, inside the workflow it runs, is still the agent's
+    agent = named(spans, "invoke_agent helper")[0]
+    assert (
+        agent.attributes[semconv.USAGE_INPUT_TOKENS]
+        == (named(spans, f"chat {MODEL}")[0].attributes[semconv.USAGE_INPUT_TOKENS])
+    )

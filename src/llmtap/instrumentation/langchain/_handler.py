@@ -85,6 +85,8 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
         self._agent_runs: set[UUID] = set()
         # run -> the agent run it runs in (its nearest): the agent sums up its model calls
         self._agent_of: dict[UUID, UUID] = {}
+        # create_agent runs -> their lc_agent_name (the runs inside inherit both markers)
+        self._created: dict[UUID, Any] = {}
 
     @property
     def _capture(self) -> bool:
@@ -157,6 +159,8 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
             return
         if kind == "agent":
             self._agent_runs.add(run_id)
+            if meta.get("ls_integration") == CREATE_AGENT:
+                self._created[run_id] = meta.get(CREATE_AGENT_NAME_KEY)
             name = _agent_name(name, parent, meta)
         inv = step_invocation(kind, name)
         if self._capture and kind in ("agent", "workflow"):
@@ -175,8 +179,8 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
                 return None
             return "node"
         marker = meta.get("ls_integration")
-        created = marker == CREATE_AGENT
-        if marker == "langgraph" or created or parent is None:
+        created = marker == CREATE_AGENT and not self._inherited(parent, meta)
+        if marker in ("langgraph", CREATE_AGENT) or parent is None:
             graph = self.graphs.kind(name)
             named = parent is None and bool(meta.get(AGENT_NAME_KEY))
             if graph is not None:
@@ -184,6 +188,14 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
             if parent is None:
                 return "agent" if created or named else "workflow"
         return "chain" if self._internal else None
+
+    def _inherited(self, parent: UUID | None, meta: dict[str, Any]) -> bool:
+        """Whether a run's create_agent markers are those of the agent it runs in (a graph
+        that agent runs inherits them: it is no agent for them)."""
+        owner = self._agent_of.get(parent) if parent is not None else None
+        if owner is None or owner not in self._created:
+            return False
+        return bool(self._created[owner] == meta.get(CREATE_AGENT_NAME_KEY))
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
@@ -200,6 +212,7 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
     def _close(self, run_id: UUID, error: BaseException | None) -> Invocation | None:
         try:
             self._agent_runs.discard(run_id)
+            self._created.pop(run_id, None)
             owner = self._agent_of.pop(run_id, None)
             inv = self.runs.close(run_id, error)
             if inv is not None and owner is not None and inv.operation in _MODEL_OPERATIONS:
