@@ -4,9 +4,13 @@ llmtap adds one callback handler (``_handler``) to every callback manager LangCh
 configures, so every run reports to it without the app passing callbacks. What it records:
 
 - a LangGraph graph run: ``invoke_workflow {graph}``, or ``invoke_agent {name}`` for an agent
-  graph (one with a ``ToolNode``, as ``create_react_agent`` builds, or one the app names with
-  ``gen_ai.agent.name`` in its run's metadata); a chain the app invokes at the top level:
-  ``invoke_workflow {chain}``. ``gen_ai.conversation.id`` is the run's ``thread_id``.
+  graph (one with a ``ToolNode``, as ``create_react_agent`` builds, one langchain's
+  ``create_agent`` marks with ``ls_integration`` and ``lc_agent_name`` in its metadata, or one
+  the app names with ``gen_ai.agent.name`` there); a chain the app invokes at the top level:
+  ``invoke_workflow {chain}``. ``gen_ai.conversation.id`` is the run's ``thread_id``. An agent
+  span sums up its model calls: their provider, input and output tokens, and the last one's
+  finish reasons. With content capture, workflow and agent spans carry their input messages
+  (a message list, a state's ``messages`` or a text) and their final answer.
 - a workflow graph's nodes: ``node {name}`` steps (an agent graph's nodes are plumbing: its
   model and tool calls go straight under the agent span);
 - a chat model or LLM run: one ``chat {model}`` (``text_completion``) CLIENT span. When the
