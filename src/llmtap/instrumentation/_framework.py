@@ -203,3 +203,21 @@ def _leave_to_provider(inv: Invocation) -> None:
     inv.input_messages = inv.output_messages = None
     inv.system_instructions = inv.tool_definitions = None
     inv.own_span = False
+
+
+def add_model_call(agent: Invocation, call: Invocation) -> None:
+    """An agent's span sums up its model calls: the provider they went to, the tokens they
+    used, how the last one ended. Read from the call's span, where a provider adapter that
+    merged into it recorded them too. No model: the cost stage prices the calls, not the
+    agent again."""
+    recorded = getattr(call.span, "attributes", None) or call.attributes
+    attrs = agent.attributes
+    provider = recorded.get(semconv.PROVIDER)
+    if provider:
+        attrs.setdefault(semconv.PROVIDER, provider)
+    for key in (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS):
+        if isinstance(recorded.get(key), int):
+            attrs[key] = attrs.get(key, 0) + recorded[key]
+    finish = recorded.get(semconv.RESPONSE_FINISH_REASONS)
+    if finish:
+        attrs[semconv.RESPONSE_FINISH_REASONS] = list(finish)

@@ -14,7 +14,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from llmtap import semconv
-from llmtap.instrumentation._framework import RunSpans, step_invocation
+from llmtap.instrumentation._framework import RunSpans, add_model_call, step_invocation
 from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 from llmtap.instrumentation._retrieval import record_documents
 from llmtap.instrumentation.langchain import _messages
@@ -223,23 +223,9 @@ class LlmtapCallbackHandler(BaseCallbackHandler):
             return None
 
     def _to_agent(self, owner: UUID, call: Invocation) -> None:
-        """The agent's span sums up its model calls: their provider, the tokens they used,
-        how the last one ended. Read from the call's span, where a provider adapter that
-        merged into it recorded them too."""
         agent = self.runs.get(owner)
-        if agent is None or agent.operation != semconv.OP_INVOKE_AGENT:
-            return
-        recorded = getattr(call.span, "attributes", None) or call.attributes
-        attrs = agent.attributes
-        provider = recorded.get(semconv.PROVIDER)
-        if provider:
-            attrs.setdefault(semconv.PROVIDER, provider)
-        for key in (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS):
-            if isinstance(recorded.get(key), int):
-                attrs[key] = attrs.get(key, 0) + recorded[key]
-        finish = recorded.get(semconv.RESPONSE_FINISH_REASONS)
-        if finish:
-            attrs[semconv.RESPONSE_FINISH_REASONS] = list(finish)
+        if agent is not None and agent.operation == semconv.OP_INVOKE_AGENT:
+            add_model_call(agent, call)
 
     # chat models and LLMs ----------------------------------------------------------------
 

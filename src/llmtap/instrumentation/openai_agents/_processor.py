@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from llmtap import semconv
-from llmtap.instrumentation._framework import RunSpans
+from llmtap.instrumentation._framework import RunSpans, add_model_call
 from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 from llmtap.instrumentation.openai_agents import _spans
 
@@ -131,23 +131,9 @@ class AgentsProcessor:
         return None
 
     def _to_agent(self, runs: RunSpans, parent: str, chat: Invocation) -> None:
-        """The agent's span sums up its model calls (the SDK's agent span data names no
-        model): the provider they went to, the tokens they used, how the last one ended.
-        No model: the cost stage prices the model calls, not the agent's span again."""
         owner = self._nearest(runs, parent)
-        if owner is None or owner.operation != semconv.OP_INVOKE_AGENT:
-            return
-        recorded = getattr(chat.span, "attributes", None) or chat.attributes
-        attrs = owner.attributes
-        provider = recorded.get(semconv.PROVIDER)
-        if provider:
-            attrs.setdefault(semconv.PROVIDER, provider)
-        for key in (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS):
-            if isinstance(recorded.get(key), int):
-                attrs[key] = attrs.get(key, 0) + recorded[key]
-        finish = recorded.get(semconv.RESPONSE_FINISH_REASONS)
-        if finish:
-            attrs[semconv.RESPONSE_FINISH_REASONS] = list(finish)
+        if owner is not None and owner.operation == semconv.OP_INVOKE_AGENT:
+            add_model_call(owner, chat)
 
     def _finish(self, runs: RunSpans, span: Any, inv: Invocation) -> None:
         data = span.span_data
