@@ -23,6 +23,14 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
+# content capture off in llmtap and every peer, for rows that compare the same work
+CONTENT_OFF_ENV = {
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
+    "TRACELOOP_TRACE_CONTENT": "false",
+    "OPENINFERENCE_HIDE_INPUTS": "true",
+    "OPENINFERENCE_HIDE_OUTPUTS": "true",
+}
+
 
 class DropSpans(SpanExporter):
     """Counts and drops spans; keeps them only while ``keep`` is set (inspection)."""

@@ -45,15 +45,9 @@ import wrapt
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sink import Sink  # noqa: E402
+from _sink import CONTENT_OFF_ENV, Sink  # noqa: E402
 from llmtap.devserver import handle  # noqa: E402
 
-CONTENT_OFF_ENV = {
-    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
-    "TRACELOOP_TRACE_CONTENT": "false",
-    "OPENINFERENCE_HIDE_INPUTS": "true",
-    "OPENINFERENCE_HIDE_OUTPUTS": "true",
-}
 MODEL = "gpt-4o-mini"
 QUESTION = "What is the weather and the local time in Paris?"
 LLMTAP_LANGCHAIN = "llmtap.instrumentation.langchain:LangChainInstrumentor"

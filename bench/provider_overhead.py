@@ -38,15 +38,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sink import Sink  # noqa: E402
+from _sink import CONTENT_OFF_ENV, Sink  # noqa: E402
 from llmtap.devserver import handle  # noqa: E402
 
-CONTENT_OFF_ENV = {
-    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
-    "TRACELOOP_TRACE_CONTENT": "false",
-    "OPENINFERENCE_HIDE_INPUTS": "true",
-    "OPENINFERENCE_HIDE_OUTPUTS": "true",
-}
 PROMPT = "Explain OpenTelemetry spans in one paragraph."
 
 
