@@ -17,6 +17,8 @@ from llmtap.config import Settings
 from llmtap.instrumentation._framework import RunSpans, step_invocation
 from llmtap.instrumentation._invocation import Invocation, Telemetry
 
+from .test_openai_support import data_points
+
 USER = [{"role": "user", "content": "Say hi"}]
 
 
@@ -27,18 +29,6 @@ def _runs(tracer_provider: Any, meter_provider: Any) -> RunSpans:
 def _chat_run() -> Invocation:
     inv = Invocation(semconv.OP_CHAT, "openai", "gpt-4o-mini")
     return inv
-
-
-def _points(reader: Any, name: str) -> list[Any]:
-    data = reader.get_metrics_data()
-    return [
-        point
-        for rm in (data.resource_metrics if data else ())
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-    ]
 
 
 def test_runs_nest_by_parent_id_and_runs_without_a_span_are_looked_through(
@@ -114,7 +104,7 @@ def test_a_chat_run_merges_with_the_instrumented_provider_call(
     # the provider adapter recorded the response on the framework's span
     assert chat.attributes[semconv.USAGE_OUTPUT_TOKENS] > 0
     assert chat.attributes[semconv.RESPONSE_ID]
-    (duration,) = _points(metric_reader, semconv.METRIC_OPERATION_DURATION)
+    (duration,) = data_points(metric_reader, semconv.METRIC_OPERATION_DURATION)
     assert duration.count == 1
     assert trace.get_current_span() is trace.INVALID_SPAN
 
@@ -131,9 +121,9 @@ def test_a_chat_run_with_no_provider_underneath_records_its_own_metrics(
 
     (span,) = span_exporter.get_finished_spans()
     assert span.attributes[semconv.USAGE_OUTPUT_TOKENS] == 2
-    (duration,) = _points(metric_reader, semconv.METRIC_OPERATION_DURATION)
+    (duration,) = data_points(metric_reader, semconv.METRIC_OPERATION_DURATION)
     assert duration.count == 1
-    assert sum(p.count for p in _points(metric_reader, semconv.METRIC_TOKEN_USAGE)) == 2
+    assert sum(p.count for p in data_points(metric_reader, semconv.METRIC_TOKEN_USAGE)) == 2
 
 
 def test_an_attached_run_ended_in_another_thread_leaves_that_context_alone(

@@ -41,6 +41,8 @@ from llmtap.pipeline.sampling import RuleSampler
 from llmtap.pipeline.sampling_config import HeadRule, HeadSamplingConfig
 from llmtap.sdk.processor import PipelineProcessor, exporter_queue
 
+from .test_openai_support import data_points
+
 TARGET = "llmtap.instrumentation.pydantic_ai:PydanticAIInstrumentor"
 MODEL = "gpt-4o-mini"
 CLAUDE = "claude-haiku-4-5"
@@ -184,7 +186,7 @@ def test_an_agent_run_with_a_tool_has_one_chat_span_per_model_call(
 def test_token_usage_is_recorded_once_per_model_call(both, devserver, metric_reader) -> None:
     weather_agent(openai_model(devserver)).run_sync(QUESTION)
 
-    points = _points(metric_reader, semconv.METRIC_TOKEN_USAGE)
+    points = data_points(metric_reader, semconv.METRIC_TOKEN_USAGE)
     # PydanticAI records it through llmtap's meter provider; llmtap's adapter, merged into
     # PydanticAI's span, records none: two calls, input and output each, once
     assert sorted((p.attributes[semconv.TOKEN_TYPE], p.count) for p in points) == [
@@ -510,18 +512,6 @@ def test_the_judge_finds_question_answer_and_tool_result(
     # gen_ai.input/output.messages): a judge rule on the root span finds nothing to read
     at_root = extract_input(run, trace)
     assert (at_root.input_text, at_root.output_text) == ("", "")
-
-
-def _points(reader: Any, name: str) -> list[Any]:
-    data = reader.get_metrics_data()
-    return [
-        point
-        for rm in (data.resource_metrics if data else ())
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-    ]
 
 
 LAZY_APP = """
