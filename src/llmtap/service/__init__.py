@@ -32,7 +32,16 @@ class ServiceConfig:
     or ``off`` turns a listener off. Bind ``0.0.0.0`` in a container.
 
     ``queue_size`` is how many spans may wait per destination (the larger of it and the
-    destination's own ``export[].queue_size``); ``best_effort`` lists destination names
+    destination's own ``export[].queue_size``), and ``queue_max_bytes`` how many bytes of
+    them. With ``queue_dir`` each destination's queue is also written to a write-ahead log
+    in ``<queue_dir>/<destination>/`` before the request is acknowledged: what was accepted
+    survives a crash or restart of the service and is sent when it starts again (at least
+    once: spans delivered just before a crash may be sent again, counted in
+    ``llmtap_service_spans_resent_total``); ``queue_fsync`` also syncs each write to disk
+    (survives power loss, costs a sync per request). ``memory_limit_mib``: above this
+    resident memory the service answers senders with a retryable error (503 /
+    UNAVAILABLE with a retry delay) instead of growing; unset, it is 85% of the
+    container's (cgroup) memory limit when there is one. ``best_effort`` lists destination names
     (``export[].name``, else ``<preset>#<index>``) that drop what does not fit instead of
     pushing back on senders. ``retry_after_s`` is the delay senders are told to wait when
     a queue is full. ``hook_queue_size`` bounds the spans waiting for ``on_spans`` hooks.
@@ -63,6 +72,14 @@ class ServiceConfig:
     """largest OTLP request accepted"""
     queue_size: int = 16384
     """spans waiting per destination at most"""
+    queue_max_bytes: int = 128 * 1024 * 1024
+    """bytes of spans waiting per destination at most"""
+    queue_dir: str | None = None
+    """directory for durable queues, one per destination (unset: queues in memory only)"""
+    queue_fsync: bool = False
+    """sync every queue write to disk (survives power loss; unset: survives process crashes)"""
+    memory_limit_mib: int | None = None
+    """refuse data (retryable) while the process uses more (unset: 85% of its cgroup limit)"""
     shutdown_timeout_s: float = 10.0
     """time given to flush queues at shutdown"""
     retry_after_s: float = 1.0
@@ -98,6 +115,7 @@ class ServiceConfig:
         for name, low in (
             ("max_message_bytes", 1024),
             ("queue_size", 1),
+            ("queue_max_bytes", 1024),
             ("hook_queue_size", 1),
             ("workers", 1),
         ):
@@ -109,6 +127,12 @@ class ServiceConfig:
             errors.append(
                 f"shutdown_timeout_s: expected 0 or more, got {self.shutdown_timeout_s!r}"
             )
+        if self.memory_limit_mib is not None and self.memory_limit_mib < 16:
+            errors.append(
+                f"memory_limit_mib: expected at least 16 (MiB), got {self.memory_limit_mib!r}"
+            )
+        if self.queue_dir is not None and not str(self.queue_dir).strip():
+            errors.append("queue_dir: is empty (leave it out to keep queues in memory only)")
         if self.retry_after_s <= 0:
             errors.append(f"retry_after_s: expected a positive number, got {self.retry_after_s!r}")
         if errors:

@@ -29,7 +29,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -40,8 +41,9 @@ from llmtap.diagnostics import Once, warn_once
 from llmtap.pipeline.span import SpanData, Stage
 from llmtap.service import ServiceConfig, service_config_of
 from llmtap.service.address import parse_address
-from llmtap.service.forward import Destination, build_forwarder
+from llmtap.service.forward import Destination, QueueWriteError, build_forwarder
 from llmtap.service.hooks import SpanHooks
+from llmtap.service.memory_limit import MemoryLimit
 from llmtap.service.metrics import MetricsRegistry, MetricsServer
 from llmtap.service.receiver import (
     INVALID,
@@ -73,6 +75,7 @@ from llmtap.service.spans import (
 )
 from llmtap.service.stage_skip import needs_stages
 from llmtap.service.usage import Usage, usage_from_data, usage_from_wire
+from llmtap.service.wal import WriteAheadLog, directory_name
 
 __all__ = ["BindError", "ServiceApp", "ServiceConfig", "StopReport", "service_config_of"]
 
@@ -97,6 +100,8 @@ class StopReport:
     dropped: dict[str, int]
     hook_spans_dropped: int
     seconds: float
+    kept: dict[str, int] = field(default_factory=dict)
+    """spans left in the durable queues, sent after the next start"""
 
 
 @dataclass
@@ -107,6 +112,7 @@ class _Batch:
     hook_spans: list[ReceivedSpan]
     processed: int
     usage: Usage
+    size: int
 
 
 class ServiceApp:
@@ -148,6 +154,7 @@ class ServiceApp:
         for dest in self.destinations:
             dest.count_with(self._counts)
         self._strict = [d for d in self.destinations if not d.best_effort]
+        self._memory = MemoryLimit.from_config(self.service.memory_limit_mib)
         self._admit = threading.Lock()
         self._accepting = False
         self._forwarding = True
@@ -170,6 +177,12 @@ class ServiceApp:
             "llmtap_service_queue_capacity",
             "Spans that may wait per destination",
             lambda: {(d.name,): d.capacity for d in self.destinations},
+            ("destination",),
+        )
+        self.metrics.gauge_callback(
+            "llmtap_service_queue_bytes",
+            "Bytes of spans waiting per destination",
+            lambda: {(d.name,): d.depth_bytes() for d in self.destinations},
             ("destination",),
         )
         self.metrics.gauge_callback(
@@ -202,13 +215,35 @@ class ServiceApp:
                     name,
                     forwarder,
                     capacity=max(self.service.queue_size, int(export.queue_size or 0)),
+                    max_bytes=self.service.queue_max_bytes,
                     batch_size=int(export.batch_size or 512),
                     best_effort=name in self.service.best_effort,
                     counts=self._counts,
                     description=f"{export.preset}, {forwarder.kind} {forwarder.target}",
+                    wal=self._wal(name),
                 )
             )
+        self._warn_orphan_queues(names)
         return out
+
+    def _wal(self, destination: str) -> WriteAheadLog | None:
+        if not self.service.queue_dir:
+            return None
+        root = Path(self.service.queue_dir).expanduser()
+        return WriteAheadLog(root / directory_name(destination), fsync=self.service.queue_fsync)
+
+    def _warn_orphan_queues(self, names: list[str]) -> None:
+        if not self.service.queue_dir:
+            return
+        root = Path(self.service.queue_dir).expanduser()
+        known = {directory_name(n) for n in names}
+        for path in sorted(root.iterdir()):
+            if path.is_dir() and path.name not in known and any(path.glob("*.wal")):
+                _log.warning(
+                    "queue directory %s belongs to no configured destination; its spans "
+                    "are not sent (add the destination back, or delete the directory)",
+                    path,
+                )
 
     # hooks
 
@@ -263,13 +298,17 @@ class ServiceApp:
 
     def _full(self) -> Destination | None:
         for dest in self._strict:
-            if dest.depth() >= dest.capacity:
+            if dest.full():
                 return dest
         return None
 
     def _ingest(self, request: bytes, transport: str) -> Accepted:
         if not self._accepting:
             raise self._refuse("shutting_down", "the service is not taking data (shutting down)")
+        if self._memory.exceeded():
+            raise self._refuse(
+                "memory_limit", "the service is over its memory limit; retry later", None
+            )
         full = self._full()
         if full is not None:  # cheap early answer before any decoding
             raise self._backpressure(full, None)
@@ -288,10 +327,9 @@ class ServiceApp:
                         "shutting_down", "the service is not taking data (shutting down)", spans
                     )
                 for dest in self._strict:
-                    if not dest.has_room(spans):
+                    if not dest.has_room(spans, batch.size):
                         raise self._backpressure(dest, spans)
-                for dest in self.destinations:
-                    dest.offer(batch.items)
+                self._offer(batch.items, spans)
             self._m.accepted.inc(spans)
             if batch.processed:
                 self._m.processed.inc(batch.processed)
@@ -302,6 +340,14 @@ class ServiceApp:
             message = f"{batch.rejected} span(s) rejected: {batch.problem}"
         return Accepted(spans, batch.rejected, message)
 
+    def _offer(self, items: list[SpanItem], spans: int) -> None:
+        try:
+            for dest in self.destinations:
+                dest.offer(items)
+        except QueueWriteError as exc:
+            _log.error("%s; answering senders with a retryable error", exc)
+            raise self._refuse("queue_write_failed", str(exc), spans) from None
+
     def _backpressure(self, dest: Destination, spans: int | None) -> Rejected:
         now = time.monotonic()
         if now - self._last_backpressure_log > 10.0:
@@ -311,7 +357,13 @@ class ServiceApp:
                 dest.name,
                 dest.depth(),
                 dest.capacity,
-                extra={"fields": {"destination": dest.name, "depth": dest.depth()}},
+                extra={
+                    "fields": {
+                        "destination": dest.name,
+                        "depth": dest.depth(),
+                        "bytes": dest.depth_bytes(),
+                    }
+                },
             )
         return self._refuse(
             "backpressure",
@@ -329,7 +381,7 @@ class ServiceApp:
         items: list[SpanItem] = []
         hook_spans: list[ReceivedSpan] = []
         usage = Usage()
-        rejected = processed = 0
+        rejected = processed = size = 0
         problem = ""
         for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
             rgroup = None
@@ -389,7 +441,8 @@ class ServiceApp:
                     if _FEEDBACK in attrs:
                         usage.add_feedback(attrs)
                     items.append((out_group or group, span_header(len(body)), body))
-        return _Batch(items, rejected, problem, hook_spans, processed, usage)
+                    size += len(body)
+        return _Batch(items, rejected, problem, hook_spans, processed, usage, size)
 
     def _run_stages(self, data: SpanData) -> None:
         for stage in self.stages:
@@ -573,14 +626,16 @@ class ServiceApp:
             d.name: int(self._m.dropped.total(destination=d.name)) - before[d.name]
             for d in self.destinations
         }
-        drained = not any(dropped.values()) and all(d.depth() == 0 for d in self.destinations)
-        report = StopReport(drained, dropped, hook_left, time.monotonic() - started)
+        kept = {d.name: d.kept for d in self.destinations if d.wal is not None}
+        drained = not any(dropped.values()) and not any(kept.values())
+        report = StopReport(drained, dropped, hook_left, time.monotonic() - started, kept)
         _log.info(
             "llmtap service stopped",
             extra={
                 "fields": {
                     "drained": drained,
                     "dropped": dropped,
+                    "kept_on_disk": kept,
                     "hook_spans_dropped": hook_left,
                     "seconds": round(report.seconds, 3),
                     "spans_accepted": int(self._m.accepted.value()),
@@ -610,7 +665,13 @@ class ServiceApp:
             "processed": int(m.processed.value()),
             "rejected": {
                 r: int(m.rejected.value(reason=r))
-                for r in ("invalid", "backpressure", "shutting_down")
+                for r in (
+                    "invalid",
+                    "backpressure",
+                    "shutting_down",
+                    "memory_limit",
+                    "queue_write_failed",
+                )
             },
             "forwarded": {
                 d.name: int(m.forwarded.value(destination=d.name)) for d in self.destinations
@@ -618,6 +679,7 @@ class ServiceApp:
             "dropped": {
                 d.name: int(m.dropped.total(destination=d.name)) for d in self.destinations
             },
+            "resent": {d.name: int(m.resent.total(destination=d.name)) for d in self.destinations},
             "hook_dropped": int(m.hook_dropped.value()),
         }
 

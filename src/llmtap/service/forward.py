@@ -48,7 +48,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from llmtap.export.queue import DestinationQueue
 from llmtap.export.retry_after import parse_retry_after
-from llmtap.service.spans import SpanItem, encode_requests
+from llmtap.service.spans import SpanItem, decode_items, encode_request, encode_requests
+from llmtap.service.wal import WriteAheadLog
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -65,6 +66,7 @@ __all__ = [
 _log = logging.getLogger("llmtap.service")
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MIN_REQUEST_BYTES = 16 * 1024
 MAX_RETRY_WAIT_S = 5.0
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _RETRYABLE_GRPC = frozenset(
@@ -91,6 +93,7 @@ class SendResult:
     retry_after_s: float | None = None
     rejected: int = 0
     error: str = ""
+    timed_out: bool = False
 
 
 _OK = SendResult()
@@ -165,6 +168,10 @@ class GrpcForwarder:
             ("grpc.max_send_message_length", -1),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
             ("grpc.enable_retries", 0),  # the queue retries
+            # reconnect within a second of a backend coming back, however long it was down
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
         ]
         if insecure:
             self._channel = grpc.insecure_channel(self.target, options=options)
@@ -190,7 +197,12 @@ class GrpcForwarder:
             if code in _RETRYABLE_GRPC or (
                 code is grpc.StatusCode.RESOURCE_EXHAUSTED and delay is not None
             ):
-                return SendResult(retry=True, retry_after_s=delay, error=f"{code.name}: {details}")
+                return SendResult(
+                    retry=True,
+                    retry_after_s=delay,
+                    error=f"{code.name}: {details}",
+                    timed_out=code is grpc.StatusCode.DEADLINE_EXCEEDED,
+                )
             return SendResult(rejected=spans, error=f"{code.name}: {details}")
         try:
             return _partial(ExportTraceServiceResponse.FromString(raw or b""), spans)
@@ -276,7 +288,11 @@ class HttpForwarder:
                 return SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
             except (OSError, http.client.HTTPException) as exc:
                 self._drop_connection()
-                return SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
+                return SendResult(
+                    retry=True,
+                    error=f"{type(exc).__name__}: {exc}",
+                    timed_out=isinstance(exc, TimeoutError),
+                )
             if response.will_close:
                 self._drop_connection()
             status = response.status
@@ -414,6 +430,8 @@ class _Counts(Protocol):
 
     def send_failed(self, destination: str) -> None: ...
 
+    def resent(self, destination: str, reason: str, spans: int) -> None: ...
+
 
 class _NoCounts:
     def forwarded(self, destination: str, spans: int) -> None:
@@ -425,15 +443,32 @@ class _NoCounts:
     def send_failed(self, destination: str) -> None:
         pass
 
+    def resent(self, destination: str, reason: str, spans: int) -> None:
+        pass
+
+
+class QueueWriteError(OSError):
+    """The durable queue of a destination could not be written (e.g. the disk is full)."""
+
+
+def items_size(items: Sequence[Item]) -> int:
+    """The bytes ``items`` hold (their serialized spans)."""
+    return sum(len(header) + len(body) for _, header, body in items)
+
 
 class Destination:
     """A forwarder behind its own bounded queue.
 
-    ``capacity`` spans may wait. A *strict* destination (the default) never drops for lack
-    of room: the service checks :meth:`has_room` for the whole request before taking it
-    and otherwise answers with a retryable error, so its queue is given no limit of its
-    own. A *best-effort* destination (``best_effort=True``) takes what fits and drops (and
-    counts) the rest, so a slow backend of lesser importance never pushes back on senders.
+    ``capacity`` spans and ``max_bytes`` bytes of spans may wait. A *strict* destination
+    (the default) never drops for lack of room: the service checks :meth:`has_room` for the
+    whole request before taking it and otherwise answers with a retryable error. A
+    *best-effort* destination (``best_effort=True``) takes what fits and drops (and counts)
+    the rest, so a slow backend of lesser importance never pushes back on senders.
+
+    With a ``wal`` (:class:`~llmtap.service.wal.WriteAheadLog`) every span taken is written
+    to disk before :meth:`offer` returns, what was not delivered at the last stop or crash
+    is queued again first, and spans still queued at :meth:`close` stay on disk (``kept``)
+    instead of being dropped.
     """
 
     def __init__(
@@ -442,35 +477,46 @@ class Destination:
         forwarder: Forwarder,
         *,
         capacity: int = 16384,
+        max_bytes: int = 128 << 20,
         batch_size: int = 512,
         best_effort: bool = False,
         counts: _Counts | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         description: str = "",
+        wal: WriteAheadLog | None = None,
     ) -> None:
         self.name = name
         self.forwarder = forwarder
         self.capacity = max(1, capacity)
+        self.max_bytes = max(1, max_bytes)
         self.best_effort = best_effort
         self.description = description or f"{forwarder.kind} {forwarder.target}"
         self.max_request_bytes = max_request_bytes
+        self.wal = wal
+        self.kept = 0  # spans left on disk at close, sent after the next start
         self._counts: _Counts = counts or _NoCounts()
         self._closing = threading.Event()
         self._pending: Sequence[Item] | None = None
         self._progress = 0
         self._held = 0  # spans offered and not yet delivered or dropped
+        self._held_bytes = 0
         self._held_lock = threading.Lock()
         self._last_error_log = 0.0
         self._errors_since_log = 0
+        self._request_bytes = max_request_bytes
+        self._successes = 0
+        self._base_timeout_s: float | None = getattr(forwarder, "timeout_s", None)
         self.queue: DestinationQueue[Item] = DestinationQueue(
             name,
             self._send,
-            max_items=self.capacity if best_effort else 1 << 62,
+            max_items=1 << 62,
             batch_size=max(1, batch_size),
             delay_s=0.05,
             max_backoff_s=2.0,
             on_drop=self._on_drop,
         )
+        if wal is not None:
+            self._replay(wal)
 
     def count_with(self, counts: _Counts) -> None:
         """Report forwarded/dropped spans to ``counts`` (the service's metrics), unless the
@@ -478,58 +524,102 @@ class Destination:
         if isinstance(self._counts, _NoCounts):
             self._counts = counts
 
+    def _replay(self, wal: WriteAheadLog) -> None:
+        replayed = 0
+        for record in wal.recover():
+            items = decode_items(record.payload)[record.skip :]
+            self._hold(items)
+            self.queue.offer(items)
+            replayed += len(items)
+        if replayed:
+            self._counts.resent(self.name, "replay", replayed)
+            _log.info(
+                "%s: %d span(s) from the queue directory are sent again",
+                self.name,
+                replayed,
+                extra={"fields": {"destination": self.name, "spans": replayed}},
+            )
+
     # producer side
 
     def depth(self) -> int:
         """Spans waiting, and being sent (or retried)."""
         return self._held
 
-    def has_room(self, spans: int) -> bool:
-        """Whether a request of ``spans`` fits (an empty queue takes a request of any size)."""
-        depth = self.depth()
-        return depth == 0 or depth + spans <= self.capacity
+    def depth_bytes(self) -> int:
+        return self._held_bytes
+
+    def full(self) -> bool:
+        return self._held >= self.capacity or self._held_bytes >= self.max_bytes
+
+    def has_room(self, spans: int, size: int = 0) -> bool:
+        """Whether a request of ``spans`` spans and ``size`` bytes fits (an empty queue
+        takes a request of any size)."""
+        return self._held == 0 or (
+            self._held + spans <= self.capacity and self._held_bytes + size <= self.max_bytes
+        )
 
     def offer(self, items: Sequence[Item]) -> int:
-        """Queue ``items``; the number dropped (only a best-effort destination drops)."""
-        with self._held_lock:
-            self._held += len(items)
-        dropped = self.queue.offer(items)
+        """Queue ``items``; the number dropped (only a best-effort destination drops).
+        Raises :class:`QueueWriteError` when the durable queue cannot be written."""
+        taken = self._fit(items) if self.best_effort else items
+        if taken and self.wal is not None:
+            try:
+                self.wal.append(encode_request(taken), len(taken))
+            except OSError as exc:
+                raise QueueWriteError(
+                    f"cannot write the queue of {self.name} in {self.wal.directory}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+        self._hold(taken)
+        self.queue.offer(taken)
+        dropped = len(items) - len(taken)
         if dropped:
-            with self._held_lock:
-                self._held -= dropped
+            self._counts.dropped(self.name, "queue_full", dropped)
         return dropped
 
-    def _release(self, spans: int) -> None:
+    def _fit(self, items: Sequence[Item]) -> Sequence[Item]:
+        if self._held == 0:
+            return items
+        spans = max(0, self.capacity - self._held)
+        room = self.max_bytes - self._held_bytes
+        taken = 0
+        for _, header, body in items[:spans]:
+            room -= len(header) + len(body)
+            if room < 0:
+                break
+            taken += 1
+        return items[:taken]
+
+    def _hold(self, items: Sequence[Item]) -> None:
+        size = items_size(items)
+        with self._held_lock:
+            self._held += len(items)
+            self._held_bytes += size
+
+    def _release(self, spans: int, size: int) -> None:
         with self._held_lock:
             self._held = max(0, self._held - spans)
+            self._held_bytes = max(0, self._held_bytes - size)
 
     # worker side
 
     def _on_drop(self, name: str, count: int) -> None:
-        # while running, only offer() drops (a best-effort queue's overflow, never held);
-        # while closing, what was held is given up
-        if self._closing.is_set():
-            self._release(count)
-        reason = "shutdown" if self._closing.is_set() else "queue_full"
-        self._counts.dropped(self.name, reason, count)
+        # the queue drops only while stopping: what was queued and not sent
+        if self.wal is not None:
+            self.kept += count
+        else:
+            self._counts.dropped(self.name, "shutdown", count)
 
     def _send(self, batch: Sequence[Item]) -> bool:
-        requests = encode_requests(batch, self.max_request_bytes)
-        start = self._progress if self._pending is batch else 0
-        for index in range(start, len(requests)):
-            payload, spans = requests[index]
-            try:
-                result = self.forwarder.send(payload, spans)
-            except Exception as exc:  # a forwarder bug must not kill the worker
-                _log.debug("forwarding to %s failed", self.name, exc_info=True)
-                result = SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
+        done = self._progress if self._pending is batch else 0
+        for payload, spans in encode_requests(batch[done:], self._request_bytes):
+            result = self._send_request(payload, spans)
             if result.retry:
-                self._pending, self._progress = batch, index
-                self._counts.send_failed(self.name)
-                self._log_error(f"retrying: {result.error}", spans)
-                if result.retry_after_s and not self._closing.is_set():
-                    self._closing.wait(min(result.retry_after_s, MAX_RETRY_WAIT_S))
+                self._pending, self._progress = batch, done
+                self._retry_later(result, spans)
                 return False
+            self._grow_requests()
             if result.rejected:
                 self._counts.dropped(self.name, "rejected", result.rejected)
                 self._log_error(
@@ -539,9 +629,48 @@ class Destination:
                 )
             if spans > result.rejected:
                 self._counts.forwarded(self.name, spans - result.rejected)
+            done += spans
         self._pending, self._progress = None, 0
-        self._release(len(batch))
+        self._release(len(batch), items_size(batch))
+        if self.wal is not None:
+            self.wal.delivered(len(batch))
         return True
+
+    def _send_request(self, payload: bytes, spans: int) -> SendResult:
+        try:
+            return self.forwarder.send(payload, spans)
+        except Exception as exc:  # a forwarder bug must not kill the worker
+            _log.debug("forwarding to %s failed", self.name, exc_info=True)
+            return SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
+
+    def _retry_later(self, result: SendResult, spans: int) -> None:
+        self._counts.send_failed(self.name)
+        if result.timed_out:  # the backend may have taken them: sent again, so counted
+            self._counts.resent(self.name, "timeout", spans)
+            self._shrink_requests()
+        self._log_error(f"retrying: {result.error}", spans)
+        if result.retry_after_s and not self._closing.is_set():
+            self._closing.wait(min(result.retry_after_s, MAX_RETRY_WAIT_S))
+
+    def _shrink_requests(self) -> None:
+        """After a timeout: half as much per request, and (up to 4x the configured
+        timeout) more time for each."""
+        self._request_bytes = max(MIN_REQUEST_BYTES, self._request_bytes // 2)
+        self._successes = 0
+        base = self._base_timeout_s
+        if base is not None:
+            current = getattr(self.forwarder, "timeout_s", base)
+            self.forwarder.timeout_s = min(base * 4, current * 1.5)  # type: ignore[attr-defined]
+
+    def _grow_requests(self) -> None:
+        if self._request_bytes >= self.max_request_bytes:
+            return
+        self._successes += 1
+        if self._successes >= 8:
+            self._successes = 0
+            self._request_bytes = min(self.max_request_bytes, self._request_bytes * 2)
+            if self._request_bytes == self.max_request_bytes and self._base_timeout_s:
+                self.forwarder.timeout_s = self._base_timeout_s  # type: ignore[attr-defined]
 
     def _log_error(self, message: str, spans: int, level: int = logging.WARNING) -> None:
         self._errors_since_log += 1
@@ -571,11 +700,24 @@ class Destination:
         return self.queue.flush(timeout_s)
 
     def close(self, timeout_s: float) -> None:
-        """Send what is queued within ``timeout_s``; the rest is dropped and counted."""
+        """Send what is queued within ``timeout_s``; the rest is dropped and counted, or,
+        with a durable queue, kept on disk for the next start."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
         self.queue.flush(max(timeout_s, 0.0))
         self._closing.set()
         self.queue.close(max(0.05, min(1.0, deadline - time.monotonic())))
+        with self._held_lock:
+            self._held = self._held_bytes = 0
+        if self.wal is not None:
+            self.wal.close()
+            if self.kept:
+                _log.info(
+                    "%s: %d span(s) not yet sent stay in %s, sent after the next start",
+                    self.name,
+                    self.kept,
+                    self.wal.directory,
+                    extra={"fields": {"destination": self.name, "spans": self.kept}},
+                )
         try:
             self.forwarder.close()
         except Exception:

@@ -34,7 +34,8 @@ class ServiceMetrics:
         self.rejected = r.counter(
             "llmtap_service_spans_rejected_total",
             "Spans not taken: invalid (bad ids, reported as partial success; lost) or "
-            "backpressure/shutting_down (refused with a retryable error; the sender retries)",
+            "backpressure/shutting_down/memory_limit/queue_write_failed (refused with a "
+            "retryable error; the sender retries)",
             ("reason",),
         )
         self.accepted = r.counter(
@@ -54,6 +55,13 @@ class ServiceMetrics:
             "llmtap_service_spans_dropped_total",
             "Spans lost for a destination: queue_full (best-effort destinations), shutdown "
             "(not sent within the shutdown timeout), rejected (refused by the backend)",
+            ("destination", "reason"),
+        )
+        self.resent = r.counter(
+            "llmtap_service_spans_resent_total",
+            "Spans sent to a destination again, which it may have received already: "
+            "timeout (a send got no answer in time) or replay (read back from the durable "
+            "queue after a restart)",
             ("destination", "reason"),
         )
         self.send_failures = r.counter(
@@ -139,3 +147,6 @@ class DestinationCounts:
 
     def send_failed(self, destination: str) -> None:
         self.m.send_failures.inc(destination=destination)
+
+    def resent(self, destination: str, reason: str, spans: int) -> None:
+        self.m.resent.inc(spans, destination=destination, reason=reason)

@@ -39,6 +39,7 @@ __all__ = [
     "ScopeGroup",
     "Snapshot",
     "attributes_of",
+    "decode_items",
     "encode_request",
     "encode_requests",
     "frame_span",
@@ -506,6 +507,20 @@ def encode_request(items: Sequence[SpanItem]) -> bytes:
                 append(header)
                 append(body)
     return b"".join(out)
+
+
+def decode_items(request: bytes) -> list[SpanItem]:
+    """The items of a serialized ``ExportTraceServiceRequest`` (as :func:`encode_request`
+    wrote it), spans kept as received."""
+    wire = WireRequest.FromString(request)
+    raw = RawRequest.FromString(request)
+    out: list[SpanItem] = []
+    for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
+        rgroup = resource_group(rs)
+        for ss, raw_ss in zip(rs.scope_spans, raw_rs.scope_spans, strict=True):
+            group = scope_group(rgroup, ss)
+            out.extend((group, span_header(len(body)), body) for body in raw_ss.spans)
+    return out
 
 
 def encode_requests(items: Sequence[SpanItem], max_bytes: int) -> list[tuple[bytes, int]]:
