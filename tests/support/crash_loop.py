@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 import yaml
 
-from support.binaries import Processes, Proc, start_llmtap_serve
+from support.binaries import Proc, Processes, start_llmtap_serve
 from support.otlp_receiver import OtlpReceiver
 from support.running_service import EXPORT, span_request
 

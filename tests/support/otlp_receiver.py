@@ -326,12 +326,13 @@ class _Failures:
         self.remaining = 0
         self.grpc_code = grpc.StatusCode.UNAVAILABLE
         self.http_status = 503
+        self.delay_s = 0.0
 
 
 class OtlpReceiver:
     """OTLP over gRPC and HTTP on loopback; keeps and flattens whatever is exported to it."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", grpc_port: int = 0) -> None:
         self.host = host
         self._lock = threading.Condition()
         self._requests: list[ExportRequest] = []
@@ -342,7 +343,7 @@ class OtlpReceiver:
         self._grpc: grpc.Server | None = None
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
-        self.grpc_port = 0
+        self.grpc_port = grpc_port
         self.http_port = 0
 
     # lifecycle
@@ -358,7 +359,7 @@ class OtlpReceiver:
             _MetricsServicer(self), server
         )
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), server)
-        self.grpc_port = server.add_insecure_port(f"{self.host}:0")
+        self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
         if not self.grpc_port:
             raise RuntimeError("OtlpReceiver: could not bind a gRPC port")
         server.start()
@@ -511,6 +512,12 @@ class OtlpReceiver:
 
     # intake (called by the servers)
 
+    def slow_down(self, seconds: float) -> None:
+        """Take ``seconds`` before answering each export call (the data is kept even when
+        the caller gave up waiting, as a slow real backend does)."""
+        with self._lock:
+            self._failures.delay_s = seconds
+
     def _take_failure(self) -> _Failures | None:
         with self._lock:
             if self._failures.remaining <= 0:
@@ -519,6 +526,8 @@ class OtlpReceiver:
             return self._failures
 
     def _accept(self, request: ExportRequest) -> None:
+        if self._failures.delay_s:
+            time.sleep(self._failures.delay_s)
         if request.signal == TRACES:
             flat: list[Any] = flatten_spans(request)
         elif request.signal == METRICS:
