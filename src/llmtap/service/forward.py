@@ -171,7 +171,7 @@ class GrpcForwarder:
             # reconnect within a second of a backend coming back, however long it was down
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.max_reconnect_backoff_ms", 500),
         ]
         if insecure:
             self._channel = grpc.insecure_channel(self.target, options=options)
@@ -512,7 +512,7 @@ class Destination:
             max_items=1 << 62,
             batch_size=max(1, batch_size),
             delay_s=0.05,
-            max_backoff_s=2.0,
+            max_backoff_s=1.0,
             on_drop=self._on_drop,
         )
         if wal is not None:
