@@ -130,3 +130,35 @@ def test_spans_queued_at_stop_are_kept_on_disk_and_sent_after_the_next_start(
         text, "llmtap_service_spans_resent_total", destination="otlp#0", reason="replay"
     )
     assert resent == 150
+
+
+def test_a_queue_that_cannot_be_written_answers_retryable_and_takes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk is injected by replacing the log's low-level write (no real disk can be
+    filled here safely); the sender is told to retry, and the spans are not counted as
+    taken."""
+    import errno
+
+    import grpc
+
+    import llmtap.service.wal as wal_module
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with (
+        OtlpReceiver() as rx,
+        running_service(tmp_path, [grpc_export(rx)], queue_dir=str(tmp_path / "q")) as app,
+    ):
+        monkeypatch.setattr(wal_module, "_write_all", disk_full)
+        with pytest.raises(grpc.RpcError) as caught:
+            grpc_call(app, span_request(simple_spans(4)).SerializeToString())
+        monkeypatch.undo()
+        grpc_call(app, span_request(simple_spans(4, seed=2)).SerializeToString())
+        rx.wait_for_spans(4)
+        counters = app.counters()
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "No space left on device" in caught.value.details()
+    assert counters["rejected"]["queue_write_failed"] == 4
+    assert counters["accepted"] == 4

@@ -41,7 +41,7 @@ from llmtap.diagnostics import Once, warn_once
 from llmtap.pipeline.span import SpanData, Stage
 from llmtap.service import ServiceConfig, service_config_of
 from llmtap.service.address import parse_address
-from llmtap.service.forward import Destination, QueueWriteError, build_forwarder
+from llmtap.service.forward import Destination, QueueWriteError, build_forwarder, items_size
 from llmtap.service.hooks import SpanHooks
 from llmtap.service.memory_limit import MemoryLimit
 from llmtap.service.metrics import MetricsRegistry, MetricsServer
@@ -483,12 +483,20 @@ class ServiceApp:
         dropped = 0
         with self._admit:
             for dest in self.destinations:
-                if dest.best_effort or dest.depth() + len(items) <= dest.capacity:
-                    dropped += dest.offer(items)
+                if dest.best_effort or dest.has_room(len(items), items_size(items)):
+                    dropped += self._offer_own(dest, items)
                 else:
                     self._counts.dropped(dest.name, "queue_full", len(items))
                     dropped += len(items)
         return dropped
+
+    def _offer_own(self, dest: Destination, items: list[SpanItem]) -> int:
+        try:
+            return dest.offer(items)
+        except QueueWriteError as exc:
+            _log.error("%s", exc)
+            self._counts.dropped(dest.name, "queue_write_failed", len(items))
+            return len(items)
 
     # lifecycle
 
