@@ -2,8 +2,8 @@
 tests/service/test_crash_recovery.py and bench/crash_recovery.py).
 
 A sender thread exports requests of ``batch`` spans over OTLP/gRPC the way an SDK exporter
-does: a request that fails is sent again until it is acknowledged, and only acknowledged
-spans count. Meanwhile the service is killed with SIGKILL at random moments and started
+does, paced to spread over the whole loop: a request that fails is sent again until it is
+acknowledged, and only acknowledged spans count. Meanwhile the service is killed with SIGKILL at random moments and started
 again on the same queue directory; the backend (an in-process OTLP receiver) is down for
 the first half of the run, so spans are queued when the kills land. At the end the backend
 is up and every acknowledged span must arrive.
@@ -38,16 +38,19 @@ class CrashLoopResult:
 
 
 class _Sender(threading.Thread):
-    def __init__(self, total: int, batch: int) -> None:
+    def __init__(self, total: int, batch: int, seconds: float) -> None:
         super().__init__(name="crash-loop-sender", daemon=True)
         self.total, self.batch = total, batch
+        self.interval = seconds / max(1, total // batch)  # paced over the kills
         self.target = ""
         self.acked: set[bytes] = set()
         self.stopped = threading.Event()
         self.lock = threading.Lock()
 
     def run(self) -> None:
+        started = time.monotonic()
         for seed in range(1, self.total // self.batch + 1):
+            time.sleep(max(0.0, started + seed * self.interval - time.monotonic()))
             request = span_request(_spans(self.batch, seed)).SerializeToString()
             while not self.stopped.is_set():
                 if self._send(request):
@@ -109,7 +112,7 @@ def run_crash_loop(
         config = _config(tmp, rx, fsync, durable)
         rx.fail_next(1 << 30)  # down for the first half
         proc = start_llmtap_serve(procs, config, name="llmtap-0")
-        sender = _Sender(total, batch)
+        sender = _Sender(total, batch, seconds=kills * 1.4)
         sender.target = proc.endpoint("grpc")
         sender.start()
         for kill in range(kills):
