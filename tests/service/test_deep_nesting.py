@@ -15,6 +15,7 @@ from google.rpc import status_pb2
 from llmtap.export.otlp_json import MAX_JSON_DEPTH, json_depth, otlp_json, parse_otlp_json
 from llmtap.pipeline.redact import Redactor
 from llmtap.service.spans import WireRequest
+from support.nested_otlp import json_request, json_value, wire_request, wire_value
 from support.otlp_receiver import OtlpReceiver
 from support.running_service import (
     EMAIL,
@@ -22,7 +23,6 @@ from support.running_service import (
     grpc_export,
     http_post,
     http_url,
-    ids,
     running_service,
     simple_spans,
     span_request,
@@ -30,58 +30,9 @@ from support.running_service import (
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
-(TRACE, SPAN), *_ = ids(1, seed=7)
 
 
-# requests built by hand ---------------------------------------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _wire_value(depth: int, kind: str) -> bytes:
-    """An AnyValue ``depth`` arrays (or kvlists) deep around a string, on the wire."""
-    value = _field(1, EMAIL.encode())  # AnyValue.string_value
-    for _ in range(depth):
-        if kind == "array":  # AnyValue.array_value(5) -> ArrayValue.values(1)
-            value = _field(5, _field(1, value))
-        else:  # AnyValue.kvlist_value(6) -> KeyValueList.values(1) -> KeyValue{key, value}
-            value = _field(6, _field(1, _field(1, b"k") + _field(2, value)))
-    return value
-
-
-def _wire_request(value: bytes) -> bytes:
-    attribute = _field(1, b"deep") + _field(2, value)
-    span = _field(1, TRACE) + _field(2, SPAN) + _field(5, b"deep span") + _field(9, attribute)
-    return _field(1, _field(2, _field(2, span)))  # resource_spans.scope_spans.spans
-
-
-def _json_value(depth: int, kind: str) -> str:
-    value = json.dumps({"stringValue": EMAIL})
-    for _ in range(depth):
-        if kind == "array":
-            value = '{"arrayValue":{"values":[' + value + "]}}"
-        else:
-            value = '{"kvlistValue":{"values":[{"key":"k","value":' + value + "}]}}"
-    return value
-
-
-def _json_request(value: str) -> bytes:
-    span = (
-        f'{{"traceId":"{TRACE.hex()}","spanId":"{SPAN.hex()}","name":"deep span",'
-        f'"attributes":[{{"key":"deep","value":{value}}}]}}'
-    )
-    return ('{"resourceSpans":[{"scopeSpans":[{"spans":[' + span + "]}]}]}").encode()
+# helpers ---------------------------------------------------------------------------------------
 
 
 def _deepest(kind: str) -> int:
@@ -89,7 +40,7 @@ def _deepest(kind: str) -> int:
     depth = 1
     while True:
         try:
-            WireRequest.FromString(_wire_request(_wire_value(depth + 1, kind)))
+            WireRequest.FromString(wire_request(wire_value(depth + 1, kind)))
         except Exception:
             return depth
         depth += 1
@@ -108,8 +59,8 @@ def _nested(depth: int, kind: str, leaf: object) -> object:
     "name, body",
     [
         ("brackets", b"[" * 100_000),
-        ("arrayValue", _json_request(_json_value(3000, "array"))),
-        ("kvlistValue", _json_request(_json_value(3000, "kvlist"))),
+        ("arrayValue", json_request(json_value(3000, "array"))),
+        ("kvlistValue", json_request(json_value(3000, "kvlist"))),
     ],
 )
 def test_deep_json_is_a_400_naming_the_nesting(tmp_path: Path, name: str, body: bytes) -> None:
@@ -136,7 +87,7 @@ def test_deep_json_within_the_json_limit_is_refused_by_the_message_limit(
     tmp_path: Path, kind: str
 ) -> None:
     depth = _deepest(kind) + 1
-    body = _json_request(_json_value(depth, kind))
+    body = json_request(json_value(depth, kind))
     assert json_depth(body, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH
     with running_service(tmp_path) as app:
         status, _, data = http_post(http_url(app), body, JSON)
@@ -146,7 +97,7 @@ def test_deep_json_within_the_json_limit_is_refused_by_the_message_limit(
 
 @pytest.mark.parametrize("kind", ["array", "kvlist"])
 def test_deep_protobuf_is_invalid_on_http_and_grpc(tmp_path: Path, kind: str) -> None:
-    body = _wire_request(_wire_value(3000, kind))
+    body = wire_request(wire_value(3000, kind))
     expected = "nested deeper than protobuf's limit of 100"
     with running_service(tmp_path) as app:
         started = time.perf_counter()
@@ -178,8 +129,8 @@ def test_the_deepest_value_protobuf_takes_is_redacted_and_forwarded(
 ) -> None:
     depth = _deepest(kind)
     assert depth >= 30  # protobuf's limit, not a smaller one of ours
-    wire = _wire_request(_wire_value(depth, kind))
-    as_json = otlp_json(parse_otlp_json(_json_request(_json_value(depth, kind))))
+    wire = wire_request(wire_value(depth, kind))
+    as_json = otlp_json(parse_otlp_json(json_request(json_value(depth, kind))))
     hooked: list[object] = []
     with OtlpReceiver() as rx, running_service(tmp_path, [grpc_export(rx)]) as app:
         app.on_spans(lambda spans: hooked.extend(s.attributes["deep"] for s in spans))
