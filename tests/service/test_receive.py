@@ -274,6 +274,7 @@ def test_bad_input_is_answered_not_crashed_on(tmp_path: Path) -> None:
         ("Transfer-Encoding: chunked", b"10\r\n\x0a\x00", True),  # cut short: once taken
         ("Content-Length: +5", b"\x0a\x00\x0a\x00\x00", False),
         ("Content-Length: 1_0", b"\x0a\x00" * 5, False),
+        ("Content-Length: " + "9" * 5000, b"", False),  # int() refuses over 4300 digits
     ],
 )
 def test_malformed_http_framing_is_a_prompt_400(

@@ -223,7 +223,8 @@ def http_requests(draw: Any, bodies: Any, content_type: str) -> tuple[bytes, boo
     if framing in lengths:
         headers.append(b"Content-Length: %d" % lengths[framing])
     elif framing == "not a number":
-        headers.append(b"Content-Length: " + draw(st.sampled_from([b"-1", b"1_0", b"+5", b"x"])))
+        bad = draw(st.sampled_from([b"-1", b"1_0", b"+5", b"x", b"9" * 5000]))
+        headers.append(b"Content-Length: " + bad)
     elif framing in ("chunked", "bad chunk"):
         headers.append(b"Transfer-Encoding: chunked")
         cut = draw(st.integers(1, max(1, len(body))))

@@ -47,7 +47,8 @@ class ServiceConfig:
     CPU cost of spans from other SDKs; redaction leaves its own placeholders alone).
 
     The OTLP/HTTP receiver serves each open connection on a thread of its own, at most
-    ``http_max_connections`` of them: one more is answered 503 (``Retry-After``) and closed.
+    ``http_max_connections`` of them: one more is answered 503 (``Retry-After``) and closed
+    (over TLS just closed); OTLP exporters retry both.
     A sender has ``http_header_timeout_s`` for a request's line and headers (and, with TLS,
     the handshake) and ``http_body_timeout_s`` for its body, else the connection is closed;
     a kept-alive connection with no request for ``http_idle_timeout_s`` is closed too.

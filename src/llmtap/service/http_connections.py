@@ -2,10 +2,11 @@
 
 Every connection the HTTP receiver serves has one handler thread, so the number of threads
 is the number of open connections, capped at ``limit``; a connection beyond it is answered
-``503`` (plain text, ``Retry-After``) and closed at once by the accepting thread. Each open
-connection has a deadline for what it is doing (the TLS handshake and the request's head,
-its body, waiting idle for the next request); a watchdog thread shuts a connection whose
-deadline passed, which ends its handler. While a request is being processed it has none.
+``503`` (plain text, ``Retry-After``; over TLS nothing) and closed at once by the accepting
+thread. Each open connection has a deadline for what it is doing (the TLS handshake and the
+request's head, its body, waiting idle for the next request); a watchdog thread shuts a
+connection whose deadline passed, which ends its handler. While a request is being
+processed it has none.
 """
 
 from __future__ import annotations

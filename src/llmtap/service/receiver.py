@@ -25,10 +25,10 @@ Malformed includes nesting too deep to be safe: OTLP/JSON with arrays and object
 protobuf's limit of 100 (``arrayValue``/``kvlistValue`` inside one another); the answer
 names the nesting. The HTTP receiver runs a thread per open connection and holds at most
 ``max_connections`` (``service.http_max_connections``): one more is answered ``503`` with
-``Retry-After`` and closed at once. A connection has ``header_timeout_s`` for a request's
-head (and the TLS handshake), ``body_timeout_s`` for its body, and is closed after
-``idle_timeout_s`` without a request; keep-alive works within those (see
-:mod:`llmtap.service.http_connections`).
+``Retry-After`` and closed at once (over TLS, just closed). A connection has
+``header_timeout_s`` for a request's head (and the TLS handshake), ``body_timeout_s`` for
+its body, and is closed after ``idle_timeout_s`` without a request; keep-alive works within
+those (see :mod:`llmtap.service.http_connections`).
 """
 
 from __future__ import annotations
@@ -475,9 +475,10 @@ class _HttpHandler(BaseHTTPRequestHandler):
         value = self.headers.get("Content-Length")
         if value is None:
             return None
-        if not (value.isascii() and value.strip().isdigit()):
-            raise _Reply(INVALID, f"bad Content-Length {value!r}")
-        return int(value)
+        digits = value.strip()
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            raise _Reply(INVALID, f"bad Content-Length {value[:40]!r}")
+        return int(digits)
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
