@@ -4,8 +4,10 @@ receivers stand in for the backends."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -264,6 +266,34 @@ def test_bad_input_is_answered_not_crashed_on(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "framing, body, then_close",
+    [
+        ("Transfer-Encoding: chunked", b"-5\r\nabc\r\n0\r\n\r\n", False),  # once read to EOF
+        ("Transfer-Encoding: chunked", b"1_0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n", False),
+        ("Transfer-Encoding: chunked", b"10\r\n\x0a\x00", True),  # cut short: once taken
+        ("Content-Length: +5", b"\x0a\x00\x0a\x00\x00", False),
+        ("Content-Length: 1_0", b"\x0a\x00" * 5, False),
+        ("Content-Length: " + "9" * 5000, b"", False),  # int() refuses over 4300 digits
+    ],
+)
+def test_malformed_http_framing_is_a_prompt_400(
+    tmp_path: Path, framing: str, body: bytes, then_close: bool
+) -> None:
+    with running_service(tmp_path) as app:
+        assert app.http is not None
+        with socket.create_connection(("127.0.0.1", app.http.port), timeout=5) as sock:
+            head = f"POST /v1/traces HTTP/1.1\r\nHost: x\r\n{framing}\r\n"
+            sock.sendall(head.encode() + b"Content-Type: application/x-protobuf\r\n\r\n" + body)
+            if then_close:
+                sock.shutdown(socket.SHUT_WR)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            message = status_pb2.Status.FromString(response.read()).message
+        assert response.status == 400
+        assert ("chunked" if "chunked" in framing else "Content-Length") in message
+
+
 def test_oversized_requests(tmp_path: Path) -> None:
     limit = 64 * 1024
     big = span_request(simple_spans(1, blob="x" * (limit + 10))).SerializeToString()
@@ -425,7 +455,6 @@ def test_tls_on_both_receivers(tmp_path: Path) -> None:
             channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")(
                 body, timeout=10
             )
-        import http.client
 
         context = ssl.create_default_context(cafile=str(cert))
         assert app.http is not None

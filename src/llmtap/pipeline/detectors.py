@@ -721,7 +721,7 @@ def _jwt_ok(token: str) -> bool:
     try:
         raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
         obj = json.loads(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(obj, dict) and "alg" in obj
 

@@ -476,13 +476,14 @@ class Redactor:
         """Redact the string leaves of a JSON document; ``(new_raw, drop)``.
 
         The result is compact JSON of the same structure (keys are kept as they are). A
-        value that is not JSON (cut short by a size cap, say) is redacted as text.
+        value that is not JSON (cut short by a size cap, say), or nests too deeply to parse,
+        is redacted as text.
         """
         if _clean_json(self.detectors, raw):
             return raw, False
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self.redact(raw, counts)
         if isinstance(doc, str):
             new, _ = self.redact(doc, counts)
@@ -491,9 +492,17 @@ class Redactor:
             return json.dumps(new, ensure_ascii=False), False
         if not isinstance(doc, (dict, list)):
             return raw, False
-        if not self._walk(doc, counts):
-            return raw, False
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")), False
+        found: dict[str, int] = {}
+        try:
+            if not self._walk(doc, found):
+                return raw, False
+            out = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:
+            return self.redact(raw, counts)
+        if counts is not None:
+            for kind, n in found.items():
+                counts[kind] = counts.get(kind, 0) + n
+        return out, False
 
     def _leaf(self, value: str, counts: dict[str, int] | None, key: Any = None) -> str | None:
         """The new value of one string leaf, or None when it stays as it is."""

@@ -54,6 +54,16 @@ class ServiceConfig:
     ``llmtap.redaction.count``) are forwarded as received; set it to false when senders are
     not trusted to have redacted, so that every span runs through the stages again (at the
     CPU cost of spans from other SDKs; redaction leaves its own placeholders alone).
+
+    The OTLP/HTTP receiver serves each open connection on a thread of its own, at most
+    ``http_max_connections`` of them: one more is answered 503 (``Retry-After``) and closed
+    (over TLS just closed); OTLP exporters retry both.
+    A sender has ``http_header_timeout_s`` for a request's line and headers (and, with TLS,
+    the handshake) and ``http_body_timeout_s`` for its body, else the connection is closed;
+    a kept-alive connection with no request for ``http_idle_timeout_s`` is closed too.
+    OTLP/JSON bodies nested deeper than 200 arrays and objects, and requests whose
+    messages nest deeper than protobuf's limit of 100 (``arrayValue`` or ``kvlistValue``
+    inside one another), are refused as invalid (HTTP 400, gRPC INVALID_ARGUMENT).
     """
 
     grpc_address: str | None = "127.0.0.1:4317"
@@ -90,6 +100,14 @@ class ServiceConfig:
     """spans waiting for on_spans hooks at most"""
     workers: int = 8
     """gRPC handler threads"""
+    http_max_connections: int = 256
+    """open OTLP/HTTP connections at most (a thread each); more are answered 503"""
+    http_header_timeout_s: float = 10.0
+    """time an OTLP/HTTP sender has for a request's line and headers (and TLS handshake)"""
+    http_body_timeout_s: float = 60.0
+    """time an OTLP/HTTP sender has for a request's body"""
+    http_idle_timeout_s: float = 60.0
+    """an OTLP/HTTP connection without a request (or a byte) this long is closed"""
     usage_metrics: bool = True
     """count cost and tokens by model and feature"""
     trust_upstream: bool = True
@@ -118,6 +136,7 @@ class ServiceConfig:
             ("queue_max_bytes", 1024),
             ("hook_queue_size", 1),
             ("workers", 1),
+            ("http_max_connections", 1),
         ):
             if getattr(self, name) < low:
                 errors.append(
@@ -133,8 +152,14 @@ class ServiceConfig:
             )
         if self.queue_dir is not None and not str(self.queue_dir).strip():
             errors.append("queue_dir: is empty (leave it out to keep queues in memory only)")
-        if self.retry_after_s <= 0:
-            errors.append(f"retry_after_s: expected a positive number, got {self.retry_after_s!r}")
+        for name in (
+            "retry_after_s",
+            "http_header_timeout_s",
+            "http_body_timeout_s",
+            "http_idle_timeout_s",
+        ):
+            if getattr(self, name) <= 0:
+                errors.append(f"{name}: expected a positive number, got {getattr(self, name)!r}")
         if errors:
             raise ValueError("\n".join(errors))
 

@@ -315,7 +315,7 @@ class ServiceApp:
         try:
             batch = self._process(request)
         except DecodeError as exc:
-            raise Rejected(INVALID, f"malformed OTLP protobuf: {exc or 'cannot parse'}") from None
+            raise Rejected(INVALID, f"malformed OTLP protobuf: {_decode_problem(exc)}") from None
         spans = len(batch.items)
         self._m.received.inc(spans + batch.rejected, transport=transport)
         if batch.rejected:
@@ -543,6 +543,10 @@ class ServiceApp:
                         if svc.tls
                         else None
                     ),
+                    max_connections=svc.http_max_connections,
+                    header_timeout_s=svc.http_header_timeout_s,
+                    body_timeout_s=svc.http_body_timeout_s,
+                    idle_timeout_s=svc.http_idle_timeout_s,
                 )
             if svc.metrics_address:
                 host, port = parse_address(svc.metrics_address, "metrics_address")
@@ -701,6 +705,16 @@ def _regroup(done: list[ScopeGroup], rs: Any, ss: Any, data: SpanData) -> ScopeG
     group = regroup(rs, ss, data)
     done.append(group)
     return group
+
+
+def _decode_problem(exc: DecodeError) -> str:
+    text = str(exc)
+    if "depth" in text.lower():  # upb: "Exceeded upb_DecodeOptions_MaxDepth"
+        return (
+            "messages nested deeper than protobuf's limit of 100 (arrayValue or kvlistValue "
+            "inside one another?)"
+        )
+    return text or "cannot parse"
 
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent: bytes) -> str:

@@ -19,6 +19,16 @@ JSON), as OTLP/HTTP specifies. On gRPC the retry delay goes both in the standard
 the Collector) and in ``google.rpc.retryinfo-bin`` (read by the Python SDK's exporter).
 ``GET /health`` on the HTTP port and ``grpc.health.v1.Health/Check`` on the gRPC port say
 whether the service accepts data.
+
+Malformed includes nesting too deep to be safe: OTLP/JSON with arrays and objects more than
+200 levels deep (refused before it is parsed) and requests whose messages nest deeper than
+protobuf's limit of 100 (``arrayValue``/``kvlistValue`` inside one another); the answer
+names the nesting. The HTTP receiver runs a thread per open connection and holds at most
+``max_connections`` (``service.http_max_connections``): one more is answered ``503`` with
+``Retry-After`` and closed at once (over TLS, just closed). A connection has
+``header_timeout_s`` for a request's head (and the TLS handshake), ``body_timeout_s`` for
+its body, and is closed after ``idle_timeout_s`` without a request; keep-alive works within
+those (see :mod:`llmtap.service.http_connections`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import socket
 import ssl
 import threading
@@ -46,6 +57,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from llmtap.export.otlp_json import OtlpJsonError, parse_otlp_json
 from llmtap.service.address import parse_address
+from llmtap.service.http_connections import Connections, refuse
 
 __all__ = [
     "EXPORT_METHOD",
@@ -274,6 +286,7 @@ class GrpcReceiver:
 
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
+_HEX_DIGITS = re.compile(rb"[0-9a-fA-F]{1,16}")
 #: an oversized body up to this many times the limit is read and thrown away, so the
 #: client gets its 413 instead of a reset connection; beyond, the connection is closed
 _DISCARD_FACTOR = 4
@@ -281,7 +294,7 @@ _DISCARD_FACTOR = 4
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], receiver: HttpReceiver) -> None:
         self.receiver = receiver
@@ -289,16 +302,40 @@ class _HttpServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, _HttpHandler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        receiver = self.receiver
+        if not receiver.connections.open(request, receiver.header_timeout_s):
+            receiver.refused()
+            refuse(request, plain_http=receiver.ssl_context is None)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            receiver.connections.close(request)
+            raise
+
     def finish_request(self, request: Any, client_address: Any) -> None:
+        connections = self.receiver.connections
         context = self.receiver.ssl_context
-        if context is not None:
-            try:
-                request.settimeout(30)
-                request = context.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError) as exc:
-                _log.debug("OTLP/HTTP: TLS handshake with %s failed: %s", client_address, exc)
-                return
-        super().finish_request(request, client_address)
+        sock = request
+        try:
+            if context is not None:
+                sock = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                connections.swap(request, sock)
+                try:
+                    sock.do_handshake()
+                except (OSError, ssl.SSLError) as exc:
+                    _log.debug("OTLP/HTTP: TLS handshake with %s failed: %s", client_address, exc)
+                    return
+            super().finish_request(sock, client_address)
+        finally:
+            connections.close(sock)
+            if sock is not request:
+                sock.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.debug("OTLP/HTTP: connection from %s ended", client_address, exc_info=True)
 
 
 class _Reply(Exception):
@@ -312,14 +349,44 @@ class _Reply(Exception):
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HttpServer
-    timeout = 60
     server_version = "llmtap"
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def setup(self) -> None:
+        self.receiver = self.server.receiver
+        self.timeout = self.receiver.idle_timeout_s  # any one read at most
+        super().setup()
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection and self._next_request():
+            self.handle_one_request()
+
+    def _next_request(self) -> bool:
+        """Wait (idle) for the next request on a kept-alive connection; its head is due
+        ``header_timeout_s`` after its first byte."""
+        receiver = self.receiver
+        connections = receiver.connections
+        connections.due_in(self.connection, receiver.idle_timeout_s, waiting=True)
+        try:
+            if not self.rfile.peek(1):
+                return False
+        except (OSError, ValueError):
+            return False
+        connections.due_in(self.connection, receiver.header_timeout_s, waiting=True)
+        return True
+
+    def _timed_out(self) -> bool:
+        return self.receiver.connections.expired(self.connection)
+
     def do_GET(self) -> None:
+        if self._timed_out():
+            self.close_connection = True
+            return
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/health", "/healthz", ""):
             ok = self.server.receiver.intake.accepting()
@@ -329,7 +396,11 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain")
 
     def do_POST(self) -> None:
-        receiver = self.server.receiver
+        receiver = self.receiver
+        if self._timed_out():
+            self.close_connection = True
+            return
+        receiver.connections.due_in(self.connection, receiver.body_timeout_s)
         receiver.enter()
         try:
             self._post(receiver)
@@ -364,6 +435,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
                 receiver.intake.count_request("http", "unsupported")
                 return
             body = self._read_body(receiver.max_message_bytes)
+            receiver.connections.due_in(self.connection, None)
             payload = _inflate(
                 body, self.headers.get("Content-Encoding") or "", receiver.max_message_bytes
             )
@@ -403,13 +475,10 @@ class _HttpHandler(BaseHTTPRequestHandler):
         value = self.headers.get("Content-Length")
         if value is None:
             return None
-        try:
-            length = int(value)
-        except ValueError:
-            raise _Reply(INVALID, f"bad Content-Length {value!r}") from None
-        if length < 0:
-            raise _Reply(INVALID, f"bad Content-Length {value!r}")
-        return length
+        digits = value.strip()
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+            raise _Reply(INVALID, f"bad Content-Length {value[:40]!r}")
+        return int(digits)
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -423,18 +492,19 @@ class _HttpHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if len(body) != length:
             self.close_connection = True
+            if self._timed_out():
+                raise _Reply(INVALID, "request body not received in time", "timeout")
             raise _Reply(INVALID, "request body shorter than its Content-Length")
         return body
 
     def _read_chunked(self, limit: int) -> bytes:
         data = bytearray()
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-            except ValueError:
+            digits = self.rfile.readline(1024).split(b";")[0].strip()
+            if not _HEX_DIGITS.fullmatch(digits):
                 self.close_connection = True
-                raise _Reply(INVALID, "malformed chunked body") from None
+                raise _Reply(INVALID, "malformed chunked body")
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
@@ -442,8 +512,11 @@ class _HttpHandler(BaseHTTPRequestHandler):
             if len(data) + size > limit:
                 self.close_connection = True
                 raise _Reply(TOO_LARGE, f"request body exceeds the limit of {limit} bytes")
-            data += self.rfile.read(size)
-            self.rfile.readline(1024)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(1024).strip():
+                self.close_connection = True
+                raise _Reply(INVALID, "malformed or truncated chunked body")
+            data += chunk
 
     def _discard(self, length: int, limit: int) -> None:
         if length > limit * _DISCARD_FACTOR:
@@ -492,6 +565,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         content_type: str,
         headers: dict[str, str] | None = None,
     ) -> None:
+        self.receiver.connections.due_in(self.connection, self.receiver.idle_timeout_s)
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -534,7 +608,11 @@ def _inflate(body: bytes, content_encoding: str, limit: int) -> bytes:
 
 
 class HttpReceiver:
-    """OTLP/HTTP on ``host:port`` (standard library server, one thread per connection)."""
+    """OTLP/HTTP on ``host:port`` (standard library server): one thread per open connection,
+    at most ``max_connections`` of them (more are answered 503 and closed); a connection
+    has ``header_timeout_s`` for a request's head (and the TLS handshake), then
+    ``body_timeout_s`` for its body, and is closed after ``idle_timeout_s`` without a
+    request (or without a byte, mid-request)."""
 
     def __init__(
         self,
@@ -546,10 +624,20 @@ class HttpReceiver:
         max_message_bytes: int = 16 * 1024 * 1024,
         tls: tuple[bytes, bytes] | None = None,
         tls_files: tuple[str, str] | None = None,
+        max_connections: int = 256,
+        header_timeout_s: float = 10.0,
+        body_timeout_s: float = 60.0,
+        idle_timeout_s: float = 60.0,
     ) -> None:
         self.intake = intake
         self.token = auth_token.encode() if auth_token else None
         self.max_message_bytes = max_message_bytes
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        tick = min(header_timeout_s, body_timeout_s, idle_timeout_s) / 10
+        self.connections = Connections(max_connections, min(max(tick, 0.02), 0.5))
+        self._last_refusal_log = 0.0
         self.ssl_context: ssl.SSLContext | None = None
         if tls_files is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -586,8 +674,20 @@ class HttpReceiver:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/v1/traces"
 
     def start(self) -> HttpReceiver:
+        self.connections.start()
         self._thread.start()
         return self
+
+    def refused(self) -> None:
+        """A connection over ``max_connections`` was turned away."""
+        self.intake.count_request("http", "too_many_connections")
+        now = time.monotonic()
+        if now - self._last_refusal_log > 10.0:
+            self._last_refusal_log = now
+            _log.warning(
+                "OTLP/HTTP: %d connections open (http_max_connections); refusing new ones",
+                self.connections.limit,
+            )
 
     def enter(self) -> None:
         with self._cond:
@@ -603,7 +703,9 @@ class HttpReceiver:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+        self.connections.stop(waiting_only=True)
         deadline = time.monotonic() + grace_s
         with self._cond:
             while self._busy and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
+        self.connections.stop(waiting_only=False)
