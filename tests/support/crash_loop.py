@@ -1,12 +1,12 @@
 """``kill -9`` of a real ``llmtap serve`` under load, again and again (no tests here; used by
-tests/service/test_crash_recovery.py and bench/crash_recovery.py).
+tests/service/test_crash_recovery.py and bench/service_durability.py).
 
 A sender thread exports requests of ``batch`` spans over OTLP/gRPC the way an SDK exporter
 does, paced to spread over the whole loop: a request that fails is sent again until it is
 acknowledged, and only acknowledged spans count. Meanwhile the service is killed with
-SIGKILL at random moments and started again on the same queue directory; the backend (an in-process OTLP receiver) is down for
-the first half of the run, so spans are queued when the kills land. At the end the backend
-is up and every acknowledged span must arrive.
+SIGKILL at random moments and started again on the same queue directory; the backend (an
+in-process OTLP receiver) is down for the first half of the run, so spans are queued when
+the kills land. At the end the backend is up and every acknowledged span must arrive.
 """
 
 from __future__ import annotations
