@@ -168,7 +168,8 @@ def project(
         env = clean_env(OPENAI_BASE_URL=devserver.openai_base_url, OPENAI_API_KEY="readme-test-key")
         baseline = run(
             ["llmtap", "eval", "run", "golden.jsonl", "--app", "myapp.bot:answer",
-             "--config", "llmtap.yaml", "--save-baseline", "baseline.json", "--quiet"],
+             "--config", "llmtap.yaml", "--save-baseline", "baseline.json", "--quiet",
+             "--allow-failures"],  # the judge has no verdict scripted: an evaluator error
             tmp_path, env,
         )  # fmt: skip
         assert baseline.returncode == 0, baseline.stdout + baseline.stderr
