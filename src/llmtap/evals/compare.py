@@ -22,7 +22,8 @@ Metrics of a group:
 Intervals are 95%: Wilson score intervals for a rate, Newcombe's hybrid score interval
 (from the two Wilson intervals) for the difference of two rates; for means and percentiles
 the percentile bootstrap (each group resampled with replacement, ``resamples`` times, from a
-``random.Random(seed)``, so a report is reproducible). Percentiles interpolate linearly
+``random.Random(seed)`` over the values in sorted order, so the same spans give the same
+report whatever order they were read in). Percentiles interpolate linearly
 between order statistics. A metric is ``better`` or ``worse`` when the interval of the
 difference (candidate - baseline) excludes zero, by direction: a higher pass rate is better;
 lower negative feedback, errors, cost, tokens and latency are better. Otherwise it is
@@ -380,6 +381,7 @@ def _stat_rows(
     seed: int,
 ) -> list[Row]:
     """One row per statistic ``stats`` computes (several share one bootstrap)."""
+    base, cand = sorted(base), sorted(cand)  # the same spans in any order: the same report
     b_values = stats(base) if base else (None,) * len(names)
     c_values = stats(cand) if cand else (None,) * len(names)
     drawn = _bootstrap(base, cand, stats, resamples, seed) if base and cand else None
