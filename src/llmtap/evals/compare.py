@@ -439,14 +439,23 @@ def _flags(group: Group) -> list[bool]:
 def _fmt(kind: str, value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
-    sign = "+" if signed else ""
+    sign = "+" if signed and value >= 0 else "-" if value < 0 else ""
+    size = abs(value)
     if kind == "rate":
-        return f"{value * 100:{sign}.1f}" + ("pp" if signed else "%")
+        return f"{sign}{size * 100:.1f}" + ("pp" if signed else "%")
     if kind == "usd":
-        return f"{'-' if value < 0 else '+' if signed else ''}${abs(value):.6f}"
+        return f"{sign}${_significant(size)}"
     if kind == "seconds":
-        return f"{value:{sign}.3f}s"
-    return f"{value:{sign}.1f}"
+        return f"{sign}{size * 1000:.1f}ms" if size < 1 else f"{sign}{size:.2f}s"
+    return f"{sign}{size:.1f}"
+
+
+def _significant(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits, never in exponent form."""
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(value)))
+    return f"{value:.{decimals}f}"
 
 
 def _side(kind: str, s: Side) -> str:
