@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
         help="compare two prompt versions (models, features) in exported spans",
         description="Group exported spans by an attribute (default: the prompt version) and "
         "compare two groups: pass rate per evaluation, negative-feedback rate, error rate, "
-        "cost and tokens per model call, model-call latency p50 and p95, each with a 95%% "
+        "cost and tokens per model call, model-call latency p50 and p95, each with a 95% "
         "confidence interval and a verdict (better, worse, can't tell yet). Spans come from "
         "OTLP JSON-lines files (the file export preset) or from Jaeger's query API.",
     )

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Status, StatusCode, set_span_in_context
 
 from llmtap import semconv
 from llmtap.cli import main
@@ -183,23 +183,29 @@ def test_groups_are_picked_by_recency_or_by_name() -> None:
 
 
 def _write_spans(path: Path) -> None:
-    """Spans through the SDK and the file preset's exporter: v1 answers pass, v2's fail."""
+    """Spans through the SDK and the file preset's exporter: v1 answers pass, v2's fail;
+    both versions' calls take the same times."""
     provider = TracerProvider(resource=Resource.create({"service.name": "support-bot"}))
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path)))
     tracer = provider.get_tracer("test")
+    start = 1_700_000_000 * 10**9
     for version, passed in (("1", True), ("2", False)):
         for i in range(40):
-            with tracer.start_as_current_span("chat gpt-4o-mini") as chat:
-                chat.set_attributes({
-                    semconv.OPERATION: "chat", semconv.LLMTAP_PROMPT_VERSION: version,
-                    semconv.USAGE_COST: 0.001, semconv.USAGE_INPUT_TOKENS: 50,
-                    semconv.USAGE_OUTPUT_TOKENS: 10,
-                })  # fmt: skip
-                if i == 0 and version == "2":
-                    chat.set_status(Status(StatusCode.ERROR, "boom"))
-                with tracer.start_as_current_span("evaluate faithfulness") as verdict:
-                    verdict.set_attributes({semconv.EVALUATION_NAME: "faithfulness",
-                                            PASSED: passed or i % 3 == 0})  # fmt: skip
+            start += 10**9
+            chat = tracer.start_span("chat gpt-4o-mini", start_time=start)
+            chat.set_attributes({
+                semconv.OPERATION: "chat", semconv.LLMTAP_PROMPT_VERSION: version,
+                semconv.USAGE_COST: 0.001, semconv.USAGE_INPUT_TOKENS: 50,
+                semconv.USAGE_OUTPUT_TOKENS: 10,
+            })  # fmt: skip
+            if i == 0 and version == "2":
+                chat.set_status(Status(StatusCode.ERROR, "boom"))
+            verdict = tracer.start_span("evaluate faithfulness", set_span_in_context(chat),
+                                        start_time=start + 1000)  # fmt: skip
+            verdict.set_attributes({semconv.EVALUATION_NAME: "faithfulness",
+                                    PASSED: passed or i % 3 == 0})  # fmt: skip
+            verdict.end(end_time=start + 2000)
+            chat.end(end_time=start + (100 + i) * 10**6)
     provider.shutdown()
 
 
@@ -229,7 +235,13 @@ def test_the_command_reads_the_file_preset_lines(
     verdicts = {m["metric"]: m["verdict"] for m in data["metrics"]}
     assert verdicts["pass rate faithfulness"] == "worse"
     assert verdicts["cost per call"] == verdicts["tokens per call"] == CANT_TELL
+    assert verdicts["latency p50"] == verdicts["latency p95"] == CANT_TELL
+    latency = next(m for m in data["metrics"] if m["metric"] == "latency p50")
+    assert latency["baseline"]["value"] == pytest.approx(0.1195)  # 100..139 ms
     assert "worse: pass rate faithfulness" in err
+    swapped = [str(tmp_path / "spans.jsonl"), "--baseline", "2", "--candidate", "1"]
+    assert main(["compare", *swapped, "--fail-on-worse"]) == 0  # better, or can't tell
+    assert "better" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -439,6 +439,9 @@ def _flags(group: Group) -> list[bool]:
 def _fmt(kind: str, value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
+    shown = {"rate": 3, "seconds": 4, "tokens": 1}.get(kind)
+    if shown is not None and round(value, shown) == 0:
+        value = 0.0  # no "-0.0"
     sign = "+" if signed and value >= 0 else "-" if value < 0 else ""
     size = abs(value)
     if kind == "rate":
