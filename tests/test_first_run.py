@@ -5,7 +5,8 @@
   marked, costs in dollars; the commands it suggests run and do what they say.
 - The README's ``llmtap`` commands (fenced ``sh`` blocks and inline code with arguments) run
   as printed in a project folder that has what they name (``llmtap.yaml``, ``golden.jsonl``,
-  ``myapp/bot.py``, ``review.jsonl``, ``labelled.jsonl``, ``baseline.json``), with no
+  ``myapp/bot.py``, ``review.jsonl``, ``labelled.jsonl``, ``baseline.json``,
+  ``spans.jsonl`` with prompt versions 3 and 4), with no
   ``LLMTAP_*``/``OTEL_*`` variables set. Commands that serve (``llmtap serve``) must come up
   and stop cleanly on SIGTERM.
 """
@@ -165,14 +166,38 @@ def project(
             )
             + "\n"
         )
+        write_prompt_versions(tmp_path / "spans.jsonl", ("3", "4"))
         env = clean_env(OPENAI_BASE_URL=devserver.openai_base_url, OPENAI_API_KEY="readme-test-key")
         baseline = run(
             ["llmtap", "eval", "run", "golden.jsonl", "--app", "myapp.bot:answer",
-             "--config", "llmtap.yaml", "--save-baseline", "baseline.json", "--quiet"],
+             "--config", "llmtap.yaml", "--save-baseline", "baseline.json", "--quiet",
+             "--allow-failures"],  # the judge has no verdict scripted: an evaluator error
             tmp_path, env,
         )  # fmt: skip
         assert baseline.returncode == 0, baseline.stdout + baseline.stderr
         yield tmp_path, env
+
+
+def write_prompt_versions(path: Path, versions: tuple[str, ...]) -> None:
+    """Model calls of each prompt version with a verdict each, as the file preset writes them."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from llmtap import semconv
+    from llmtap.export.file import JsonLinesSpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path)))
+    tracer = provider.get_tracer("readme")
+    for version in versions:
+        for i in range(5):
+            with tracer.start_as_current_span("chat gpt-4o-mini") as chat:
+                chat.set_attributes({semconv.OPERATION: "chat",
+                                     semconv.LLMTAP_PROMPT_VERSION: version})  # fmt: skip
+                with tracer.start_as_current_span("evaluate truncation") as verdict:
+                    verdict.set_attributes({semconv.EVALUATION_NAME: "truncation",
+                                            semconv.LLMTAP_EVALUATION_PASSED: i > 0})  # fmt: skip
+    provider.shutdown()
 
 
 def serves(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:

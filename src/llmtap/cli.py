@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from llmtap.cli_compare import add_parser as add_compare
 from llmtap.cli_config import add_parser as add_config
 from llmtap.cli_eval import add_parser as add_eval
 from llmtap.cli_pricing import add_parser as add_pricing
@@ -32,6 +33,7 @@ def _run(argv: list[str] | None) -> int:
     add_pricing(sub)
     add_serve(sub)
     add_eval(sub)
+    add_compare(sub)
     add_config(sub)
     args, rest = parser.parse_known_args(argv)
     if args.command not in _PASS_THROUGH:

@@ -1,7 +1,8 @@
 """``llmtap eval run``, ``llmtap eval calibrate`` and ``llmtap golden add``.
 
-Exit codes: 0 when everything meets its thresholds and baseline, 1 on a regression (a
-metric below its threshold or below the baseline less the tolerance), 2 on bad input
+Exit codes: 0 when everything meets its thresholds and baseline and every case passes the
+evaluations that have neither, 1 on a failure (a metric below its threshold or below the
+baseline less the tolerance; a failing case, unless ``--allow-failures``), 2 on bad input
 (golden file, config, app, evaluator, flags); with bad input nothing runs.
 """
 
@@ -78,7 +79,8 @@ def _add_run(actions: Any) -> None:
         help="run a golden set through the app and judge it",
         description="Run every case of GOLDEN through the app with llmtap tracing on, judge "
         "each case's trace with the configured evaluators and its expected value, and fail "
-        "(exit 1) when a metric is below its threshold or its baseline.",
+        "(exit 1) when a metric is below its threshold or its baseline, or when a case fails "
+        "an evaluation that has no threshold or baseline (unless --allow-failures).",
     )
     p.add_argument("golden", metavar="GOLDEN.jsonl")
     p.add_argument("--app", required=True, metavar="MODULE:FUNCTION",
@@ -95,6 +97,10 @@ def _add_run(actions: Any) -> None:
     p.add_argument("--save-baseline", metavar="FILE", help="write this run's report as a baseline")
     p.add_argument("--tolerance", type=_ratio, help="how far below the baseline is allowed "
                    "(default: eval.tolerance, 0)")  # fmt: skip
+    p.add_argument("--allow-failures", action="store_true", help="report failing cases "
+                   "without failing the run (thresholds and baselines still apply); by "
+                   "default a case that fails an evaluation with no threshold or baseline "
+                   "fails the run")  # fmt: skip
     p.add_argument("--json", metavar="OUT", help="write the JSON report")
     p.add_argument("--junit", metavar="OUT", help="write JUnit XML")
     p.add_argument("--concurrency", type=_positive_int, metavar="N", help="cases at once")
@@ -173,7 +179,9 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"llmtap eval: {len(run.cases)} case(s) through {run.app_name}", file=progress)
     results = run_cases(run, progress=progress)
     current = report.metrics(results)
-    found = report.checks(current, run.thresholds, baseline, run.tolerance)
+    found = report.checks(
+        current, run.thresholds, baseline, run.tolerance, allow_failures=args.allow_failures
+    )
     data = report.build_report(
         golden=args.golden,
         app=args.app,
@@ -189,14 +197,31 @@ def run_command(args: argparse.Namespace) -> int:
             write(data, path)
     if args.junit:
         report.write_junit(results, args.junit)
+    print(_outcome(args, results, found))
+    return EXIT_OK if data["passed"] else EXIT_REGRESSION
+
+
+def _outcome(args: argparse.Namespace, results: list[Any], found: list[Any]) -> str:
+    """The last line: passed, or what failed and where the details are."""
+    from llmtap.evals.report import EVERY_CASE
+
     errors = sum(r.error is not None for r in results)
     summary = f"{len(results)} case(s), {errors} app error(s)"
-    if data["passed"]:
-        print(f"passed: {summary}, {len(found)} check(s) met")
-        return EXIT_OK
-    failed = sum(not c["ok"] for c in data["checks"])
-    print(f"REGRESSION: {failed} of {len(found)} check(s) failed; {summary}")
-    return EXIT_REGRESSION
+    failing = [r.case.id for r in results if not r.ok]
+    if all(c.ok for c in found):
+        allowed = f", {len(failing)} failing case(s) allowed" if failing else ""
+        return f"passed: {summary}, {len(found)} check(s) met{allowed}"
+    reports = [f"{what} {path}" for what, path in (("report", args.json), ("JUnit", args.junit))
+               if path]  # fmt: skip
+    where = "; details in the table above" + (", the " + ", the ".join(reports) if reports else "")
+    if any(c.source == EVERY_CASE and not c.ok for c in found):
+        shown = ", ".join(failing[:10]) + (", ..." if len(failing) > 10 else "")
+        return (
+            f"FAILED: {len(failing)} of {len(results)} case(s) failed ({shown}); {summary}"
+            f"{where}. Set a threshold, or pass --allow-failures, to accept failing cases"
+        )
+    failed = sum(not c.ok for c in found)
+    return f"REGRESSION: {failed} of {len(found)} check(s) failed; {summary}{where}"
 
 
 # eval calibrate ----------------------------------------------------------------------------------

@@ -53,6 +53,16 @@ EXPECTED = {
         "└─ chat claude-opus-4-7",
         "feature=support",
     ],
+    "prompt_compare": [
+        "llmtap compare by prompt.version (llmtap.prompt.version): baseline 1 (40 traces, 40 "
+        "model calls) vs candidate 2 (40 traces, 40 model calls)",
+        "(16/40)",  # v2's truncation verdicts that passed
+        "-60.0pp [-73.7pp, -42.3pp]",
+        "(27/40)",  # v2's negative feedback
+        "+55.0pp [+34.4pp, +69.3pp]",
+        "can't tell yet",
+        "better",
+    ],
     "agent": [
         "invoke_agent order-agent",
         "finish=tool_calls",

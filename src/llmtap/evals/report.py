@@ -7,7 +7,9 @@ Metrics of one evaluation over the cases: ``n`` (verdicts, errors included), ``p
 a score; None when there are none).
 
 A check compares a metric with a minimum: a threshold (``eval.thresholds``, ``--threshold``)
-or the baseline's value less the tolerance. The run passes when every check does.
+or the baseline's value less the tolerance. An evaluation that neither names gets an
+"every case" check (pass rate 1: every case passes it) unless failures are allowed
+(``--allow-failures``). The run passes when every check does.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ class Check:
     metric: str
     value: float | None
     minimum: float
-    source: str  # threshold | baseline
+    source: str  # threshold | baseline | every case
     ok: bool
+
+
+EVERY_CASE = "every case"
 
 
 def metrics(results: Sequence[CaseResult]) -> dict[str, Metric]:
@@ -117,7 +122,11 @@ def checks(
     thresholds: Mapping[tuple[str, str], float],
     baseline: Mapping[str, Mapping[str, float]] | None,
     tolerance: float,
+    *,
+    allow_failures: bool = False,
 ) -> list[Check]:
+    """Threshold and baseline checks; with ``allow_failures`` false, an "every case" check
+    of each evaluation that no threshold or baseline covers."""
     out = []
     for (name, metric), minimum in thresholds.items():
         value = getattr(current.get(name, Metric()), metric)
@@ -129,6 +138,12 @@ def checks(
             value = getattr(current[name], metric)
             minimum = max(0.0, before - tolerance)
             out.append(Check(name, metric, value, minimum, "baseline", _meets(value, minimum)))
+    if not allow_failures:
+        covered = {c.evaluation for c in out}
+        for name, m in current.items():
+            if name not in covered:
+                ok = _meets(m.pass_rate, 1.0)
+                out.append(Check(name, "pass_rate", m.pass_rate, 1.0, EVERY_CASE, ok))
     return out
 
 
@@ -229,7 +244,13 @@ def render_table(current: Mapping[str, Metric], found: Sequence[Check]) -> str:
     lines = [_row(r, widths) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for c in found:
-        if not c.ok:
+        if not c.ok and c.source == EVERY_CASE:
+            m = current[c.evaluation]
+            lines.append(
+                f"FAIL {c.evaluation}: {m.n - m.passed} of {m.n} case(s) did not pass "
+                "(no threshold or baseline for it, so every case must)"
+            )
+        elif not c.ok:
             shown = "none" if c.value is None else _number(c.value)
             lines.append(
                 f"FAIL {c.evaluation}.{c.metric} = {shown}, below the {c.source} "
