@@ -59,7 +59,7 @@ def crash_loops(total: int, kills: int, seeds: list[int]) -> list[dict[str, Any]
         for seed in seeds:
             with tempfile.TemporaryDirectory() as tmp:
                 r = run_crash_loop(Path(tmp), total=total, kills=kills, seed=seed, **kw)
-            rows.append({"mode": label, "seed": seed, **r.__dict__})
+            rows.append({"mode": label, "seed": seed, **r.__dict__, "seconds": round(r.seconds, 1)})
             print(rows[-1], flush=True)
     return rows
 
