@@ -502,7 +502,7 @@ def test_literal_secrets_warn(write, caplog):
     path = write(
         """
         export:
-          - {preset: datadog_llmobs, api_key: dd-literal-key}
+          - {preset: datadog_llmobs, api_key: dd-literal-key, ml_app: support-bot}
           - preset: honeycomb
             api_key: "${env:HONEYCOMB_API_KEY}"
           - {preset: otlp, headers: {x-tenant: acme, authorization: "Bearer abc"}}

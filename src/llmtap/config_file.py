@@ -404,6 +404,8 @@ def read_config(
         # a value left empty by a missing variable is reported once, as the variable
         known = {p.path for p in substituted}
         problems += [p for p in exc.problems if not _under(p.path, known)]
+    if cfg is not None:
+        problems += _unresolved_export_keys(cfg, env, lines)
     if problems:
         problems.sort(key=lambda p: (p.line is None, p.line or 0))
         return Loaded(source, None, problems, data, lines)
@@ -419,6 +421,23 @@ def read_config(
             f"environment instead (${{env:VAR}}) so the file can be shared and versioned"
         )
     return Loaded(source, cfg, [], data, lines)
+
+
+def _unresolved_export_keys(
+    cfg: LlmtapConfig, env: Mapping[str, str], lines: Mapping[str, int]
+) -> list[Problem]:
+    """The keys an ``export:`` entry needs that neither it nor the service name gives
+    (``datadog_llmobs``'s ``ml_app``)."""
+    from llmtap.export.presets import unresolved_keys
+
+    service_name = effective_service_name(cfg, env)
+    out = []
+    for i, export in enumerate(cfg.export or ()):
+        for key, hint in unresolved_keys(export, service_name):
+            path = f"export[{i}].{key}"
+            message = f"export preset {export.preset!r} needs {key} ({hint})"
+            out.append(Problem(path, message, line_for(lines, path)))
+    return out
 
 
 def _under(path: str, roots: set[str]) -> bool:
@@ -489,4 +508,4 @@ def effective_service_name(cfg: LlmtapConfig, env: Mapping[str, str] | None = No
         key, sep, value = item.partition("=")
         if sep and key.strip() == "service.name" and value.strip():
             return value.strip()
-    return cfg.service_name
+    return getattr(cfg, "service_name", None)

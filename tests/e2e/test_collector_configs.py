@@ -154,6 +154,7 @@ def test_service_config_loads_with_its_destinations_and_judge() -> None:
         ("datadog", "datadog_llmobs"),
     ]
     assert service_config_of(cfg).best_effort == ["datadog"]
+    assert cfg.export[2].ml_app == "llmtap"
     judging = Judging.from_config(cfg, emit=lambda spans: None)
     assert judging is not None
     rules = {(rule.name, rule.sample) for rule in judging.rules}

@@ -240,6 +240,7 @@ def test_app_to_collector_to_service_to_jaeger(
     datadog = [r for r in sink.requests("traces") if r.transport == "http"]
     assert datadog and datadog[0].headers["dd-otlp-source"] == "llmobs"
     assert datadog[0].headers["dd-api-key"] == "dd-test-key"
+    assert datadog[0].headers["dd-ml-app"] == "llmtap"
 
     # the app's gen_ai.client.* metrics went through the collector's metrics pipeline
     sink.wait_for_metrics(

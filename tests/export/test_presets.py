@@ -40,8 +40,8 @@ def test_keys_and_needs_come_from_each_preset_options() -> None:
 
 def test_options_fill_in_the_backends_defaults() -> None:
     options = options_of(ExportConfig(preset="honeycomb", api_key="k"))
-    assert options.endpoint == "https://api.honeycomb.io/v1/traces"
-    assert options.api_key == "k"
+    assert (options.endpoint, options.region, options.api_key) == (None, "us", "k")
+    assert options_of(ExportConfig(preset="phoenix")).endpoint == "http://localhost:6006/v1/traces"
 
 
 def test_each_preset_builds_its_exporter(tmp_path) -> None:

@@ -151,7 +151,7 @@ def test_presets_resolve_to_the_backends_documented_endpoints_and_headers():
     lf = target_for(Preset("langfuse", public_key="pk", secret_key="sk"))
     assert lf.endpoint == "https://cloud.langfuse.com/api/public/otel/v1/traces"
     assert lf.protocol == "http/protobuf"
-    assert lf.headers == {"Authorization": "Basic cGs6c2s="}
+    assert lf.headers == {"Authorization": "Basic cGs6c2s=", "x-langfuse-ingestion-version": "4"}
     dd = target_for(Preset("datadog_llmobs", api_key="k", site="datadoghq.eu", name="bot"))
     assert dd.endpoint == "https://otlp.datadoghq.eu/v1/traces"
     assert dd.headers == {"dd-api-key": "k", "dd-otlp-source": "llmobs", "dd-ml-app": "bot"}

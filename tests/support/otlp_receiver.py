@@ -7,6 +7,8 @@
 - ``rx.http_endpoint`` (``http://127.0.0.1:PORT``) takes ``POST /v1/traces``, ``/v1/metrics``
   and ``/v1/logs`` as ``application/x-protobuf`` or ``application/json``, optionally
   ``Content-Encoding: gzip`` or ``deflate``; ``rx.http_url("traces")`` gives a full signal URL.
+  ``OtlpReceiver(http_path_prefix="/api/public/otel")`` takes them under a backend's own path
+  instead (``/api/public/otel/v1/traces``); every HTTP request keeps its ``path``.
 
 Whatever arrives is decoded and kept. ``spans()``, ``metrics()`` and ``logs()`` flatten it into
 plain records whose attribute values are Python values (str, int, float, bool, lists, dicts,
@@ -74,6 +76,7 @@ class ExportRequest:
     encoding: str  # protobuf | json
     headers: dict[str, str]
     message: Message
+    path: str = ""  # the HTTP request path (empty for gRPC)
 
 
 @dataclass(frozen=True)
@@ -332,8 +335,12 @@ class _Failures:
 class OtlpReceiver:
     """OTLP over gRPC and HTTP on loopback; keeps and flattens whatever is exported to it."""
 
-    def __init__(self, host: str = "127.0.0.1", grpc_port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", grpc_port: int = 0, http_path_prefix: str = ""
+    ) -> None:
         self.host = host
+        #: HTTP requests are taken at ``{prefix}/v1/{signal}`` (a backend's own path)
+        self.http_path_prefix = http_path_prefix.rstrip("/")
         self._lock = threading.Condition()
         self._requests: list[ExportRequest] = []
         self._spans: list[SpanRecord] = []
@@ -413,7 +420,7 @@ class OtlpReceiver:
     def http_url(self, signal: str) -> str:
         if signal not in SIGNALS:
             raise ValueError(f"unknown OTLP signal {signal!r}; one of {SIGNALS}")
-        return f"{self.http_endpoint}/v1/{signal}"
+        return f"{self.http_endpoint}{self.http_path_prefix}/v1/{signal}"
 
     # what arrived
 
@@ -609,7 +616,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         try:
             body = self._read_body()
-            signal = _HTTP_PATHS.get(self.path.split("?", 1)[0].rstrip("/"))
+            path = self.path.split("?", 1)[0].rstrip("/")
+            prefix = self.server.receiver.http_path_prefix
+            signal = _HTTP_PATHS.get(path[len(prefix) :]) if path.startswith(prefix) else None
             if signal is None:
                 raise _BadRequest(404, f"no OTLP endpoint at {self.path}")
             content_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -635,7 +644,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self._send(exc.status, str(exc).encode(), "text/plain")
             return
         headers = {key.lower(): value for key, value in self.headers.items()}
-        self.server.receiver._accept(ExportRequest(signal, "http", encoding, headers, message))
+        request = ExportRequest(signal, "http", encoding, headers, message, self.path)
+        self.server.receiver._accept(request)
         response = _RESPONSE_TYPES[signal]()
         if encoding == "json":
             self._send(200, json_format.MessageToJson(response).encode(), "application/json")

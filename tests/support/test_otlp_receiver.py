@@ -341,6 +341,18 @@ def test_http_rejects_bad_requests(rx: OtlpReceiver) -> None:
     assert rx.requests() == []
 
 
+def test_http_path_prefix_takes_a_backends_own_path_only() -> None:
+    proto = trace_service_pb2.ExportTraceServiceRequest().SerializeToString()
+    with OtlpReceiver(http_path_prefix="/api/public/otel/") as prefixed:
+        url = prefixed.http_url("traces")
+        assert url == f"{prefixed.http_endpoint}/api/public/otel/v1/traces"
+        assert (
+            _post(f"{prefixed.http_endpoint}/v1/traces", proto, "application/x-protobuf")[0] == 404
+        )
+        assert _post(url, proto, "application/x-protobuf")[0] == 200
+        assert [r.path for r in prefixed.requests()] == ["/api/public/otel/v1/traces"]
+
+
 def test_fail_next_answers_errors_then_recovers(rx: OtlpReceiver) -> None:
     proto = trace_service_pb2.ExportTraceServiceRequest().SerializeToString()
     rx.fail_next(2)

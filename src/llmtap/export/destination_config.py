@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from llmtap.configuration.problems import choice_message
-from llmtap.export.presets import PRESETS, http_only, preset_keys, required_keys
+from llmtap.export.presets import PRESETS, http_only, preset_keys, problems_of, required_keys
 
 __all__ = ["COMPRESSIONS", "PRESETS", "PRESET_KEYS", "PROTOCOLS", "ExportConfig"]
 
@@ -50,7 +50,14 @@ class ExportConfig:
     secret_key: str | None = None
     """Langfuse's secret key"""
     site: str | None = None
-    """the Datadog site (default datadoghq.com)"""
+    """the Datadog site (default datadoghq.com; one that offers LLM Observability)"""
+    ml_app: str | None = None
+    """the Datadog ML application (default: name, else the service name)"""
+    region: str | None = None
+    """the backend's region when no endpoint is given: langfuse eu (default), us, jp,
+    hipaa; honeycomb us (default), eu"""
+    dataset: str | None = None
+    """the Honeycomb Classic dataset (x-honeycomb-dataset)"""
     path: str | None = None
     """the file of OTLP JSON lines (file), relative to the config file's folder"""
     insecure: bool | None = None
@@ -103,7 +110,12 @@ class ExportConfig:
                 errors.append(
                     f"{key}: export preset {self.preset!r} needs {key} ({hint}); it {state}"
                 )
+        errors += self._unused_keys() + problems_of(self)
+        _raise(errors)
+
+    def _unused_keys(self) -> list[str]:
         allowed = PRESET_KEYS[self.preset]
+        errors = []
         for f in dataclasses.fields(self):
             if f.name in allowed or f.name in _COMMON_KEYS:
                 continue
@@ -114,7 +126,7 @@ class ExportConfig:
                     f"{f.name}: export preset {self.preset!r} does not use {f.name} "
                     f"(it takes {uses}; every preset takes {', '.join(_COMMON_KEYS)})"
                 )
-        _raise(errors)
+        return errors
 
     @property
     def label(self) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmtap.configuration.factories import Registry
+from llmtap.diagnostics import did_you_mean
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -39,8 +40,10 @@ __all__ = [
     "http_only",
     "options_of",
     "preset_keys",
+    "problems_of",
     "required_keys",
     "target_for",
+    "unresolved_keys",
 ]
 
 
@@ -60,6 +63,20 @@ def _get(cfg: Any, name: str, default: Any = None) -> Any:
 
 def _required(hint: str) -> Any:
     return field(default=None, metadata={"required": hint})
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...], note: str) -> list[str]:
+    """The problem of ``key`` when ``value`` is not one of ``choices``, as ``key: message``."""
+    if value in choices:
+        return []
+    hint = did_you_mean(value.lower(), choices) if isinstance(value, str) else ""
+    return [f"{key}: expected one of {', '.join(choices)} ({note}), got {value!r}{hint}"]
+
+
+def _host(hosts: dict[str, str], region: str, problems: list[str]) -> str:
+    if region not in hosts:
+        raise ValueError("\n".join(problems))
+    return hosts[region]
 
 
 # The options of each preset ---------------------------------------------------------------
@@ -82,8 +99,18 @@ class _OtlpOptions(ABC):
     """gzip or none"""
 
     @abstractmethod
-    def target(self, name: str | None) -> Target:
-        """The endpoint, protocol and headers (before the entry's own ``headers``)."""
+    def target(self, name: str | None, service_name: str | None = None) -> Target:
+        """The endpoint, protocol and headers (before the entry's own ``headers``), for the
+        destination named ``name`` of the app or service named ``service_name``."""
+
+    def problems(self) -> list[str]:
+        """What is wrong with the options, each as ``key: message``."""
+        return []
+
+    def unresolved(self, name: str | None, service_name: str | None) -> list[tuple[str, str]]:
+        """The keys that are needed and cannot be determined, each with the hint of its
+        message (``name`` and ``service_name`` as for :meth:`target`)."""
+        return []
 
 
 @dataclass
@@ -99,8 +126,25 @@ class OtlpOptions(_OtlpOptions):
     insecure: bool | None = None
     """gRPC without TLS (default: when the endpoint is http://)"""
 
-    def target(self, name: str | None) -> Target:
+    def target(self, name: str | None, service_name: str | None = None) -> Target:
         return Target(self.endpoint, self.protocol)
+
+
+#: the Datadog sites that offer LLM Observability: every site but US1-FED (ddog-gov.com), per
+#: ``unsupported_sites: llm_observability: [gov]`` and ``allowedRegions`` in
+#: DataDog/documentation config/_default/params.yaml
+LLMOBS_SITES = (
+    "datadoghq.com",
+    "us3.datadoghq.com",
+    "us5.datadoghq.com",
+    "datadoghq.eu",
+    "ap1.datadoghq.com",
+    "ap2.datadoghq.com",
+)
+_ML_APP_HINT = (
+    "the application LLM Observability groups the spans under: set ml_app, or name, or "
+    "service_name (or OTEL_SERVICE_NAME)"
+)
 
 
 @dataclass
@@ -112,33 +156,87 @@ class DatadogLlmobsOptions(_OtlpOptions):
     api_key: str | None = _required("your Datadog API key, e.g. api_key: ${env:DD_API_KEY}")
     """the Datadog API key"""
     site: str = "datadoghq.com"
-    """the Datadog site"""
+    """the Datadog site: datadoghq.com, us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu,
+    ap1.datadoghq.com or ap2.datadoghq.com (LLM Observability is not offered on ddog-gov.com)"""
+    ml_app: str | None = None
+    """the ML application the spans are grouped under (``dd-ml-app``); default: the
+    destination's ``name``, else the service name (``service_name`` or ``OTEL_SERVICE_NAME``);
+    one of them is needed"""
 
-    def target(self, name: str | None) -> Target:
+    def problems(self) -> list[str]:
+        if isinstance(self.site, str) and self.site.endswith("ddog-gov.com"):
+            return [
+                f"site: Datadog does not offer LLM Observability on {self.site!r} (a government "
+                f"site); expected one of {', '.join(LLMOBS_SITES)}"
+            ]
+        return _choice("site", self.site, LLMOBS_SITES, "the sites that offer LLM Observability")
+
+    def unresolved(self, name: str | None, service_name: str | None) -> list[tuple[str, str]]:
+        return [] if self.ml_app or name or service_name else [("ml_app", _ML_APP_HINT)]
+
+    def target(self, name: str | None, service_name: str | None = None) -> Target:
+        _raise_unresolved("datadog_llmobs", self.unresolved(name, service_name))
         url = self.endpoint if self.endpoint is not None else f"https://otlp.{self.site}/v1/traces"
-        headers = {"dd-api-key": self.api_key or "", "dd-otlp-source": "llmobs"}
-        if name:
-            headers["dd-ml-app"] = name
+        # headers of Datadog's LLM Observability OpenTelemetry page (otel_instrumentation)
+        headers = {
+            "dd-api-key": self.api_key or "",
+            "dd-otlp-source": "llmobs",
+            "dd-ml-app": self.ml_app or name or service_name or "",
+        }
         return Target(url, "http/protobuf", headers)
+
+
+#: Langfuse Cloud's data regions (langfuse.com/integrations/native/opentelemetry)
+LANGFUSE_REGIONS = {
+    "eu": "https://cloud.langfuse.com",
+    "us": "https://us.cloud.langfuse.com",
+    "jp": "https://jp.cloud.langfuse.com",
+    "hipaa": "https://hipaa.cloud.langfuse.com",
+}
+_LANGFUSE_OTEL = "/api/public/otel"
+#: Langfuse's API reference: "Direct OpenTelemetry exporters must send the
+#: `x-langfuse-ingestion-version: 4` header" (its server refuses versions above 4)
+LANGFUSE_INGESTION_VERSION = "4"
 
 
 @dataclass
 class LangfuseOptions(_OtlpOptions):
     """Langfuse (cloud or self-hosted), by its OTLP endpoint."""
 
-    endpoint: str = "https://cloud.langfuse.com"
-    """the Langfuse base URL (or its full ``.../v1/traces`` URL)"""
+    endpoint: str | None = None
+    """the Langfuse URL: its base (``https://cloud.langfuse.com``), its OpenTelemetry URL
+    (``.../api/public/otel``) or its full ``.../v1/traces`` URL (default: the region's)"""
+    region: str = "eu"
+    """the Langfuse Cloud region when no endpoint is given: eu (cloud.langfuse.com), us
+    (us.cloud.langfuse.com), jp (jp.cloud.langfuse.com) or hipaa (hipaa.cloud.langfuse.com)"""
     public_key: str | None = _required("e.g. public_key: ${env:LANGFUSE_PUBLIC_KEY}")
     """Langfuse's public key"""
     secret_key: str | None = _required("e.g. secret_key: ${env:LANGFUSE_SECRET_KEY}")
     """Langfuse's secret key"""
 
-    def target(self, name: str | None) -> Target:
-        base = self.endpoint.rstrip("/")
+    def problems(self) -> list[str]:
+        note = "Langfuse Cloud's regions; for a self-hosted Langfuse set endpoint"
+        return _choice("region", self.region, tuple(LANGFUSE_REGIONS), note)
+
+    def target(self, name: str | None, service_name: str | None = None) -> Target:
+        base = self.endpoint or _host(LANGFUSE_REGIONS, self.region, self.problems())
         token = f"{self.public_key or ''}:{self.secret_key or ''}"
-        auth = "Basic " + base64.b64encode(token.encode()).decode()
-        url = base if base.endswith("/v1/traces") else f"{base}/api/public/otel/v1/traces"
-        return Target(url, "http/protobuf", {"Authorization": auth})
+        headers = {
+            "Authorization": "Basic " + base64.b64encode(token.encode()).decode(),
+            "x-langfuse-ingestion-version": LANGFUSE_INGESTION_VERSION,
+        }
+        return Target(_langfuse_traces_url(base), "http/protobuf", headers)
+
+
+def _langfuse_traces_url(endpoint: str) -> str:
+    """``.../api/public/otel/v1/traces`` from the base URL, the OpenTelemetry URL or the
+    traces URL itself."""
+    url = endpoint.rstrip("/")
+    if url.endswith("/v1/traces"):
+        return url
+    if url.endswith(_LANGFUSE_OTEL):
+        return url + "/v1/traces"
+    return url + _LANGFUSE_OTEL + "/v1/traces"
 
 
 @dataclass
@@ -150,24 +248,43 @@ class PhoenixOptions(_OtlpOptions):
     api_key: str | None = None
     """the Phoenix API key (sent as a bearer token), when it asks for one"""
 
-    def target(self, name: str | None) -> Target:
+    def target(self, name: str | None, service_name: str | None = None) -> Target:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return Target(self.endpoint, "http/protobuf", headers)
+
+
+#: Honeycomb's instances; the key goes in ``x-honeycomb-team``, a Classic dataset in
+#: ``x-honeycomb-dataset`` ("Send Data with OpenTelemetry", docs.honeycomb.io)
+HONEYCOMB_REGIONS = {"us": "https://api.honeycomb.io", "eu": "https://api.eu1.honeycomb.io"}
 
 
 @dataclass
 class HoneycombOptions(_OtlpOptions):
     """Honeycomb."""
 
-    endpoint: str = "https://api.honeycomb.io/v1/traces"
-    """where to send OTLP"""
+    endpoint: str | None = None
+    """where to send OTLP (default: the region's ``/v1/traces`` URL)"""
+    region: str = "us"
+    """Honeycomb's instance when no endpoint is given: us (api.honeycomb.io) or eu
+    (api.eu1.honeycomb.io)"""
     api_key: str | None = _required(
         "your Honeycomb ingest key, e.g. api_key: ${env:HONEYCOMB_API_KEY}"
     )
     """the Honeycomb ingest key"""
+    dataset: str | None = None
+    """Honeycomb Classic only: the dataset the spans go to (``x-honeycomb-dataset``); an
+    environment's key needs none (Honeycomb takes the dataset from ``service.name``)"""
 
-    def target(self, name: str | None) -> Target:
-        return Target(self.endpoint, "http/protobuf", {"x-honeycomb-team": self.api_key or ""})
+    def problems(self) -> list[str]:
+        note = "Honeycomb's US and EU instances"
+        return _choice("region", self.region, tuple(HONEYCOMB_REGIONS), note)
+
+    def target(self, name: str | None, service_name: str | None = None) -> Target:
+        url = self.endpoint or _host(HONEYCOMB_REGIONS, self.region, self.problems()) + "/v1/traces"
+        headers = {"x-honeycomb-team": self.api_key or ""}
+        if self.dataset:
+            headers["x-honeycomb-dataset"] = self.dataset
+        return Target(url, "http/protobuf", headers)
 
 
 @dataclass
@@ -186,8 +303,8 @@ class FileOptions:
 # The exporters -----------------------------------------------------------------------------
 
 
-def _otlp_exporter(cfg: Any) -> SpanExporter:
-    target = target_for(cfg)
+def _otlp_exporter(cfg: Any, service_name: str | None = None) -> SpanExporter:
+    target = target_for(cfg, service_name)
     timeout = float(_get(cfg, "timeout_s", 10.0))
     if target.protocol.startswith("http"):
         from opentelemetry.exporter.otlp.proto.http import Compression
@@ -213,13 +330,13 @@ def _otlp_exporter(cfg: Any) -> SpanExporter:
     )
 
 
-def _console_exporter(cfg: Any) -> SpanExporter:
+def _console_exporter(cfg: Any, service_name: str | None = None) -> SpanExporter:
     from llmtap.export.console import ConsoleTreeExporter
 
     return ConsoleTreeExporter()
 
 
-def _file_exporter(cfg: Any) -> SpanExporter:
+def _file_exporter(cfg: Any, service_name: str | None = None) -> SpanExporter:
     from llmtap.export.file import JsonLinesSpanExporter
 
     return JsonLinesSpanExporter(cfg.path)
@@ -273,23 +390,48 @@ def options_of(cfg: Any) -> Any:
     return options(**{k: v for k, v in given.items() if v is not None})
 
 
-def target_for(cfg: Any) -> Target:
-    """The OTLP endpoint, protocol and headers a preset resolves to."""
+def problems_of(cfg: Any) -> list[str]:
+    """What is wrong with the values of ``cfg``'s preset options, each as ``key: message``."""
+    return list(getattr(options_of(cfg), "problems", list)())
+
+
+def unresolved_keys(cfg: Any, service_name: str | None = None) -> list[tuple[str, str]]:
+    """The keys ``cfg`` needs that neither it nor ``service_name`` gives, each with a hint."""
+    options = options_of(cfg)
+    if not isinstance(options, _OtlpOptions):
+        return []
+    return options.unresolved(_get(cfg, "name"), service_name)
+
+
+def _raise_unresolved(preset: str, missing: list[tuple[str, str]]) -> None:
+    if missing:
+        raise ValueError(
+            "\n".join(
+                f"{key}: export preset {preset!r} needs {key} ({hint})" for key, hint in missing
+            )
+        )
+
+
+def target_for(cfg: Any, service_name: str | None = None) -> Target:
+    """The OTLP endpoint, protocol and headers a preset resolves to, for the app or service
+    named ``service_name``."""
     preset = cfg.preset
     factory = DESTINATIONS.get(preset)
     if factory is None or not issubclass(factory.options, _OtlpOptions):
         raise ValueError(f"export preset {preset!r} is not OTLP; expected one of {PRESETS}")
-    target = options_of(cfg).target(_get(cfg, "name"))
+    target = options_of(cfg).target(_get(cfg, "name"), service_name)
     extra = _get(cfg, "headers", {})
     if extra:
         target = Target(target.endpoint, target.protocol, {**target.headers, **extra})
     return target
 
 
-def build_exporter(cfg: Any) -> SpanExporter:
-    """The span exporter of one ``export:`` entry."""
+def build_exporter(cfg: Any, service_name: str | None = None) -> SpanExporter:
+    """The span exporter of one ``export:`` entry, for the app named ``service_name``."""
     factory = DESTINATIONS.get(cfg.preset)
-    return _otlp_exporter(cfg) if factory is None else factory.create(cfg)
+    if factory is None:
+        return _otlp_exporter(cfg, service_name)
+    return factory.create(cfg, service_name=service_name)
 
 
 def destination_name(cfg: Any, index: int) -> str:

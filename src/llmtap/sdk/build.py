@@ -7,6 +7,7 @@ service and ``llmtap eval`` share.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -21,14 +22,22 @@ __all__ = ["build_destinations", "build_sampler"]
 _log = logging.getLogger("llmtap")
 
 
-def build_destinations(cfg: Any) -> list[DestinationQueue[ReadableSpan]]:
+def build_destinations(
+    cfg: Any, service_name: str | None = None
+) -> list[DestinationQueue[ReadableSpan]]:
+    """A queue per ``export:`` destination; ``service_name`` (default: the effective one of
+    ``cfg`` and the environment) is the fallback of presets that name the app."""
+    if service_name is None:
+        from llmtap.config_file import effective_service_name
+
+        service_name = effective_service_name(cfg, os.environ)
     queues = []
     for index, export in enumerate(getattr(cfg, "export", None) or ()):
         name = destination_name(export, index)
         queues.append(
             exporter_queue(
                 name,
-                build_exporter(export),
+                build_exporter(export, service_name),
                 max_items=export.queue_size,
                 batch_size=export.batch_size,
             )

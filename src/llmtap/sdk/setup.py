@@ -151,7 +151,8 @@ def _providers(
 ) -> Configured:
     from llmtap.config_file import effective_service_name
 
-    name = service_name or effective_service_name(cfg, os.environ) or "llmtap-app"
+    named = service_name or effective_service_name(cfg, os.environ)
+    name = named or "llmtap-app"
     resource = Resource.create({"service.name": name})
     # one exit hook for both (below), so that their shutdown shares one budget
     meter_provider = MeterProvider(
@@ -164,7 +165,7 @@ def _providers(
     )
     for processor in span_processors:
         tracer_provider.add_span_processor(processor)
-    destinations = build_destinations(cfg) + _otlp_env_destination(otlp_endpoint)
+    destinations = build_destinations(cfg, named) + _otlp_env_destination(otlp_endpoint)
     destinations += [exporter_queue(f"exporter#{i}", e) for i, e in enumerate(span_exporters)]
     pipeline = PipelineProcessor(build_stages(cfg, meter_provider), destinations)
     tracer_provider.add_span_processor(pipeline)

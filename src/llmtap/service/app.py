@@ -197,6 +197,7 @@ class ServiceApp:
     # construction
 
     def _build_destinations(self) -> list[Destination]:
+        from llmtap.config_file import effective_service_name
         from llmtap.export.presets import destination_name
 
         exports = list(getattr(self.config, "export", None) or ())
@@ -207,9 +208,10 @@ class ServiceApp:
                 f"service.best_effort: no export destination named {', '.join(unknown)} "
                 f"(destinations: {', '.join(names) or 'none'})"
             )
+        service_name = effective_service_name(self.config, os.environ)
         out = []
         for name, export in zip(names, exports, strict=True):
-            forwarder = build_forwarder(export)
+            forwarder = build_forwarder(export, service_name)
             out.append(
                 Destination(
                     name,

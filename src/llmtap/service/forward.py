@@ -395,8 +395,9 @@ class ConsoleForwarder:
         return None
 
 
-def build_forwarder(cfg: Any) -> Forwarder:
-    """The forwarder for one ``export:`` entry (``ExportConfig``)."""
+def build_forwarder(cfg: Any, service_name: str | None = None) -> Forwarder:
+    """The forwarder for one ``export:`` entry (``ExportConfig``); ``service_name`` is the
+    fallback of presets that name the app (``datadog_llmobs``'s ``ml_app``)."""
     preset = cfg.preset
     if preset == "console":
         return ConsoleForwarder()
@@ -404,7 +405,7 @@ def build_forwarder(cfg: Any) -> Forwarder:
         return FileForwarder(cfg.path)
     from llmtap.export.presets import target_for
 
-    target = target_for(cfg)
+    target = target_for(cfg, service_name)
     timeout = float(getattr(cfg, "timeout_s", None) or 10.0)
     compression = getattr(cfg, "compression", None)
     if target.protocol.startswith("http"):
