@@ -12,7 +12,9 @@ Receiving a request (:meth:`ServiceApp.ingest`): the bytes are parsed once by th
 runtime (which validates them); spans with invalid ids are left out and reported as a
 partial success; each other span is checked against the stages' idempotency markers (a
 span an llmtap app already costed and redacted carries ``gen_ai.usage.cost`` and
-``llmtap.redaction.count``): only spans a stage has work on are decoded into
+``llmtap.redaction.count``; the redaction mark counts only with a valid
+``llmtap.redaction.seal`` or from a trusted sender, see :class:`ServiceConfig`): only
+spans a stage has work on are decoded into
 :class:`~llmtap.service.spans.ReceivedSpan` records, run through the stages (the same
 ``build_stages`` as in the app) and re-encoded; the rest are forwarded as received. Then
 the whole request is admitted or refused: if a (strict) destination's queue has no room
@@ -37,7 +39,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from llmtap import semconv
 from llmtap.diagnostics import Once, warn_once
-from llmtap.pipeline.span import SpanData, Stage
+from llmtap.pipeline.span import TRUST_EARNED, TRUST_NONE, SpanData, Stage
 from llmtap.service import ServiceConfig, service_config_of
 from llmtap.service.address import parse_address
 from llmtap.service.forward import Destination, build_forwarder
@@ -136,12 +138,14 @@ class ServiceApp:
 
             stages = build_stages(config)
         self.stages: list[Stage] = list(stages)
-        if not self.service.trust_upstream:
-            for stage in self.stages:
-                stage.trust_marks(False)
-        self._needs = (
-            needs_stages(self.stages) if self.service.trust_upstream else (lambda attrs: True)
-        )
+        trust = TRUST_EARNED if self.service.trust_upstream else TRUST_NONE
+        for stage in self.stages:
+            stage.trust_marks(trust)
+        if self.service.trust_upstream:
+            self._needs = needs_stages(self.stages)
+            self._needs_trusted = needs_stages(self.stages, trusted=True)
+        else:
+            self._needs = self._needs_trusted = lambda attrs, trace_id=b"", span_id=b"": True
         self.destinations: list[Destination] = (
             list(destinations) if destinations is not None else self._build_destinations()
         )
@@ -242,11 +246,14 @@ class ServiceApp:
     def count_request(self, transport: str, outcome: str) -> None:
         self._m.requests.inc(transport=transport, outcome=outcome)
 
-    def ingest(self, request: bytes, transport: str = "grpc") -> Accepted:
-        """Take one serialized ``ExportTraceServiceRequest`` (see the module doc)."""
+    def ingest(
+        self, request: bytes, transport: str = "grpc", sender: str | None = None
+    ) -> Accepted:
+        """Take one serialized ``ExportTraceServiceRequest`` (see the module doc); ``sender``
+        names the trusted sender that sent it (its redaction marks are taken as they are)."""
         started = time.perf_counter()
         try:
-            result = self._ingest(request, transport)
+            result = self._ingest(request, transport, sender)
         except Rejected as exc:
             self._m.requests.inc(transport=transport, outcome=exc.outcome)
             raise
@@ -267,14 +274,14 @@ class ServiceApp:
                 return dest
         return None
 
-    def _ingest(self, request: bytes, transport: str) -> Accepted:
+    def _ingest(self, request: bytes, transport: str, sender: str | None) -> Accepted:
         if not self._accepting:
             raise self._refuse("shutting_down", "the service is not taking data (shutting down)")
         full = self._full()
         if full is not None:  # cheap early answer before any decoding
             raise self._backpressure(full, None)
         try:
-            batch = self._process(request)
+            batch = self._process(request, sender is not None)
         except DecodeError as exc:
             raise Rejected(INVALID, f"malformed OTLP protobuf: {exc or 'cannot parse'}") from None
         spans = len(batch.items)
@@ -319,10 +326,12 @@ class ServiceApp:
             spans,
         )
 
-    def _process(self, request: bytes) -> _Batch:
+    def _process(self, request: bytes, trusted: bool = False) -> _Batch:
+        budget = self.service.request_budget_s
+        deadline = time.monotonic() + budget if budget else 0.0
         wire = WireRequest.FromString(request)
         raw = RawRequest.FromString(request)
-        needs = self._needs
+        needs = self._needs_trusted if trusted else self._needs
         hooks = self._hooks
         hooked = hooks.active
         count_usage = self.service.usage_metrics
@@ -357,7 +366,7 @@ class ServiceApp:
                         group = scope_group(rgroup, ss)
                     attrs = span.attributes
                     out_group = None
-                    run = needs(attrs)
+                    run = needs(attrs, trace_id, span_id)
                     hook = hooked and hooks.wants(trace_id)
                     if run or hook:
                         pb = trace_pb2.Span.FromString(body)
@@ -370,6 +379,8 @@ class ServiceApp:
                         )
                         if run:
                             processed += 1
+                            data.marks_trusted = trusted
+                            data.deadline = deadline
                             before = Snapshot(data)
                             self._run_stages(data)
                             if write_back(pb, data, before):
@@ -465,6 +476,7 @@ class ServiceApp:
                     max_message_bytes=svc.max_message_bytes,
                     tls=tls,
                     workers=svc.workers,
+                    senders=svc.sender_tokens(),
                 )
             if svc.http_address:
                 host, port = parse_address(svc.http_address, "http_address")
@@ -482,6 +494,7 @@ class ServiceApp:
                         if svc.tls
                         else None
                     ),
+                    senders=svc.sender_tokens(),
                 )
             if svc.metrics_address:
                 host, port = parse_address(svc.metrics_address, "metrics_address")
@@ -509,11 +522,28 @@ class ServiceApp:
             "destinations": {d.name: d.description for d in self.destinations},
             "tls": svc.tls,
             "auth": svc.auth_token is not None,
+            "trusted_senders": [s.name for s in svc.trusted_senders],
+            "redaction_marks": self._marks_policy(),
         }
         _log.info("llmtap service started", extra={"fields": fields})
         if not self.destinations:
             _log.warning("no export destinations configured: spans are received but not forwarded")
         return self
+
+    def _marks_policy(self) -> str:
+        """How received redaction marks are taken, for the start log (never the key)."""
+        if not self.service.trust_upstream:
+            return "ignored: every span is redacted again (trust_upstream: false)"
+        sealing = any(getattr(s, "seal_key", None) for s in self.stages)
+        ways = (["sealed spans"] if sealing else []) + (
+            ["trusted senders"] if self.service.trusted_senders else []
+        )
+        if not ways:
+            return (
+                "ignored: no seal key (redaction.seal_key_env) and no trusted_senders, "
+                "so every span is redacted again"
+            )
+        return "taken from " + " and ".join(ways)
 
     def _close_listeners(self) -> None:
         if self.grpc is not None:
