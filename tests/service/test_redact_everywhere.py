@@ -191,3 +191,21 @@ def test_spans_of_one_scope_redacted_or_not_each_keep_their_own_resource(
     assert got[1].resource == {"service.name": "shop", "owner": "<EMAIL>"}
     assert got[1].attributes["llmtap.redaction.email"] == 1
     assert got[0].scope_name == got[1].scope_name == "raw-test"
+
+
+def test_the_trace_state_of_spans_and_links_is_redacted(tmp_path: Path) -> None:
+    spans = simple_spans(1, seed=37)
+    spans[0]["trace_state"] = f"acme=user:{EMAIL},ot=th:8"
+    request = span_request(spans)
+    link = request.resource_spans[0].scope_spans[0].spans[0].links.add(
+        trace_id=spans[0]["trace_id"], span_id=b"\x00" * 7 + b"\x05"
+    )
+    link.trace_state = f"acme={EMAIL}"
+    with OtlpReceiver() as rx, running_service(tmp_path, [grpc_export(rx)]) as app:
+        grpc_call(app, request.SerializeToString())
+        (got,) = rx.wait_for_spans(1)
+        (forwarded,) = rx.requests("traces")
+    span = forwarded.message.resource_spans[0].scope_spans[0].spans[0]
+    assert span.trace_state == "acme=user:<EMAIL>,ot=th:8"
+    assert span.links[0].trace_state == "acme=<EMAIL>"
+    assert got.attributes["llmtap.redaction.email"] == 2

@@ -30,7 +30,7 @@ class TrustedSender:
 
     name: str
     """who it is (in the service's log)"""
-    token: str
+    token: str = field(repr=False)
     """its own bearer token (put it in the environment: ``${env:VAR}``); requests presenting it
     are authenticated even when it differs from auth_token"""
 
