@@ -197,8 +197,11 @@ def test_the_trace_state_of_spans_and_links_is_redacted(tmp_path: Path) -> None:
     spans = simple_spans(1, seed=37)
     spans[0]["trace_state"] = f"acme=user:{EMAIL},ot=th:8"
     request = span_request(spans)
-    link = request.resource_spans[0].scope_spans[0].spans[0].links.add(
-        trace_id=spans[0]["trace_id"], span_id=b"\x00" * 7 + b"\x05"
+    link = (
+        request.resource_spans[0]
+        .scope_spans[0]
+        .spans[0]
+        .links.add(trace_id=spans[0]["trace_id"], span_id=b"\x00" * 7 + b"\x05")
     )
     link.trace_state = f"acme={EMAIL}"
     with OtlpReceiver() as rx, running_service(tmp_path, [grpc_export(rx)]) as app:
