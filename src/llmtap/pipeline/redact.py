@@ -4,8 +4,10 @@ It sees the span name, every attribute (strings, string arrays, bytes that decod
 UTF-8, and the strings nested in mixed arrays and key-value maps), the attribute keys
 themselves, the JSON inside the GenAI content attributes (parsed, string leaves redacted,
 re-serialized compactly: still valid JSON of the same structure), the name and attributes
-of every span event, the attributes of every link, the status message, the resource
-attributes and the instrumentation scope (name, version, attributes).
+of every span event, the attributes of every link, the status message, the W3C
+``tracestate`` of the span and of its links (values through the identifier-safe detectors
+below; a member with a finding in drop mode is removed), the resource attributes and the
+instrumentation scope (name, version, attributes).
 
 Keys on the allow list hold identifiers, model names, enums and numbers that must stay
 machine-readable, but some of them can carry free text (``session.id``,
@@ -28,12 +30,20 @@ Modes:
 
 The span gets ``llmtap.redaction.count`` (also 0 on a clean span) and a count per type
 (``llmtap.redaction.email``, ...); findings in the resource and scope count on every span
-that carries them. A span that already has the count is left alone, so
-the stage can run in the app and again in the service. If anything fails inside the stage,
+that carries them. With a key in ``LLMTAP_REDACTION_KEY`` (``seal_key_env``) the span is
+also sealed, ``llmtap.redaction.seal`` (:mod:`llmtap.pipeline.redaction_seal`). A span that
+already has the count is left alone in the app; the service (``trust_marks("earned")``)
+leaves it alone only when its seal verifies or its sender is trusted, and redacts it
+again otherwise.
+
+Budget: a text longer than ``max_value_chars`` is not scanned, nor is one met after the
+span's time budget (``budget_s``, or the caller's ``SpanData.deadline`` if earlier) ran
+out: it becomes ``<OVER_BUDGET>``, counted in ``llmtap.redaction.over_budget``. Content
+is never let through unscanned. If anything fails inside the stage,
 the content (every string attribute not on the allow list, every event and link attribute,
-the status message, the span name, the scope attributes and the resource's strings not on
-the allow list) is dropped and ``llmtap.redaction.failed`` is set: content is never let
-through unredacted.
+the status message, the span name, the trace states, the scope attributes and the
+resource's strings not on the allow list) is dropped and ``llmtap.redaction.failed`` is
+set: content is never let through unredacted.
 """
 
 import fnmatch
@@ -227,8 +237,8 @@ class RedactionConfig:
     when set, a redacted span is sealed (``llmtap.redaction.seal``) and the service forwards it
     without redacting it again; the service also needs it to verify seals"""
     max_value_chars: int = 1024 * 1024
-    """a longer text (attribute value, JSON string, name or message) is not scanned: it is
-    replaced by ``<OVER_BUDGET>`` and counted in ``llmtap.redaction.over_budget``"""
+    """the longest text scanned (attribute value, JSON string, name, message); a longer one is
+    replaced unscanned by ``<OVER_BUDGET>`` and counted in ``llmtap.redaction.over_budget``"""
     budget_s: float = 2.0
     """seconds of scanning per span; what is not scanned by then is replaced by
     ``<OVER_BUDGET>`` (in the service the request's budget, ``service.request_budget_s``,

@@ -4,7 +4,8 @@ forwarders send.
 Receiving: :func:`to_span_data` turns one protobuf ``Span`` (with its resource attributes
 and scope) into a :class:`ReceivedSpan`, the plain record the pipeline stages work on;
 :func:`write_back` puts what the stages changed (the name, attributes, event names and
-attributes, link attributes, the status message) back into the protobuf, touching only what
+attributes, link attributes, the trace states of the span and its links, the status
+message) back into the protobuf, touching only what
 changed; a span whose resource or scope the stages changed (redaction) gets a group of its
 own from :func:`regroup`.
 
