@@ -13,6 +13,7 @@ spans on the wire could copy a seal onto a forged span of the same ids. Send ove
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -53,10 +54,17 @@ def span_state(count: Any, failed: Any) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> Any:
+    """The HMAC after the key and the domain, copied per span (half the work of a new one)."""
+    return hmac.new(key, _DOMAIN, hashlib.sha256)
+
+
 def seal(key: bytes, trace_id: bytes, span_id: bytes, state: str) -> str:
     """The seal of a span in ``state``."""
-    message = _DOMAIN + trace_id + span_id + state.encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    mac = _keyed(key).copy()
+    mac.update(trace_id + span_id + state.encode())
+    return mac.hexdigest()
 
 
 def _plain(value: Any) -> Any:
