@@ -11,6 +11,8 @@ from support.otlp_receiver import OtlpReceiver
 from support.running_service import (
     grpc_call,
     grpc_export,
+    metric_value,
+    metrics_text,
     running_service,
     simple_spans,
     span_request,
@@ -32,7 +34,9 @@ def test_a_10_mb_attribute_of_emails_is_answered_in_seconds(tmp_path: Path) -> N
         grpc_call(app, body)
         elapsed = time.perf_counter() - start
         (span,) = rx.wait_for_spans(1)
+        text = metrics_text(app)
     assert elapsed < 5.0
+    assert metric_value(text, "llmtap_service_redaction_over_budget_total") == 1
     assert span.attributes["huge"] == "<OVER_BUDGET>"
     assert span.attributes["note"] == "mail <EMAIL>"
     assert span.attributes["llmtap.redaction.over_budget"] == 1

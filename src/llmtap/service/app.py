@@ -86,6 +86,7 @@ _COST = semconv.USAGE_COST
 _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
+_OVER_BUDGET = semconv.LLMTAP_REDACTION_OVER_BUDGET
 
 
 # The service -----------------------------------------------------------------------------------
@@ -109,6 +110,7 @@ class _Batch:
     hook_spans: list[ReceivedSpan]
     processed: int
     usage: Usage
+    over_budget: int = 0
 
 
 class ServiceApp:
@@ -302,12 +304,26 @@ class ServiceApp:
             self._m.accepted.inc(spans)
             if batch.processed:
                 self._m.processed.inc(batch.processed)
+            if batch.over_budget > 0:
+                self._over_budget(batch.over_budget)
             batch.usage.record(self._m)
             self._hooks.offer(batch.hook_spans)
         message = ""
         if batch.rejected:
             message = f"{batch.rejected} span(s) rejected: {batch.problem}"
         return Accepted(spans, batch.rejected, message)
+
+    def _over_budget(self, count: int) -> None:
+        self._m.over_budget.inc(count)
+        warn_once(
+            _log,
+            "over_budget",
+            "redaction over budget: %d text(s) of a request replaced unscanned by <OVER_BUDGET> "
+            "(redaction.max_value_chars, service.request_budget_s); counted in "
+            "llmtap_service_redaction_over_budget_total",
+            count,
+            once=self._stage_failed,
+        )
 
     def _backpressure(self, dest: Destination, spans: int | None) -> Rejected:
         now = time.monotonic()
@@ -338,7 +354,7 @@ class ServiceApp:
         items: list[SpanItem] = []
         hook_spans: list[ReceivedSpan] = []
         usage = Usage()
-        rejected = processed = 0
+        rejected = processed = over_budget = 0
         problem = ""
         for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
             rgroup = None
@@ -383,6 +399,10 @@ class ServiceApp:
                             data.deadline = deadline
                             before = Snapshot(data)
                             self._run_stages(data)
+                            if _OVER_BUDGET in data.attributes:
+                                over_budget += _int(data.attributes[_OVER_BUDGET]) - _int(
+                                    before.attributes.get(_OVER_BUDGET)
+                                )
                             if write_back(pb, data, before):
                                 body = pb.SerializeToString()
                             if regrouped(group, data):  # redaction changed the resource/scope
@@ -400,7 +420,7 @@ class ServiceApp:
                     if _FEEDBACK in attrs:
                         usage.add_feedback(attrs)
                     items.append((out_group or group, span_header(len(body)), body))
-        return _Batch(items, rejected, problem, hook_spans, processed, usage)
+        return _Batch(items, rejected, problem, hook_spans, processed, usage, over_budget)
 
     def _run_stages(self, data: SpanData) -> None:
         for stage in self.stages:
@@ -661,6 +681,10 @@ def _regroup(done: list[ScopeGroup], rs: Any, ss: Any, data: SpanData) -> ScopeG
     group = regroup(rs, ss, data)
     done.append(group)
     return group
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent: bytes) -> str:
