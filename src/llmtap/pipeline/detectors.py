@@ -1,8 +1,9 @@
 """PII and secret detectors for the redaction stage.
 
 Every detector is a cheap candidate search followed by a validator written for that kind of
-value (Luhn for cards, the IBAN length table and mod-97, the SSN allocation rules,
-``ipaddress`` for IPs, a decoded JOSE header for JWTs, provider key formats for secrets).
+value (Luhn for cards, the IBAN length table and mod-97, the SSN allocation rules, octet
+rules for IPv4 and ``ipaddress`` for IPv6, a decoded JOSE header for JWTs, provider key
+formats for secrets).
 
 Speed comes from scanning a *shape* of the text instead of the text itself: one
 ``bytes.translate`` maps digits to ``D``, letters to ``A``/``a`` and keeps punctuation, so
@@ -500,11 +501,19 @@ def _find_ipv4(text: str, ws: int, we: int, out: list[Finding]) -> None:
             text[end] in _WORDISH or (text[end] == "." and text[end + 1 : end + 2] in _DIGITS)
         ):
             continue  # 1.2.3.4.5 or 1.2.3.4a: a version or an identifier
-        try:
-            ipaddress.IPv4Address(m.group())
-        except ValueError:
-            continue
-        out.append((m.start(), end, IP))
+        if _ipv4_ok(m.group()):
+            out.append((m.start(), end, IP))
+
+
+def _ipv4_ok(dotted: str) -> bool:
+    """What ``ipaddress.IPv4Address`` accepts of four dot-separated runs of 1-3 digits
+    (ASCII digits, octets up to 255, no leading zero), without building the address."""
+    if not dotted.isascii():
+        return False
+    for octet in dotted.split("."):
+        if (len(octet) > 1 and octet[0] == "0") or int(octet) > 255:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------
