@@ -203,3 +203,19 @@ def test_bad_trust_settings_name_the_key(settings: dict[str, Any], expected: str
         ServiceConfig(**settings)
     assert expected in str(caught.value)
     assert SENDER_TOKEN not in str(caught.value)
+
+
+def test_the_start_log_says_how_marks_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmtap.service.app import ServiceApp
+
+    def policy(**settings: Any) -> str:
+        return ServiceApp(None, ServiceConfig(**settings), destinations=[])._marks_policy()
+
+    monkeypatch.delenv("LLMTAP_REDACTION_KEY", raising=False)
+    assert policy().startswith("ignored: no seal key")
+    senders = [{"name": "checkout", "token": SENDER_TOKEN}]
+    assert policy(trusted_senders=senders) == "taken from trusted senders"
+    monkeypatch.setenv("LLMTAP_REDACTION_KEY", SEAL_KEY)
+    assert policy() == "taken from sealed spans"
+    assert policy(trust_upstream=False).startswith("ignored: every span is redacted again")
+    assert SEAL_KEY not in policy(trusted_senders=senders)
