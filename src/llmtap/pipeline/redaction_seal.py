@@ -67,13 +67,15 @@ def seal(key: bytes, trace_id: bytes, span_id: bytes, state: str) -> str:
     return mac.hexdigest()
 
 
-def _plain(value: Any) -> Any:
-    """A Python value from a plain one or an OTLP ``AnyValue`` (the wire's attribute map)."""
-    which = getattr(value, "WhichOneof", None)
-    if which is None:
+def _plain(value: Any, kind: str) -> Any:
+    """A plain value, or the ``kind`` member of an OTLP ``AnyValue`` (None if it holds
+    another kind)."""
+    if isinstance(value, (str, int)):
         return value
-    kind = which("value")
-    return getattr(value, kind) if kind else None
+    which = getattr(value, "WhichOneof", None)
+    if which is None or which("value") != kind:
+        return None
+    return getattr(value, kind)
 
 
 def sealed(key: bytes | None, attributes: Any, trace_id: bytes, span_id: bytes) -> bool:
@@ -82,15 +84,12 @@ def sealed(key: bytes | None, attributes: Any, trace_id: bytes, span_id: bytes) 
     if key is None or SEAL not in attributes:
         return False
     try:
-        given = _plain(attributes[SEAL])
+        given = _plain(attributes[SEAL], "string_value")
         if not isinstance(given, str) or len(given) != 64:
             return False
-        count = _plain(attributes[_COUNT]) if _COUNT in attributes else None
-        failed = _plain(attributes[_FAILED]) if _FAILED in attributes else None
+        failed = _FAILED in attributes and _plain(attributes[_FAILED], "bool_value") is True
+        count = _plain(attributes[_COUNT], "int_value") if _COUNT in attributes else None
         state = span_state(count, failed)
-        if not state:
-            return False
-        expected = seal(key, trace_id, span_id, state)
-        return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
-    except Exception:
+        return bool(state) and hmac.compare_digest(seal(key, trace_id, span_id, state), given)
+    except Exception:  # a non-ASCII seal, a broken value: not a valid seal
         return False
