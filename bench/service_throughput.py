@@ -19,7 +19,9 @@ divided by wall time (on a small machine the three processes share the cores).
 Workloads: spans of ~1 KB and ~8 KB (GenAI chat spans; the size is mostly message content)
 
 - ``from llmtap apps``: already costed and redacted by an llmtap SDK (they carry
-  ``gen_ai.usage.cost`` and ``llmtap.redaction.count``): the stages have nothing to do;
+  ``gen_ai.usage.cost``, ``llmtap.redaction.count`` and a valid ``llmtap.redaction.seal``
+  under the key the service has in ``LLMTAP_REDACTION_KEY``): the stages have nothing to
+  do, the service only checks each seal;
   once with the default ``service.usage_metrics`` (cost and tokens by model and feature
   read from every GenAI span) and once with it off;
 - ``from other SDKs``: no llmtap markers: the service prices and redacts every span;
@@ -63,6 +65,8 @@ COUNT = "/llmtap.bench.Sink/Count"
 SPANS_PER_REQUEST = 512
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+#: the redaction seal key shared by the "llmtap app" sender and the service
+SEAL_KEY = "bench-redaction-seal-key-0123456789"
 
 _PROSE = (
     "please check my order status and tell me when it ships thanks a lot for the help the "
@@ -91,6 +95,7 @@ def make_request(size: int, kind: str, seed: int, n: int = SPANS_PER_REQUEST) ->
         ExportTraceServiceRequest,
     )
 
+    from llmtap.pipeline.redaction_seal import SEAL, seal
     from llmtap.service.spans import set_attributes
 
     rnd = random.Random(seed)
@@ -148,6 +153,7 @@ def make_request(size: int, kind: str, seed: int, n: int = SPANS_PER_REQUEST) ->
                     "llmtap.redaction.count": 0,
                 }
             )
+            attrs[SEAL] = seal(SEAL_KEY.encode(), span.trace_id, span.span_id, "count=0")
         set_attributes(span.attributes, attrs)
         budget = max(size - span.ByteSize() - 120, 40)
         pii = not kind.startswith("llmtap") and i % 4 == 0
@@ -296,7 +302,7 @@ def start_service(
     if not stages:
         lines += ["pricing: {enabled: false}", "redaction: {enabled: false}"]
     config.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LLMTAP_REDACTION_KEY": SEAL_KEY}
     command = [sys.executable, __file__, "--role", "service", "--config", str(config)]
     if not usage_metrics:
         command.append("--no-usage-metrics")
@@ -537,6 +543,7 @@ def profile(size: int, kind: str, rounds: int) -> dict[str, Any]:
         off = {"pricing": PricingConfig(enabled=False), "redaction": RedactionConfig(enabled=False)}
         config = types.SimpleNamespace(**off)
     dest = Destination("null", Null(), capacity=1 << 30)
+    os.environ["LLMTAP_REDACTION_KEY"] = SEAL_KEY
     service = ServiceConfig(usage_metrics=kind != "llmtap_nousage")
     app = ServiceApp(config, service, destinations=[dest])
     app._accepting = True

@@ -135,6 +135,10 @@ METRIC_LLMTAP_COST_UNPRICED: Final = "llmtap.cost.unpriced"
 # Redaction: a total, a count per type (llmtap.redaction.<type>), and the fail-closed flag
 LLMTAP_REDACTION_COUNT: Final = "llmtap.redaction.count"
 LLMTAP_REDACTION_FAILED: Final = "llmtap.redaction.failed"
+# an HMAC binding the redaction marks to the span's ids, under a key shared with the service
+LLMTAP_REDACTION_SEAL: Final = "llmtap.redaction.seal"
+# values replaced unscanned because they were over the redaction budget (size or time)
+LLMTAP_REDACTION_OVER_BUDGET: Final = "llmtap.redaction.over_budget"
 LLMTAP_REDACTION_TYPE_PREFIX: Final = "llmtap.redaction."
 # gen_ai.* names outside the v1.41 registry that llmtap emits on purpose
 GEN_AI_EXTENSIONS: Final = frozenset({USAGE_COST})

@@ -494,3 +494,21 @@ def test_lowercase_iban_pre_check_and_find_agree(enabled: list[str] | None) -> N
         assert d.may_find(text)
         assert [t for *_, t in d.find(text)] == ["IBAN"]
     assert not Detectors(["iban"]).may_find("py311 and utf8 and h264 and sha256 builds")
+
+
+def test_the_ipv4_octet_check_accepts_what_ipaddress_accepts() -> None:
+    import ipaddress
+    import random
+
+    from llmtap.pipeline.detectors import _ipv4_ok
+
+    octets = ["0", "00", "01", "1", "9", "10", "99", "100", "199", "200", "255", "256", "999"]
+    rng = random.Random(5)
+    dotted = [".".join(rng.choice(octets) for _ in range(4)) for _ in range(5000)]
+    for text in [*dotted, "\u0661.2.3.4", "1.2.3.\u0664"]:
+        try:
+            ipaddress.IPv4Address(text)
+            valid = True
+        except ValueError:
+            valid = False
+        assert _ipv4_ok(text) is valid, text

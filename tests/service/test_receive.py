@@ -81,7 +81,7 @@ def _record_spans(provider, tag: str) -> None:
             chat.add_event("gen_ai.choice", {"note": f"forwarded to {EMAIL}", "index": 0})
             chat.set_status(Status(StatusCode.ERROR, f"quota for {EMAIL}"))
         with tracer.start_as_current_span(f"costed {tag}", kind=SpanKind.CLIENT) as done:
-            # processed by an llmtap app already: must be left alone
+            # processed by an llmtap app already (a trusted sender): must be left alone
             done.set_attributes(CHAT)
             done.set_attribute("gen_ai.usage.cost", 0.5)
             done.set_attribute("llmtap.redaction.count", 0)
@@ -93,8 +93,18 @@ def test_real_exporters_reach_every_backend_once_costed_and_redacted(
     tmp_path: Path, backends, transport: str
 ) -> None:
     grpc_rx, http_rx = backends
-    with running_service(tmp_path, [grpc_export(grpc_rx), http_export(http_rx)]) as app:
-        exporter = grpc_exporter(app) if transport == "grpc" else http_exporter(app)
+    token = "shop-sender-token-0123456789"
+    with running_service(
+        tmp_path,
+        [grpc_export(grpc_rx), http_export(http_rx)],
+        trusted_senders=[{"name": "shop", "token": token}],
+    ) as app:
+        auth = {"authorization": f"Bearer {token}"}
+        exporter = (
+            grpc_exporter(app, headers=auth)
+            if transport == "grpc"
+            else http_exporter(app, headers=auth)
+        )
         provider = sdk_provider(exporter, "shop")
         for tag in ("a", "b"):
             _record_spans(provider, tag)
@@ -472,9 +482,7 @@ def test_tls_on_both_receivers(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("trust", [True, False])
-def test_a_spoofed_redaction_marker_is_trusted_only_when_configured(
-    tmp_path: Path, trust: bool
-) -> None:
+def test_a_spoofed_redaction_marker_is_never_trusted(tmp_path: Path, trust: bool) -> None:
     marked = simple_spans(1, seed=21, note=EMAIL, **{"llmtap.redaction.count": 2})
     marked[0]["attributes"]["llmtap.redaction.email"] = 2
     with (
@@ -483,10 +491,6 @@ def test_a_spoofed_redaction_marker_is_trusted_only_when_configured(
     ):
         grpc_call(app, span_request(marked).SerializeToString())
         (span,) = rx.wait_for_spans(1)
-    if trust:
-        assert span.attributes["note"] == EMAIL
-        assert span.attributes["llmtap.redaction.count"] == 2
-    else:
-        assert span.attributes["note"] == "<EMAIL>"
-        assert span.attributes["llmtap.redaction.count"] == 3
-        assert span.attributes["llmtap.redaction.email"] == 3
+    assert span.attributes["note"] == "<EMAIL>"  # the mark alone proves nothing
+    assert span.attributes["llmtap.redaction.count"] == 3
+    assert span.attributes["llmtap.redaction.email"] == 3

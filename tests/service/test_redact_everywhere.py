@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from llmtap.service.spans import set_attributes
 from support.otlp_receiver import OtlpReceiver
 from support.running_service import (
+    SEAL_KEY,
     grpc_call,
     grpc_export,
     http_post,
@@ -23,6 +24,7 @@ from support.running_service import (
     metric_value,
     metrics_text,
     running_service,
+    seal_spans,
     simple_spans,
     span_request,
 )
@@ -144,18 +146,24 @@ CALL = {
 @pytest.mark.parametrize(
     ("extra", "config"),
     [
-        ({"llmtap.redaction.count": 0}, None),  # marked upstream: the stages do not run
+        ({"llmtap.redaction.count": 0}, None),  # sealed upstream: the stages do not run
         ({}, {"redaction": {"enabled": False}}),  # redaction off
     ],
     ids=["trusted-upstream", "redaction-off"],
 )
 def test_an_email_user_id_is_never_a_metric_label(
-    tmp_path: Path, extra: dict[str, Any], config: dict[str, Any] | None
+    tmp_path: Path,
+    extra: dict[str, Any],
+    config: dict[str, Any] | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("LLMTAP_REDACTION_KEY", SEAL_KEY)
     spans = [
         *simple_spans(2, 34, **{**CALL, **extra, "user.id": EMAIL}),
         *simple_spans(1, 35, **{**CALL, **extra, "user.id": "u-42"}),
     ]
+    if extra:
+        seal_spans(spans)
     with running_service(tmp_path, config=config) as app:
         grpc_call(app, span_request(spans).SerializeToString())
         text = metrics_text(app)
@@ -169,15 +177,38 @@ def test_an_email_user_id_is_never_a_metric_label(
 
 
 def test_spans_of_one_scope_redacted_or_not_each_keep_their_own_resource(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LLMTAP_REDACTION_KEY", SEAL_KEY)
     spans = simple_spans(2, seed=36)
-    spans[0]["attributes"]["llmtap.redaction.count"] = 0  # redacted upstream: trusted
+    spans[0]["attributes"]["llmtap.redaction.count"] = 0  # redacted upstream and sealed
+    seal_spans(spans[:1])
     request = span_request(spans, resource={"service.name": "shop", "owner": EMAIL})
     with OtlpReceiver() as rx, running_service(tmp_path, [grpc_export(rx)]) as app:
         grpc_call(app, request.SerializeToString())
         got = {s.attributes["i"]: s for s in rx.wait_for_spans(2)}
-    assert got[0].resource["owner"] == EMAIL  # as the trusted sender sent it
+    assert got[0].resource["owner"] == EMAIL  # as the sealed span was sent
     assert got[1].resource == {"service.name": "shop", "owner": "<EMAIL>"}
     assert got[1].attributes["llmtap.redaction.email"] == 1
     assert got[0].scope_name == got[1].scope_name == "raw-test"
+
+
+def test_the_trace_state_of_spans_and_links_is_redacted(tmp_path: Path) -> None:
+    spans = simple_spans(1, seed=37)
+    spans[0]["trace_state"] = f"acme=user:{EMAIL},ot=th:8"
+    request = span_request(spans)
+    link = (
+        request.resource_spans[0]
+        .scope_spans[0]
+        .spans[0]
+        .links.add(trace_id=spans[0]["trace_id"], span_id=b"\x00" * 7 + b"\x05")
+    )
+    link.trace_state = f"acme={EMAIL}"
+    with OtlpReceiver() as rx, running_service(tmp_path, [grpc_export(rx)]) as app:
+        grpc_call(app, request.SerializeToString())
+        (got,) = rx.wait_for_spans(1)
+        (forwarded,) = rx.requests("traces")
+    span = forwarded.message.resource_spans[0].scope_spans[0].spans[0]
+    assert span.trace_state == "acme=user:<EMAIL>,ot=th:8"
+    assert span.links[0].trace_state == "acme=<EMAIL>"
+    assert got.attributes["llmtap.redaction.email"] == 2

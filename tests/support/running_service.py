@@ -154,6 +154,22 @@ def simple_spans(n: int, seed: int = 1, **attrs: Any) -> list[dict[str, Any]]:
     ]
 
 
+SEAL_KEY = "test-redaction-seal-key-0123456789"
+
+
+def seal_spans(spans: Sequence[dict[str, Any]], key: str = SEAL_KEY) -> None:
+    """Give each span dict (with ``llmtap.redaction.count``) the seal an llmtap app with
+    ``key`` would write."""
+    from llmtap.pipeline.redaction_seal import SEAL, seal, span_state
+
+    for span in spans:
+        attrs = span["attributes"]
+        state = span_state(
+            attrs.get("llmtap.redaction.count"), attrs.get("llmtap.redaction.failed")
+        )
+        attrs[SEAL] = seal(key.encode(), span["trace_id"], span["span_id"], state)
+
+
 def grpc_call(
     app: ServiceApp, body: bytes, metadata: Sequence[tuple[str, str]] | None = None
 ) -> ExportTraceServiceResponse:

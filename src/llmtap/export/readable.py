@@ -1,4 +1,5 @@
-"""The SDK's finished spans (``ReadableSpan``) as the stages' ``SpanData``, and back."""
+"""The SDK's finished spans (``ReadableSpan``) as the stages' ``SpanData``, and back
+(with the ``tracestate`` of the span's and its links' contexts as header strings)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceState
 
 from llmtap.pipeline.span import EventData, LinkData, SpanData
 
@@ -20,6 +21,19 @@ def _scope_attributes(scope: InstrumentationScope | None) -> Mapping[str, Any]:
     """The scope's attributes, the same object on every call (identity tells a change)."""
     attributes = getattr(scope, "attributes", None) if scope is not None else None
     return attributes if attributes else _EMPTY
+
+
+def _trace_state(context: SpanContext | None) -> str:
+    state = context.trace_state if context is not None else None
+    return state.to_header() if state else ""
+
+
+def _with_trace_state(context: SpanContext, header: str) -> SpanContext:
+    """``context`` with the (redacted) ``tracestate`` header; an invalid one becomes empty."""
+    state = TraceState.from_header([header]) if header else TraceState()
+    return SpanContext(
+        context.trace_id, context.span_id, context.is_remote, context.trace_flags, state
+    )
 
 
 def to_span_data(span: ReadableSpan) -> SpanData:
@@ -38,10 +52,15 @@ def to_span_data(span: ReadableSpan) -> SpanData:
         parent_span_id=span.parent.span_id if span.parent else 0,
         start_ns=start,
         end_ns=end,
-        links=[LinkData(dict(link.attributes or {})) for link in span.links] if span.links else [],
+        links=[
+            LinkData(dict(link.attributes or {}), _trace_state(link.context)) for link in span.links
+        ]
+        if span.links
+        else [],
         scope_name=scope.name if scope else "",
         scope_version=(scope.version or "") if scope else "",
         scope_attributes=_scope_attributes(scope),
+        trace_state=_trace_state(span.context),
     )
 
 
@@ -66,12 +85,20 @@ def with_data(span: ReadableSpan, data: SpanData) -> ReadableSpan:
     links = span.links
     if data.links:
         links = [
-            Link(link.context, new.attributes)
+            Link(
+                link.context
+                if new.trace_state == _trace_state(link.context)
+                else _with_trace_state(link.context, new.trace_state),
+                new.attributes,
+            )
             for link, new in zip(span.links, data.links, strict=True)
         ]
+    context = span.context
+    if context is not None and data.trace_state != _trace_state(context):
+        context = _with_trace_state(context, data.trace_state)
     return ReadableSpan(
         name=data.name,
-        context=span.context,
+        context=context,
         parent=span.parent,
         resource=resource,
         attributes=data.attributes,

@@ -1,8 +1,9 @@
 """PII and secret detectors for the redaction stage.
 
 Every detector is a cheap candidate search followed by a validator written for that kind of
-value (Luhn for cards, the IBAN length table and mod-97, the SSN allocation rules,
-``ipaddress`` for IPs, a decoded JOSE header for JWTs, provider key formats for secrets).
+value (Luhn for cards, the IBAN length table and mod-97, the SSN allocation rules, octet
+rules for IPv4 and ``ipaddress`` for IPv6, a decoded JOSE header for JWTs, provider key
+formats for secrets).
 
 Speed comes from scanning a *shape* of the text instead of the text itself: one
 ``bytes.translate`` maps digits to ``D``, letters to ``A``/``a`` and keeps punctuation, so
@@ -500,11 +501,19 @@ def _find_ipv4(text: str, ws: int, we: int, out: list[Finding]) -> None:
             text[end] in _WORDISH or (text[end] == "." and text[end + 1 : end + 2] in _DIGITS)
         ):
             continue  # 1.2.3.4.5 or 1.2.3.4a: a version or an identifier
-        try:
-            ipaddress.IPv4Address(m.group())
-        except ValueError:
-            continue
-        out.append((m.start(), end, IP))
+        if _ipv4_ok(m.group()):
+            out.append((m.start(), end, IP))
+
+
+def _ipv4_ok(dotted: str) -> bool:
+    """What ``ipaddress.IPv4Address`` accepts of four dot-separated runs of 1-3 digits
+    (ASCII digits, octets up to 255, no leading zero), without building the address."""
+    if not dotted.isascii():
+        return False
+    for octet in dotted.split("."):
+        if (len(octet) > 1 and octet[0] == "0") or int(octet) > 255:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -820,6 +829,18 @@ def _find_token_secrets(text: str, raw: bytes, shape: bytes, out: list[Finding])
 # ---------------------------------------------------------------------------------------
 
 
+def _outside(found: list[Finding], holes: list[tuple[int, int]]) -> list[Finding]:
+    """The findings that overlap none of ``holes`` (sorted, non-overlapping spans): only
+    the last hole starting before a finding's end can overlap it."""
+    starts = [h[0] for h in holes]
+    out = []
+    for f in found:
+        i = bisect.bisect_left(starts, f[1]) - 1
+        if i < 0 or holes[i][1] <= f[0]:
+            out.append(f)
+    return out
+
+
 class Detectors:
     """The enabled built-in detectors plus custom patterns, run together over one text.
 
@@ -861,7 +882,7 @@ class Detectors:
         if "<" in text:
             holes = [m.span() for m in PLACEHOLDER_RE.finditer(text)]
             if holes:
-                out = [f for f in out if not any(f[0] < he and hs < f[1] for hs, he in holes)]
+                out = _outside(out, holes)
         return self._resolve(out) if len(out) > 1 else out
 
     def may_find(self, text: str) -> bool:
@@ -973,16 +994,36 @@ class Detectors:
                         out.append((m.start("v"), m.end("v"), SECRET))
 
     def _resolve(self, found: list[Finding]) -> list[Finding]:
-        """Non-overlapping findings: higher priority first, then longer, then earlier."""
+        """Non-overlapping findings: higher priority first, then longer, then earlier.
+
+        Only findings that overlap compete, so the choice is made per cluster of
+        overlapping findings (in time linear in their number, not quadratic: a dense text
+        has hundreds of thousands of findings, nearly all alone in their cluster)."""
         prio = self.priority
-        kept: list[Finding] = []  # sorted by start, never overlapping
-        starts: list[int] = []
-        for f in sorted(set(found), key=lambda f: (-prio.get(f[2], 0), f[0] - f[1], f[0])):
-            i = bisect.bisect_left(starts, f[0])
-            if i > 0 and kept[i - 1][1] > f[0]:
-                continue
-            if i < len(kept) and kept[i][0] < f[1]:
-                continue
-            kept.insert(i, f)
-            starts.insert(i, f[0])
+        kept: list[Finding] = []
+        cluster: list[Finding] = []
+        end = -1
+        for f in sorted(set(found)):
+            if cluster and f[0] >= end:
+                kept.extend(cluster if len(cluster) == 1 else _pick(cluster, prio))
+                cluster = []
+            if not cluster or f[1] > end:
+                end = f[1]
+            cluster.append(f)
+        kept.extend(cluster if len(cluster) == 1 else _pick(cluster, prio))
         return kept
+
+
+def _pick(cluster: list[Finding], prio: dict[str, int]) -> list[Finding]:
+    """The findings kept from one cluster of overlapping ones, sorted by start."""
+    kept: list[Finding] = []  # sorted by start, never overlapping
+    starts: list[int] = []
+    for f in sorted(cluster, key=lambda f: (-prio.get(f[2], 0), f[0] - f[1], f[0])):
+        i = bisect.bisect_left(starts, f[0])
+        if i > 0 and kept[i - 1][1] > f[0]:
+            continue
+        if i < len(kept) and kept[i][0] < f[1]:
+            continue
+        kept.insert(i, f)
+        starts.insert(i, f[0])
+    return kept

@@ -4,8 +4,10 @@ It sees the span name, every attribute (strings, string arrays, bytes that decod
 UTF-8, and the strings nested in mixed arrays and key-value maps), the attribute keys
 themselves, the JSON inside the GenAI content attributes (parsed, string leaves redacted,
 re-serialized compactly: still valid JSON of the same structure), the name and attributes
-of every span event, the attributes of every link, the status message, the resource
-attributes and the instrumentation scope (name, version, attributes).
+of every span event, the attributes of every link, the status message, the W3C
+``tracestate`` of the span and of its links (values through the identifier-safe detectors
+below; a member with a finding in drop mode is removed), the resource attributes and the
+instrumentation scope (name, version, attributes).
 
 Keys on the allow list hold identifiers, model names, enums and numbers that must stay
 machine-readable, but some of them can carry free text (``session.id``,
@@ -28,12 +30,20 @@ Modes:
 
 The span gets ``llmtap.redaction.count`` (also 0 on a clean span) and a count per type
 (``llmtap.redaction.email``, ...); findings in the resource and scope count on every span
-that carries them. A span that already has the count is left alone, so
-the stage can run in the app and again in the service. If anything fails inside the stage,
+that carries them. With a key in ``LLMTAP_REDACTION_KEY`` (``seal_key_env``) the span is
+also sealed, ``llmtap.redaction.seal`` (:mod:`llmtap.pipeline.redaction_seal`). A span that
+already has the count is left alone in the app; the service (``trust_marks("earned")``)
+leaves it alone only when its seal verifies or its sender is trusted, and redacts it
+again otherwise.
+
+Budget: a text longer than ``max_value_chars`` is not scanned, nor is one met after the
+span's time budget (``budget_s``, or the caller's ``SpanData.deadline`` if earlier) ran
+out: it becomes ``<OVER_BUDGET>``, counted in ``llmtap.redaction.over_budget``. Content
+is never let through unscanned. If anything fails inside the stage,
 the content (every string attribute not on the allow list, every event and link attribute,
-the status message, the span name, the scope attributes and the resource's strings not on
-the allow list) is dropped and ``llmtap.redaction.failed`` is set: content is never let
-through unredacted.
+the status message, the span name, the trace states, the scope attributes and the
+resource's strings not on the allow list) is dropped and ``llmtap.redaction.failed`` is
+set: content is never let through unredacted.
 """
 
 import fnmatch
@@ -45,6 +55,8 @@ import logging
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -66,14 +78,26 @@ from llmtap.pipeline.detectors import (
     is_secret_name,
     looks_secret,
 )
-from llmtap.pipeline.span import SpanData, Stage, StageMarks
+from llmtap.pipeline.redaction_seal import read_seal_key, seal, sealed, span_state
+from llmtap.pipeline.span import (
+    TRUST_ANY,
+    TRUST_EARNED,
+    TRUST_MODES,
+    TRUST_NONE,
+    SpanData,
+    Stage,
+    StageMarks,
+)
 
 __all__ = [
     "DEFAULT_ALLOW_KEYS",
     "JSON_ATTRIBUTES",
+    "OVER_BUDGET_TEXT",
     "REDACTED",
     "REDACTION_COUNT",
     "REDACTION_FAILED",
+    "REDACTION_OVER_BUDGET",
+    "REDACTION_SEAL",
     "CustomPattern",
     "RedactionConfig",
     "RedactionConfigError",
@@ -99,6 +123,11 @@ def redaction_count_attribute(kind: str) -> str:
 
 MODES: Final = ("mask", "hash", "drop")
 REDACTED: Final = "<REDACTED>"
+#: what a text over the redaction budget (size or time) becomes, unscanned
+OVER_BUDGET_TEXT: Final = "<OVER_BUDGET>"
+OVER_BUDGET: Final = "OVER_BUDGET"  # its key in a counts dict (not a finding type)
+REDACTION_OVER_BUDGET: Final = semconv.LLMTAP_REDACTION_OVER_BUDGET
+REDACTION_SEAL: Final = semconv.LLMTAP_REDACTION_SEAL
 
 # Attributes whose value is JSON: parsed, string leaves redacted, written back compactly.
 JSON_ATTRIBUTES: Final = frozenset(
@@ -152,7 +181,9 @@ DEFAULT_ALLOW_KEYS: Final[tuple[str, ...]] = (
 
 _CUSTOM_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _RESERVED_NAMES: Final = frozenset(
-    [t.lower() for t in DETECTOR_TYPES.values()] + list(DETECTOR_TYPES) + ["count", "failed"]
+    [t.lower() for t in DETECTOR_TYPES.values()]
+    + list(DETECTOR_TYPES)
+    + ["count", "failed", "seal", "over_budget"]
 )
 
 
@@ -201,6 +232,17 @@ class RedactionConfig:
     """the environment variable holding the HMAC key, needed when a mode is hash"""
     hash_length: int = 12
     """hex characters of the HMAC kept in a hash token, 4 to 64"""
+    seal_key_env: str = "LLMTAP_REDACTION_KEY"
+    """the environment variable holding the key (16+ characters) shared with the llmtap service:
+    when set, a redacted span is sealed (``llmtap.redaction.seal``) and the service forwards it
+    without redacting it again; the service also needs it to verify seals"""
+    max_value_chars: int = 1024 * 1024
+    """the longest text scanned (attribute value, JSON string, name, message); a longer one is
+    replaced unscanned by ``<OVER_BUDGET>`` and counted in ``llmtap.redaction.over_budget``"""
+    budget_s: float = 2.0
+    """seconds of scanning per span; what is not scanned by then is replaced by
+    ``<OVER_BUDGET>`` (in the service the request's budget, ``service.request_budget_s``,
+    also applies); 0: no time limit"""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -261,6 +303,28 @@ class RedactionConfig:
         if not isinstance(self.hash_key_env, str) or not self.hash_key_env:
             raise RedactionConfigError(
                 "redaction.hash_key_env: expected the name of an environment variable"
+            )
+        if not isinstance(self.seal_key_env, str) or not self.seal_key_env:
+            raise RedactionConfigError(
+                "redaction.seal_key_env: expected the name of an environment variable"
+            )
+        if (
+            not isinstance(self.max_value_chars, int)
+            or isinstance(self.max_value_chars, bool)
+            or self.max_value_chars < 1024
+        ):
+            raise RedactionConfigError(
+                "redaction.max_value_chars: expected an integer of at least 1024, "
+                f"got {self.max_value_chars!r}"
+            )
+        if (
+            not isinstance(self.budget_s, (int, float))
+            or isinstance(self.budget_s, bool)
+            or not 0 <= self.budget_s < float("inf")
+        ):
+            raise RedactionConfigError(
+                f"redaction.budget_s: expected 0 or a positive number of seconds, "
+                f"got {self.budget_s!r}"
             )
         if (
             not isinstance(self.hash_length, int)
@@ -374,6 +438,8 @@ class Redactor:
                 )
             self.key = key.encode()
         self.hash_length = config.hash_length
+        self.max_chars = config.max_value_chars
+        self._local = threading.local()
         self.allow_exact = {v.casefold() for v in config.allow_values}
         self.allow_compact = {_COMPACT.sub("", v).casefold() for v in config.allow_values}
         exact = [k for k in config.allow_keys if not any(c in k for c in "*?[")]
@@ -426,7 +492,18 @@ class Redactor:
         detectors: Detectors | None = None,
     ) -> tuple[str, bool]:
         """``(new_text, drop)``: ``new_text is text`` when nothing was found; ``drop`` is
-        true when a finding's mode is ``drop`` (the caller removes the whole value)."""
+        true when a finding's mode is ``drop`` (the caller removes the whole value). A text
+        over ``max_value_chars``, or met once the time budget of the calling thread ran out
+        (:meth:`budget`), becomes ``<OVER_BUDGET>`` unscanned."""
+        return self._redact(text, counts, detectors, True)
+
+    def _redact(
+        self,
+        text: str,
+        counts: dict[str, int] | None,
+        detectors: Detectors | None,
+        timed: bool,
+    ) -> tuple[str, bool]:
         if detectors is None:
             detectors, clean = self.detectors, self._clean
         else:
@@ -434,6 +511,8 @@ class Redactor:
         if clean is not None and len(text) <= _CLEAN_TEXT_MAX:
             if text in clean:
                 return text, False
+            if timed and self.out_of_time():
+                return self._over(counts)
             found = detectors.find(text)
             if not found:
                 if len(clean) >= _CLEAN_CACHE_SIZE:
@@ -441,6 +520,8 @@ class Redactor:
                 clean[text] = None
                 return text, False
         else:
+            if len(text) > self.max_chars or (timed and self.out_of_time()):
+                return self._over(counts)
             found = detectors.find(text)
         if not found:
             return text, False
@@ -466,6 +547,20 @@ class Redactor:
         parts.append(text[pos:])
         return "".join(parts), False
 
+    def _over(self, counts: dict[str, int] | None) -> tuple[str, bool]:
+        if counts is not None:
+            counts[OVER_BUDGET] = counts.get(OVER_BUDGET, 0) + 1
+        return OVER_BUDGET_TEXT, False
+
+    def budget(self, deadline: float) -> None:
+        """Texts met on this thread after ``deadline`` (``time.monotonic()``; 0: none) are
+        not scanned but replaced (see :meth:`redact`)."""
+        self._local.deadline = deadline
+
+    def out_of_time(self) -> bool:
+        deadline = getattr(self._local, "deadline", 0.0)
+        return deadline > 0.0 and time.monotonic() > deadline
+
     def redact_text(self, text: str, counts: dict[str, int] | None = None) -> str:
         """The redacted text; in drop mode a text with a finding becomes ``<REDACTED>``."""
         return self.redact(text, counts)[0]
@@ -479,6 +574,8 @@ class Redactor:
         value that is not JSON (cut short by a size cap, say), or nests too deeply to parse,
         is redacted as text.
         """
+        if self.out_of_time():
+            return self._over(counts)
         if _clean_json(self.detectors, raw):
             return raw, False
         try:
@@ -550,7 +647,8 @@ class Redactor:
         hit = self._key_text.get(key)
         if hit is None:
             found: dict[str, int] = {}
-            new, drop = self.redact(key, found) if len(key) >= 6 else (key, False)
+            # untimed: the result is remembered
+            new, drop = self._redact(key, found, None, False) if len(key) >= 6 else (key, False)
             # the cache holds no clean key: an equal key is not the same object
             hit = (None if new is key else new, drop, tuple(found.items()))
             if len(self._key_text) < 4096:
@@ -736,60 +834,144 @@ class RedactionStage(Stage):
     def __init__(self, config: RedactionConfig | None = None) -> None:
         self.config = config if config is not None else RedactionConfig()
         self.redactor = Redactor(self.config)
+        try:
+            self.seal_key = read_seal_key(self.config.seal_key_env)
+        except ValueError as exc:
+            raise RedactionConfigError(str(exc)) from None
         self._once = Once()
 
-    #: skip spans that say they were redacted already; the service turns this off for
-    #: senders it does not trust (``service.trust_upstream: false``)
-    trust_marker = True
+    #: which marked spans are left alone: any (in the app), earned (in the service: a valid
+    #: seal or a trusted sender), none (``service.trust_upstream: false``)
+    trust_marker = TRUST_ANY
 
     def marks(self) -> StageMarks:
-        """A redacted span carries the redaction count (or the failure mark); any span may
-        hold something to redact."""
+        """A redacted span carries the redaction count (or the failure mark), which counts
+        only with a valid seal (or from a trusted sender); any span may hold something to
+        redact."""
         if not self.config.enabled:
             return StageMarks(needs=())
-        return StageMarks(done=(REDACTION_COUNT, REDACTION_FAILED))
+        return StageMarks(done=(REDACTION_COUNT, REDACTION_FAILED), verify=self._verify)
 
-    def trust_marks(self, trust: bool) -> None:
+    def _verify(self, attributes: Any, trace_id: bytes, span_id: bytes) -> bool:
+        if self.trust_marker == TRUST_EARNED:
+            return sealed(self.seal_key, attributes, trace_id, span_id)
+        return self.trust_marker == TRUST_ANY
+
+    def trust_marks(self, trust: str | bool) -> None:
+        if isinstance(trust, bool):
+            trust = TRUST_ANY if trust else TRUST_NONE
+        if trust not in TRUST_MODES:
+            raise ValueError(
+                f"trust_marks: expected one of {', '.join(TRUST_MODES)}, got {trust!r}"
+            )
         self.trust_marker = trust
+
+    def _trusted(self, span: SpanData) -> bool:
+        """Whether the marks of a marked span are taken (see :attr:`trust_marker`)."""
+        if self.trust_marker != TRUST_EARNED:
+            return self.trust_marker == TRUST_ANY
+        if span.marks_trusted:
+            return True
+        ids = _id_bytes(span)
+        return ids is not None and sealed(self.seal_key, span.attributes, *ids)
 
     def apply(self, span: SpanData) -> None:
         if not self.config.enabled:
             return
         attrs = span.attributes
         marked = REDACTION_COUNT in attrs or REDACTION_FAILED in attrs
-        if marked and self.trust_marker:
-            return  # redacted before, in this process or upstream
+        if marked and self._trusted(span):
+            return  # redacted before, in this process or by a sender that proved it
+        r = self.redactor
         try:
             counts: dict[str, int] = {}
-            r = self.redactor
+            # the shared maps first and untimed: their result is remembered across spans
+            resource = self._shared(0, span.resource, counts)
+            scope = self._scope(span, counts)
+            r.budget(self._deadline(span))
             name = _text(r, span.name, counts)
             updates = r.plan(attrs, counts)
             events = [
                 (_text(r, ev.name, counts), r.plan(ev.attributes, counts)) for ev in span.events
             ]
-            links = [r.plan(link.attributes, counts) for link in span.links]
+            links = [
+                (r.plan(link.attributes, counts), self._trace_state(link.trace_state, counts))
+                for link in span.links
+            ]
             status = _text(r, span.status_message, counts)
-            resource = self._shared(0, span.resource, counts)
-            scope = self._scope(span, counts)
+            trace_state = self._trace_state(span.trace_state, counts)
         except Exception:
             self._fail_closed(span)
             return
+        finally:
+            r.budget(0.0)
         span.name = name  # type: ignore[assignment]
         _commit(attrs, updates)
         for ev, (ev_name, ev_updates) in zip(span.events, events, strict=True):
             ev.name = ev_name  # type: ignore[assignment]
             _commit(ev.attributes, ev_updates)
-        for link, link_updates in zip(span.links, links, strict=True):
+        for link, (link_updates, link_state) in zip(span.links, links, strict=True):
             _commit(link.attributes, link_updates)
+            link.trace_state = link_state
         span.status_message = status
+        span.trace_state = trace_state
         if resource is not None:
             span.resource = resource
         if scope is not None:
             span.scope_name, span.scope_version, span.scope_attributes = scope
+        over = counts.pop(OVER_BUDGET, 0)
+        if over:
+            attrs[REDACTION_OVER_BUDGET] = over + _count(attrs, REDACTION_OVER_BUDGET, marked)
         attrs[REDACTION_COUNT] = sum(counts.values()) + _count(attrs, REDACTION_COUNT, marked)
         for kind, n in counts.items():
             key = redaction_count_attribute(kind)
             attrs[key] = n + _count(attrs, key, marked)
+        self._seal(span)
+
+    def _deadline(self, span: SpanData) -> float:
+        budget = self.config.budget_s
+        deadline = time.monotonic() + budget if budget else 0.0
+        given = span.deadline
+        if given and (not deadline or given < deadline):
+            return given
+        return deadline
+
+    def _seal(self, span: SpanData) -> None:
+        """Seal the span's marks (or remove a seal this stage cannot renew)."""
+        attrs = span.attributes
+        ids = _id_bytes(span)
+        state = span_state(attrs.get(REDACTION_COUNT), attrs.get(REDACTION_FAILED))
+        if self.seal_key is None or ids is None or not state:
+            attrs.pop(REDACTION_SEAL, None)
+            return
+        attrs[REDACTION_SEAL] = seal(self.seal_key, *ids, state)
+
+    def _trace_state(self, header: str, counts: dict[str, int]) -> str:
+        """A W3C ``tracestate`` with its values redacted by the identifier-safe detectors;
+        a member with a finding in its key, in drop mode, or no longer valid is removed."""
+        if not header:
+            return header
+        r = self.redactor
+        out: list[str] = []
+        changed = False
+        for member in header.split(","):
+            key, eq, value = member.partition("=")
+            if not eq:
+                new, drop = r.redact(member, counts)
+                if drop or new is not member:
+                    changed = True
+                if not drop:
+                    out.append(new)
+                continue
+            new_key, key_drop = r.redact(key, counts, r.id_detectors)
+            new, drop = r.redact(value, counts, r.id_detectors)
+            if new_key is key and new is value:
+                out.append(member)
+                continue
+            changed = True
+            if not (key_drop or drop or new_key is not key) and _TRACE_STATE_VALUE.fullmatch(new):
+                out.append(f"{key}={new}")
+        return ",".join(out) if changed else header
 
     # the resource and the scope are shared by many spans: their last result is remembered
     # (by identity: the app's spans share one resource object, the service's spans of one
@@ -851,6 +1033,8 @@ class RedactionStage(Stage):
             ev.attributes = {}
         for link in span.links:
             link.attributes = {}
+            link.trace_state = ""
+        span.trace_state = ""
         if span.status_message:
             span.status_message = REDACTED
         span.name = REDACTED
@@ -858,6 +1042,10 @@ class RedactionStage(Stage):
             span.resource = {k: v for k, v in span.resource.items() if self._keep_on_failure(k, v)}
         span.scope_attributes = {}
         attrs[REDACTION_FAILED] = True
+        try:
+            self._seal(span)
+        except Exception:
+            attrs.pop(REDACTION_SEAL, None)
 
     def _keep_on_failure(self, key: str, value: Any) -> bool:
         if value is None or isinstance(value, (bool, int, float)):
@@ -896,6 +1084,22 @@ def redact_text(text: str, config: RedactionConfig | None = None) -> str:
             _default = Redactor()
         return _default.redact_text(text)
     return Redactor(config).redact_text(text)
+
+
+# a W3C tracestate value: printable ASCII but "," and "=", up to 256, not ending in a space
+_TRACE_STATE_VALUE: Final = re.compile(
+    r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+)
+
+
+def _id_bytes(span: SpanData) -> tuple[bytes, bytes] | None:
+    """The span's trace and span ids as the wire has them (None when either is missing)."""
+    try:
+        if not span.trace_id or not span.span_id:
+            return None
+        return span.trace_id.to_bytes(16, "big"), span.span_id.to_bytes(8, "big")
+    except (OverflowError, AttributeError, TypeError):
+        return None
 
 
 def _count(attrs: Mapping[str, Any], key: str, marked: bool) -> int:

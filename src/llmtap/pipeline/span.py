@@ -10,7 +10,7 @@ once did.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,9 +24,11 @@ class EventData:
 
 @dataclass
 class LinkData:
-    """A link's attributes (the linked span context stays with the span it came from)."""
+    """A link's attributes and the W3C ``tracestate`` of the linked context (its ids stay
+    with the span it came from)."""
 
     attributes: dict[str, Any] = field(default_factory=dict)
+    trace_state: str = ""
 
 
 @dataclass
@@ -49,6 +51,21 @@ class SpanData:
     scope_version: str = ""
     #: shared by the spans of one scope like ``resource``: a stage replaces it, never mutates it
     scope_attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: the W3C ``tracestate`` of the span's context (``key=value,...``)
+    trace_state: str = ""
+    #: set by the service for spans from a sender it trusts (``service.trusted_senders``):
+    #: their stages' ``done`` marks are taken as they are
+    marks_trusted: bool = False
+    #: ``time.monotonic()`` after which stages stop scanning content and drop what is left
+    #: (the service sets one per request); 0: only the stages' own budgets
+    deadline: float = 0.0
+
+
+#: how a stage takes the ``done`` marks of a span (:meth:`Stage.trust_marks`)
+TRUST_ANY = "any"
+TRUST_EARNED = "earned"
+TRUST_NONE = "none"
+TRUST_MODES = (TRUST_ANY, TRUST_EARNED, TRUST_NONE)
 
 
 @dataclass(frozen=True)
@@ -56,10 +73,13 @@ class StageMarks:
     """When a stage has work on a span, told by attribute keys alone (so a receiver can
     forward a span without decoding it): none when any ``done`` key is there (the stage ran
     on it already, here or upstream); else only when one of ``needs`` is there (``None``:
-    every span). ``needs=()`` says the stage never has work (it is turned off)."""
+    every span). ``needs=()`` says the stage never has work (it is turned off). ``verify``,
+    when set, makes the ``done`` keys count only on spans it accepts, ``verify(attributes,
+    trace_id, span_id)`` (ids as bytes), unless they come from a trusted sender."""
 
     done: tuple[str, ...] = ()
     needs: tuple[str, ...] | None = None
+    verify: Callable[[Any, bytes, bytes], bool] | None = None
 
 
 class Stage(Protocol):
@@ -79,7 +99,8 @@ class Stage(Protocol):
         cannot tell, every span goes through it."""
         return None
 
-    def trust_marks(self, trust: bool) -> None:
-        """Whether spans carrying the stage's ``done`` marks are left alone (the default,
-        for stages that always are); False makes a stage that can redo its work on marked
-        spans from senders that are not trusted do so."""
+    def trust_marks(self, trust: str) -> None:
+        """How the stage takes the ``done`` marks a span carries: :data:`TRUST_ANY` (the
+        default, for spans made in this process), :data:`TRUST_EARNED` (the service: only
+        with a proof, ``StageMarks.verify`` or a trusted sender) or :data:`TRUST_NONE` (the
+        work is redone on every span). Stages that cannot redo their work ignore it."""

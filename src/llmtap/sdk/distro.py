@@ -20,8 +20,8 @@ Exporter defaults (what the distro sets when the variable is not set):
   ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` / ``..._LOGS_ENDPOINT``), and stays off otherwise.
 
 When the capture mode asks for events and no logs exporter is set, a warning says the
-events go nowhere. Event attributes go through the same redaction as spans before any logs
-exporter sees them (on the export thread, as for spans).
+events go nowhere. Event attributes and bodies go through the same redaction as spans before
+any logs exporter sees them (on the export thread, as for spans).
 
 A configuration that cannot be used never stops the application: the problems are logged
 (``file:line: key: message``, as ``llmtap serve`` and ``llmtap config check`` give them, on
@@ -199,9 +199,10 @@ def _log_processor_factory(stages: Sequence[Any]) -> Callable[[Any], Any]:
 
 
 class RedactingLogExporter(LogRecordExporter):
-    """Runs the redaction stage over the attributes of llmtap's log records (the GenAI
-    content events), then hands them to ``exporter``. A record whose redaction fails loses
-    its string attributes (the stage fails closed) rather than leaking them."""
+    """Runs the redaction stage over the body and attributes of llmtap's log records and of
+    GenAI events (the content events; other instrumentations put message content in the
+    body), then hands them to ``exporter``. A record whose redaction fails loses its string
+    attributes and body (the stage fails closed) rather than leaking them."""
 
     def __init__(self, exporter: Any, stages: Sequence[Any]) -> None:
         self._exporter = exporter
@@ -216,20 +217,36 @@ class RedactingLogExporter(LogRecordExporter):
         return self._exporter.export(batch)
 
     def _redact(self, record: Any) -> None:
+        from llmtap.pipeline.redact import REDACTED
         from llmtap.pipeline.span import SpanData
 
         inner = getattr(record, "log_record", record)
         scope = getattr(record, "instrumentation_scope", None)
+        attributes = getattr(inner, "attributes", None)
         event_name = getattr(inner, "event_name", None) or ""
+        if not event_name and attributes:
+            event_name = str(attributes.get("event.name") or "")
         if getattr(scope, "name", None) != "llmtap" and not event_name.startswith("gen_ai."):
             return
-        attributes = getattr(inner, "attributes", None)
-        if not attributes:
+        body = getattr(inner, "body", None)
+        if not attributes and body is None:
             return
-        span = SpanData(name=event_name, attributes=dict(attributes))
+        values = dict(attributes or {})
+        if body is not None:
+            values[_BODY_KEY] = body
+        span = SpanData(name=event_name, attributes=values)
         for stage in self._stages:
             stage.apply(span)
-        _replace_attributes(inner, attributes, span.attributes)
+        if body is not None:
+            new_body = span.attributes.pop(_BODY_KEY, REDACTED)
+            if new_body is not body:
+                inner.body = new_body
+        if attributes is not None:
+            _replace_attributes(inner, attributes, span.attributes)
+        elif span.attributes:
+            from opentelemetry.attributes import BoundedAttributes
+
+            inner.attributes = BoundedAttributes(attributes=span.attributes, immutable=False)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flush = getattr(self._exporter, "force_flush", None)
@@ -237,6 +254,10 @@ class RedactingLogExporter(LogRecordExporter):
 
     def shutdown(self) -> None:
         self._exporter.shutdown()
+
+
+#: where a record's body goes while the stage redacts it (not a real attribute name)
+_BODY_KEY = "\x00log.body"
 
 
 def _replace_attributes(record: Any, old: Any, new: dict[str, Any]) -> None:

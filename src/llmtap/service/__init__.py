@@ -14,7 +14,7 @@ from typing import Any
 
 from llmtap.service.address import parse_address
 
-__all__ = ["ServiceConfig", "parse_address", "service_config_of"]
+__all__ = ["ServiceConfig", "TrustedSender", "parse_address", "service_config_of"]
 
 
 def _optional_address(value: str | None) -> str | None:
@@ -22,6 +22,25 @@ def _optional_address(value: str | None) -> str | None:
         return None
     text = value.strip()
     return None if text.lower() in ("", "off", "none", "disabled") else text
+
+
+@dataclass
+class TrustedSender:
+    """A sender whose redaction marks are taken as they are (``service.trusted_senders[]``)."""
+
+    name: str
+    """who it is (in the service's log)"""
+    token: str = field(repr=False)
+    """its own bearer token (put it in the environment: ``${env:VAR}``); requests presenting it
+    are authenticated even when it differs from auth_token"""
+
+
+def _trusted_sender(i: int, value: Any) -> TrustedSender:
+    if isinstance(value, TrustedSender):
+        return value
+    if isinstance(value, Mapping) and set(value) <= {"name", "token"}:
+        return TrustedSender(name=value.get("name", ""), token=value.get("token", ""))
+    raise ValueError(f"trusted_senders[{i}]: expected a mapping with name and token")
 
 
 @dataclass
@@ -49,11 +68,22 @@ class ServiceConfig:
     (``llmtap_cost_usd_total``, ``llmtap_tokens_total``) from every GenAI span; reading
     them costs about a quarter of the per-span CPU of spans that need no processing, so
     turn it off when the backends or the apps' own metrics give those numbers.
-    ``workers`` is the number of gRPC handler threads. ``trust_upstream``: spans that an
-    llmtap app already priced and redacted (they carry ``gen_ai.usage.cost`` /
-    ``llmtap.redaction.count``) are forwarded as received; set it to false when senders are
-    not trusted to have redacted, so that every span runs through the stages again (at the
-    CPU cost of spans from other SDKs; redaction leaves its own placeholders alone).
+    ``workers`` is the number of gRPC handler threads.
+
+    Redaction marks: a span an llmtap app already redacted carries ``llmtap.redaction.count``,
+    but any sender can write that attribute, so the mark alone is ignored and the span is
+    redacted again. The service forwards a marked span as received (no redaction work) only
+    when the mark is earned: the span carries a valid ``llmtap.redaction.seal`` (an HMAC of
+    its trace id, span id and count under the key in ``LLMTAP_REDACTION_KEY``, the
+    ``redaction.seal_key_env`` variable, set to the same value in the app and the service),
+    or the request was authenticated with the token of one of ``trusted_senders``.
+    ``trust_upstream: false`` ignores both and redacts every span again. (Before seals,
+    ``trust_upstream: true`` took any mark as it was; it now means: earned marks only.)
+
+    ``request_budget_s`` bounds the redaction work on one request: content not scanned when
+    it runs out is replaced by ``<OVER_BUDGET>`` and counted in
+    ``llmtap.redaction.over_budget`` (as are texts over ``redaction.max_value_chars``), so
+    that a huge request is answered in time instead of being retried and forwarded twice.
 
     The OTLP/HTTP receiver serves each open connection on a thread of its own, at most
     ``http_max_connections`` of them: one more is answered 503 (``Retry-After``) and closed
@@ -111,7 +141,13 @@ class ServiceConfig:
     usage_metrics: bool = True
     """count cost and tokens by model and feature"""
     trust_upstream: bool = True
-    """forward spans an llmtap app already priced and redacted as received"""
+    """take the redaction marks of received spans when they are earned (a valid seal, a trusted
+    sender's token); false: redact every span again"""
+    trusted_senders: list[TrustedSender] = field(default_factory=list)
+    """senders (name and token) whose redaction marks are taken as they are (below)"""
+    request_budget_s: float = 5.0
+    """seconds of redaction per request; what is not scanned by then is replaced by
+    ``<OVER_BUDGET>`` (0: no limit)"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
@@ -160,12 +196,56 @@ class ServiceConfig:
         ):
             if getattr(self, name) <= 0:
                 errors.append(f"{name}: expected a positive number, got {getattr(self, name)!r}")
+        if not isinstance(self.trust_upstream, bool):
+            errors.append(
+                f"trust_upstream: expected true or false, got {self.trust_upstream!r} "
+                "(true: take earned redaction marks, sealed or from trusted_senders)"
+            )
+        if not 0 <= self.request_budget_s < float("inf"):
+            errors.append(
+                f"request_budget_s: expected 0 or a positive number, got {self.request_budget_s!r}"
+            )
+        errors += self._check_senders()
         if errors:
             raise ValueError("\n".join(errors))
+
+    def _check_senders(self) -> list[str]:
+        if not isinstance(self.trusted_senders, list):
+            return ["trusted_senders: expected a list of {name, token} entries"]
+        errors: list[str] = []
+        senders: list[TrustedSender] = []
+        for i, value in enumerate(self.trusted_senders):
+            try:
+                senders.append(_trusted_sender(i, value))
+            except ValueError as exc:
+                errors.append(str(exc))
+        self.trusted_senders = senders
+        names: set[str] = set()
+        tokens: set[str] = {self.auth_token} if self.auth_token else set()
+        for i, sender in enumerate(senders):
+            where = f"trusted_senders[{i}]"
+            if not isinstance(sender.name, str) or not sender.name.strip():
+                errors.append(f"{where}.name: expected a name")
+            elif sender.name in names:
+                errors.append(f"{where}.name: {sender.name!r} is listed twice")
+            names.add(str(sender.name))
+            if not isinstance(sender.token, str) or not sender.token.strip():
+                errors.append(f"{where}.token: is empty")
+            elif len(sender.token.strip()) < 16:
+                errors.append(f"{where}.token: use at least 16 characters")
+            elif sender.token.strip() in tokens:
+                errors.append(f"{where}.token: the same as auth_token or another sender's token")
+            else:
+                tokens.add(sender.token.strip())
+        return errors
 
     @property
     def tls(self) -> bool:
         return self.tls_cert_file is not None
+
+    def sender_tokens(self) -> dict[bytes, str]:
+        """The trusted senders' tokens (bytes) and names."""
+        return {s.token.strip().encode(): s.name for s in self.trusted_senders}
 
 
 def service_config_of(cfg: Any) -> ServiceConfig:

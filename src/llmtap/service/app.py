@@ -12,7 +12,9 @@ Receiving a request (:meth:`ServiceApp.ingest`): the bytes are parsed once by th
 runtime (which validates them); spans with invalid ids are left out and reported as a
 partial success; each other span is checked against the stages' idempotency markers (a
 span an llmtap app already costed and redacted carries ``gen_ai.usage.cost`` and
-``llmtap.redaction.count``): only spans a stage has work on are decoded into
+``llmtap.redaction.count``; the redaction mark counts only with a valid
+``llmtap.redaction.seal`` or from a trusted sender, see :class:`ServiceConfig`): only
+spans a stage has work on are decoded into
 :class:`~llmtap.service.spans.ReceivedSpan` records, run through the stages (the same
 ``build_stages`` as in the app) and re-encoded; the rest are forwarded as received. Then
 the whole request is admitted or refused: if a (strict) destination's queue has no room
@@ -38,7 +40,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from llmtap import semconv
 from llmtap.diagnostics import Once, warn_once
-from llmtap.pipeline.span import SpanData, Stage
+from llmtap.pipeline.span import TRUST_EARNED, TRUST_NONE, SpanData, Stage
 from llmtap.service import ServiceConfig, service_config_of
 from llmtap.service.address import parse_address
 from llmtap.service.forward import Destination, QueueWriteError, build_forwarder, items_size
@@ -87,6 +89,7 @@ _COST = semconv.USAGE_COST
 _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
+_OVER_BUDGET = semconv.LLMTAP_REDACTION_OVER_BUDGET
 
 
 # The service -----------------------------------------------------------------------------------
@@ -113,6 +116,7 @@ class _Batch:
     processed: int
     usage: Usage
     size: int
+    over_budget: int = 0
 
 
 class ServiceApp:
@@ -142,12 +146,14 @@ class ServiceApp:
 
             stages = build_stages(config)
         self.stages: list[Stage] = list(stages)
-        if not self.service.trust_upstream:
-            for stage in self.stages:
-                stage.trust_marks(False)
-        self._needs = (
-            needs_stages(self.stages) if self.service.trust_upstream else (lambda attrs: True)
-        )
+        trust = TRUST_EARNED if self.service.trust_upstream else TRUST_NONE
+        for stage in self.stages:
+            stage.trust_marks(trust)
+        if self.service.trust_upstream:
+            self._needs = needs_stages(self.stages)
+            self._needs_trusted = needs_stages(self.stages, trusted=True)
+        else:
+            self._needs = self._needs_trusted = lambda attrs, trace_id=b"", span_id=b"": True
         self.destinations: list[Destination] = (
             list(destinations) if destinations is not None else self._build_destinations()
         )
@@ -279,11 +285,14 @@ class ServiceApp:
     def count_request(self, transport: str, outcome: str) -> None:
         self._m.requests.inc(transport=transport, outcome=outcome)
 
-    def ingest(self, request: bytes, transport: str = "grpc") -> Accepted:
-        """Take one serialized ``ExportTraceServiceRequest`` (see the module doc)."""
+    def ingest(
+        self, request: bytes, transport: str = "grpc", sender: str | None = None
+    ) -> Accepted:
+        """Take one serialized ``ExportTraceServiceRequest`` (see the module doc); ``sender``
+        names the trusted sender that sent it (its redaction marks are taken as they are)."""
         started = time.perf_counter()
         try:
-            result = self._ingest(request, transport)
+            result = self._ingest(request, transport, sender)
         except Rejected as exc:
             self._m.requests.inc(transport=transport, outcome=exc.outcome)
             raise
@@ -304,7 +313,7 @@ class ServiceApp:
                 return dest
         return None
 
-    def _ingest(self, request: bytes, transport: str) -> Accepted:
+    def _ingest(self, request: bytes, transport: str, sender: str | None) -> Accepted:
         if not self._accepting:
             raise self._refuse("shutting_down", "the service is not taking data (shutting down)")
         if self._memory.exceeded():
@@ -315,7 +324,7 @@ class ServiceApp:
         if full is not None:  # cheap early answer before any decoding
             raise self._backpressure(full, None)
         try:
-            batch = self._process(request)
+            batch = self._process(request, sender is not None)
         except DecodeError as exc:
             raise Rejected(INVALID, f"malformed OTLP protobuf: {_decode_problem(exc)}") from None
         spans = len(batch.items)
@@ -335,6 +344,8 @@ class ServiceApp:
             self._m.accepted.inc(spans)
             if batch.processed:
                 self._m.processed.inc(batch.processed)
+            if batch.over_budget > 0:
+                self._over_budget(batch.over_budget)
             batch.usage.record(self._m)
             self._hooks.offer(batch.hook_spans)
         message = ""
@@ -349,6 +360,18 @@ class ServiceApp:
         except QueueWriteError as exc:
             _log.error("%s; answering senders with a retryable error", exc)
             raise self._refuse("queue_write_failed", str(exc), spans) from None
+
+    def _over_budget(self, count: int) -> None:
+        self._m.over_budget.inc(count)
+        warn_once(
+            _log,
+            "over_budget",
+            "redaction over budget: %d text(s) of a request replaced unscanned by <OVER_BUDGET> "
+            "(redaction.max_value_chars, service.request_budget_s); counted in "
+            "llmtap_service_redaction_over_budget_total",
+            count,
+            once=self._stage_failed,
+        )
 
     def _backpressure(self, dest: Destination, spans: int | None) -> Rejected:
         now = time.monotonic()
@@ -373,17 +396,19 @@ class ServiceApp:
             spans,
         )
 
-    def _process(self, request: bytes) -> _Batch:
+    def _process(self, request: bytes, trusted: bool = False) -> _Batch:
+        budget = self.service.request_budget_s
+        deadline = time.monotonic() + budget if budget else 0.0
         wire = WireRequest.FromString(request)
         raw = RawRequest.FromString(request)
-        needs = self._needs
+        needs = self._needs_trusted if trusted else self._needs
         hooks = self._hooks
         hooked = hooks.active
         count_usage = self.service.usage_metrics
         items: list[SpanItem] = []
         hook_spans: list[ReceivedSpan] = []
         usage = Usage()
-        rejected = processed = size = 0
+        rejected = processed = size = over_budget = 0
         problem = ""
         for rs, raw_rs in zip(wire.resource_spans, raw.resource_spans, strict=True):
             rgroup = None
@@ -411,7 +436,7 @@ class ServiceApp:
                         group = scope_group(rgroup, ss)
                     attrs = span.attributes
                     out_group = None
-                    run = needs(attrs)
+                    run = needs(attrs, trace_id, span_id)
                     hook = hooked and hooks.wants(trace_id)
                     if run or hook:
                         pb = trace_pb2.Span.FromString(body)
@@ -424,8 +449,14 @@ class ServiceApp:
                         )
                         if run:
                             processed += 1
+                            data.marks_trusted = trusted
+                            data.deadline = deadline
                             before = Snapshot(data)
                             self._run_stages(data)
+                            if _OVER_BUDGET in data.attributes:
+                                over_budget += _int(data.attributes[_OVER_BUDGET]) - _int(
+                                    before.attributes.get(_OVER_BUDGET)
+                                )
                             if write_back(pb, data, before):
                                 body = pb.SerializeToString()
                             if regrouped(group, data):  # redaction changed the resource/scope
@@ -444,7 +475,7 @@ class ServiceApp:
                         usage.add_feedback(attrs)
                     items.append((out_group or group, span_header(len(body)), body))
                     size += len(body)
-        return _Batch(items, rejected, problem, hook_spans, processed, usage, size)
+        return _Batch(items, rejected, problem, hook_spans, processed, usage, size, over_budget)
 
     def _run_stages(self, data: SpanData) -> None:
         for stage in self.stages:
@@ -528,6 +559,7 @@ class ServiceApp:
                     max_message_bytes=svc.max_message_bytes,
                     tls=tls,
                     workers=svc.workers,
+                    senders=svc.sender_tokens(),
                 )
             if svc.http_address:
                 host, port = parse_address(svc.http_address, "http_address")
@@ -549,6 +581,7 @@ class ServiceApp:
                     header_timeout_s=svc.http_header_timeout_s,
                     body_timeout_s=svc.http_body_timeout_s,
                     idle_timeout_s=svc.http_idle_timeout_s,
+                    senders=svc.sender_tokens(),
                 )
             if svc.metrics_address:
                 host, port = parse_address(svc.metrics_address, "metrics_address")
@@ -576,11 +609,28 @@ class ServiceApp:
             "destinations": {d.name: d.description for d in self.destinations},
             "tls": svc.tls,
             "auth": svc.auth_token is not None,
+            "trusted_senders": [s.name for s in svc.trusted_senders],
+            "redaction_marks": self._marks_policy(),
         }
         _log.info("llmtap service started", extra={"fields": fields})
         if not self.destinations:
             _log.warning("no export destinations configured: spans are received but not forwarded")
         return self
+
+    def _marks_policy(self) -> str:
+        """How received redaction marks are taken, for the start log (never the key)."""
+        if not self.service.trust_upstream:
+            return "ignored: every span is redacted again (trust_upstream: false)"
+        sealing = any(getattr(s, "seal_key", None) for s in self.stages)
+        ways = (["sealed spans"] if sealing else []) + (
+            ["trusted senders"] if self.service.trusted_senders else []
+        )
+        if not ways:
+            return (
+                "ignored: no seal key (redaction.seal_key_env) and no trusted_senders, "
+                "so every span is redacted again"
+            )
+        return "taken from " + " and ".join(ways)
 
     def _close_listeners(self) -> None:
         if self.grpc is not None:
@@ -717,6 +767,10 @@ def _decode_problem(exc: DecodeError) -> str:
             "inside one another?)"
         )
     return text or "cannot parse"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _id_problem(trace_id: bytes, span_id: bytes, parent: bytes) -> str:

@@ -18,7 +18,9 @@ JSON), as OTLP/HTTP specifies. On gRPC the retry delay goes both in the standard
 ``grpc-status-details-bin`` trailer (a ``google.rpc.Status`` carrying ``RetryInfo``, read by
 the Collector) and in ``google.rpc.retryinfo-bin`` (read by the Python SDK's exporter).
 ``GET /health`` on the HTTP port and ``grpc.health.v1.Health/Check`` on the gRPC port say
-whether the service accepts data.
+whether the service accepts data. A request presenting the token of one of
+``service.trusted_senders`` is authenticated and handed on with that sender's name (its
+spans' redaction marks are taken as they are).
 
 Malformed includes nesting too deep to be safe: OTLP/JSON with arrays and objects more than
 200 levels deep (refused before it is parsed) and requests whose messages nest deeper than
@@ -129,8 +131,9 @@ class Accepted:
 
 
 class Intake(Protocol):
-    def ingest(self, request: bytes, transport: str) -> Accepted:
-        """Take a serialized ``ExportTraceServiceRequest``; raise :class:`Rejected`."""
+    def ingest(self, request: bytes, transport: str, sender: str | None = None) -> Accepted:
+        """Take a serialized ``ExportTraceServiceRequest``; ``sender``: the trusted sender
+        whose token authenticated it (None: anyone else); raise :class:`Rejected`."""
 
     def count_request(self, transport: str, outcome: str) -> None:
         """Count a request answered by the receiver itself (auth, size, format)."""
@@ -143,15 +146,23 @@ class BindError(OSError):
     """A listening address that cannot be used (in use, no such interface, bad TLS files)."""
 
 
-def _token_ok(expected: bytes | None, header: str | None) -> bool:
+def _authenticate(
+    expected: bytes | None, senders: dict[bytes, str], header: str | None
+) -> tuple[bool, str | None]:
+    """``(accepted, trusted sender)`` for an ``Authorization`` header: a trusted sender's
+    token names it; ``auth_token`` (or none configured) lets anyone else in."""
+    token = b""
+    if header:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            token = value.strip().encode()
+    if token:
+        for known, name in senders.items():
+            if hmac.compare_digest(token, known):
+                return True, name
     if expected is None:
-        return True
-    if not header:
-        return False
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(value.strip().encode(), expected)
+        return True, None
+    return bool(token) and hmac.compare_digest(token, expected), None
 
 
 def _retry_seconds(value: float | None) -> float:
@@ -174,10 +185,12 @@ class GrpcReceiver:
         max_message_bytes: int = 16 * 1024 * 1024,
         tls: tuple[bytes, bytes] | None = None,
         workers: int = 8,
+        senders: dict[bytes, str] | None = None,
     ) -> None:
         self.intake = intake
         self.host = host
         self._token = auth_token.encode() if auth_token else None
+        self._senders = dict(senders or {})
         self.max_message_bytes = max_message_bytes
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -237,20 +250,22 @@ class GrpcReceiver:
         return _SERVING if self.intake.accepting() else _NOT_SERVING
 
     def _export(self, request: bytes, context: Any) -> bytes:
-        if self._token is not None:
+        sender = None
+        if self._token is not None or self._senders:
             header = None
             for key, value in context.invocation_metadata():
                 if key == "authorization":
                     header = value if isinstance(value, str) else None
                     break
-            if not _token_ok(self._token, header):
+            ok, sender = _authenticate(self._token, self._senders, header)
+            if not ok:
                 self.intake.count_request("grpc", UNAUTHENTICATED)
                 context.abort(
                     grpc.StatusCode.UNAUTHENTICATED,
                     "missing or wrong bearer token (metadata 'authorization: Bearer <token>')",
                 )
         try:
-            result = self.intake.ingest(request, "grpc")
+            result = self.intake.ingest(request, "grpc", sender)
         except Rejected as exc:
             self._abort(context, exc)
         except Exception:
@@ -416,14 +431,17 @@ class _HttpHandler(BaseHTTPRequestHandler):
                 self._send(404, b"no OTLP endpoint here; traces go to /v1/traces\n", "text/plain")
                 receiver.intake.count_request("http", "not_found")
                 return
-            if receiver.token is not None and not _token_ok(
-                receiver.token, self.headers.get("Authorization")
-            ):
-                self._discard_body(receiver.max_message_bytes)
-                raise _Reply(
-                    UNAUTHENTICATED,
-                    "missing or wrong bearer token (header 'Authorization: Bearer <token>')",
+            sender = None
+            if receiver.token is not None or receiver.senders:
+                ok, sender = _authenticate(
+                    receiver.token, receiver.senders, self.headers.get("Authorization")
                 )
+                if not ok:
+                    self._discard_body(receiver.max_message_bytes)
+                    raise _Reply(
+                        UNAUTHENTICATED,
+                        "missing or wrong bearer token (header 'Authorization: Bearer <token>')",
+                    )
             if content_type not in (_PROTOBUF, _JSON):
                 self._discard_body(receiver.max_message_bytes)
                 self._send(
@@ -449,7 +467,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self._error(reply.kind, reply.message, json_body)
             return
         try:
-            result = receiver.intake.ingest(payload, "http")
+            result = receiver.intake.ingest(payload, "http", sender)
         except Rejected as exc:
             self._error(exc.kind, exc.message, json_body, exc.retry_after_s)
             return
@@ -628,9 +646,11 @@ class HttpReceiver:
         header_timeout_s: float = 10.0,
         body_timeout_s: float = 60.0,
         idle_timeout_s: float = 60.0,
+        senders: dict[bytes, str] | None = None,
     ) -> None:
         self.intake = intake
         self.token = auth_token.encode() if auth_token else None
+        self.senders = dict(senders or {})
         self.max_message_bytes = max_message_bytes
         self.header_timeout_s = header_timeout_s
         self.body_timeout_s = body_timeout_s

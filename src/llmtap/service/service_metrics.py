@@ -69,6 +69,11 @@ class ServiceMetrics:
             "Failed sends to a destination that will be retried",
             ("destination",),
         )
+        self.over_budget = r.counter(
+            "llmtap_service_redaction_over_budget_total",
+            "Texts the service replaced unscanned by <OVER_BUDGET>: longer than "
+            "redaction.max_value_chars, or met after a request's redaction time ran out",
+        )
         self.hook_dropped = r.counter(
             "llmtap_service_hook_spans_dropped_total",
             "Spans not handed to on_spans hooks (judge) because their queue was full",

@@ -4,7 +4,8 @@ forwarders send.
 Receiving: :func:`to_span_data` turns one protobuf ``Span`` (with its resource attributes
 and scope) into a :class:`ReceivedSpan`, the plain record the pipeline stages work on;
 :func:`write_back` puts what the stages changed (the name, attributes, event names and
-attributes, link attributes, the status message) back into the protobuf, touching only what
+attributes, link attributes, the trace states of the span and its links, the status
+message) back into the protobuf, touching only what
 changed; a span whose resource or scope the stages changed (redaction) gets a group of its
 own from :func:`regroup`.
 
@@ -68,10 +69,9 @@ _ZERO_SPAN = bytes(8)
 @dataclass(eq=False)
 class ReceivedSpan(SpanData):
     """A span as received by the service: :class:`SpanData` plus its OTLP status code
-    (``0`` unset, ``1`` ok, ``2`` error) and trace state."""
+    (``0`` unset, ``1`` ok, ``2`` error)."""
 
     status_code: int = STATUS_UNSET
-    trace_state: str = ""
 
 
 # AnyValue <-> Python -------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def to_span_data(
         kind=KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "UNSPECIFIED",
         start_ns=start,
         end_ns=end,
-        links=[LinkData(attributes_of(link.attributes)) for link in span.links]
+        links=[LinkData(attributes_of(link.attributes), link.trace_state) for link in span.links]
         if span.links
         else [],
         scope_name=scope_name,
@@ -217,8 +217,10 @@ class Snapshot:
         "event_names",
         "events",
         "link_attributes",
+        "link_trace_states",
         "name",
         "status_message",
+        "trace_state",
     )
 
     def __init__(self, data: SpanData) -> None:
@@ -228,7 +230,9 @@ class Snapshot:
         self.event_attributes = [dict(e.attributes) for e in data.events] if data.events else []
         self.event_names = [e.name for e in data.events] if data.events else []
         self.link_attributes = [dict(x.attributes) for x in data.links] if data.links else []
+        self.link_trace_states = [x.trace_state for x in data.links] if data.links else []
         self.status_message = data.status_message
+        self.trace_state = data.trace_state
 
 
 def _write_attributes(pairs: Any, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -290,6 +294,15 @@ def write_back(span: trace_pb2.Span, data: SpanData, before: Snapshot) -> bool:
         for pb_link, link, old in zip(span.links, data.links, before.link_attributes, strict=False):
             if _write_attributes(pb_link.attributes, old, link.attributes):
                 changed = True
+        for pb_link, link, old_state in zip(
+            span.links, data.links, before.link_trace_states, strict=False
+        ):
+            if link.trace_state != old_state:
+                pb_link.trace_state = link.trace_state
+                changed = True
+    if data.trace_state != before.trace_state:
+        span.trace_state = data.trace_state
+        changed = True
     if data.status_message != before.status_message:
         span.status.message = data.status_message or ""
         changed = True
@@ -349,7 +362,7 @@ def from_span_data(data: SpanData) -> trace_pb2.Span:
         start_time_unix_nano=data.start_ns,
         end_time_unix_nano=data.end_ns or data.start_ns + int(data.duration_s * 1e9),
     )
-    if isinstance(data, ReceivedSpan) and data.trace_state:
+    if data.trace_state:
         span.trace_state = data.trace_state
     set_attributes(span.attributes, data.attributes)
     for event in data.events:
