@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "collector-config"
@@ -69,7 +69,13 @@ def require_binary(name: str) -> Path:
     path = find_binary(name)
     if path is not None:
         return path
-    reason = f"{name} {NOT_BUILT}: run {BUILD_COMMAND} (needs Go >= 1.26; writes to {bin_dir()})"
+    where = f"needs Go >= 1.26; writes to {bin_dir()}"
+    unavailable(f"{name} {NOT_BUILT}: run {BUILD_COMMAND} ({where})")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the calling test for a missing binary or jar (fail under
+    ``LLMTAP_REQUIRE_BINARIES=1``)."""
     import pytest
 
     if os.environ.get(REQUIRE_ENV, "").strip() in ("1", "true", "yes"):

@@ -331,8 +331,11 @@ class _Failures:
 class OtlpReceiver:
     """OTLP over gRPC and HTTP on loopback; keeps and flattens whatever is exported to it."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", grpc_port: int = 0) -> None:
+        """``grpc_port``: where gRPC listens (0: a free port), e.g. an address a collector
+        was already told to send to."""
         self.host = host
+        self._wanted_grpc_port = grpc_port
         self._lock = threading.Condition()
         self._requests: list[ExportRequest] = []
         self._spans: list[SpanRecord] = []
@@ -358,7 +361,7 @@ class OtlpReceiver:
             _MetricsServicer(self), server
         )
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), server)
-        self.grpc_port = server.add_insecure_port(f"{self.host}:0")
+        self.grpc_port = server.add_insecure_port(f"{self.host}:{self._wanted_grpc_port}")
         if not self.grpc_port:
             raise RuntimeError("OtlpReceiver: could not bind a gRPC port")
         server.start()
