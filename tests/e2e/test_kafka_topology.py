@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -44,7 +43,7 @@ def _owned_partitions(sampler: Proc) -> float:
 
 
 def _start_samplers(
-    procs: Processes, kafka: KafkaBroker, topic: str, destinations: list[OtlpReceiver], tmp: Path
+    procs: Processes, kafka: KafkaBroker, topic: str, destinations: list[OtlpReceiver]
 ) -> list[Proc]:
     group = f"samplers-{uuid.uuid4().hex[:8]}"
     return [
@@ -58,7 +57,6 @@ def _start_samplers(
                 "KAFKA_GROUP_ID": group,
                 "LLMTAP_SERVICE_ENDPOINT": f"127.0.0.1:{destination.grpc_port}",
                 "SAMPLER_DECISION_WAIT": "1s",
-                "COLLECTOR_QUEUE_DIR": str(tmp / f"sampler-{i}"),
             },
         )
         for i, destination in enumerate(destinations)
@@ -66,13 +64,13 @@ def _start_samplers(
 
 
 def test_router_to_kafka_to_samplers_one_trace_one_sampler(
-    procs: Processes, kafka: KafkaBroker, tmp_path: Path
+    procs: Processes, kafka: KafkaBroker
 ) -> None:
     topic = f"spans-{uuid.uuid4().hex[:8]}"
     kafka.create_topic(topic, PARTITIONS)
     with OtlpReceiver() as first, OtlpReceiver() as second:
         destinations = [first, second]
-        samplers = _start_samplers(procs, kafka, topic, destinations, tmp_path)
+        samplers = _start_samplers(procs, kafka, topic, destinations)
         # the group has settled: each sampler owns half of the partitions
         wait_until(
             lambda: [_owned_partitions(s) for s in samplers] == [PARTITIONS / 2] * 2,
@@ -86,7 +84,6 @@ def test_router_to_kafka_to_samplers_one_trace_one_sampler(
             {
                 "KAFKA_BROKERS": f"[{kafka.bootstrap}]",
                 "KAFKA_TRACES_TOPIC": topic,
-                "COLLECTOR_QUEUE_DIR": str(tmp_path / "router"),
                 "PROMETHEUS_OTLP_METRICS_URL": first.http_url("metrics"),
             },
         )

@@ -264,11 +264,14 @@ def start_collector(
     procs: Processes, config: Path, name: str = "otelcol", env: Mapping[str, str] | None = None
 ) -> Proc:
     """``otelcol-llmtap --config <config>`` with OTLP gRPC/HTTP, health and telemetry on free
-    loopback ports (the ``COLLECTOR_*`` variables of collector-config/); waits for health."""
+    loopback ports (the ``COLLECTOR_*`` variables of collector-config/) and its sending
+    queues in a directory of its own next to the logs (``COLLECTOR_QUEUE_DIR`` in ``env``
+    to choose one); waits for health."""
     binary = require_binary("otelcol-llmtap")
     grpc, http, health, telemetry = free_ports(4)
     ports = {"grpc": grpc, "http": http, "health": health, "telemetry": telemetry}
     collector_env = {
+        "COLLECTOR_QUEUE_DIR": str(procs.log_dir.parent / "queues" / name),
         "COLLECTOR_OTLP_GRPC_ENDPOINT": f"{LOOPBACK}:{grpc}",
         "COLLECTOR_OTLP_HTTP_ENDPOINT": f"{LOOPBACK}:{http}",
         "COLLECTOR_HEALTH_ENDPOINT": f"{LOOPBACK}:{health}",
