@@ -335,18 +335,18 @@ processors:
       - {{name: errors, type: status_code, status_code: {{status_codes: [ERROR]}}}}
       - {{name: slow, type: latency, latency: {{threshold_ms: 5000}}}}
       - {{name: the-rest, type: probabilistic, probabilistic: {{sampling_percentage: 100}}}}
-  batch: {{send_batch_size: 512, timeout: 200ms}}
 exporters:
   otlp:
     endpoint: "127.0.0.1:{sink}"
     tls: {{insecure: true}}
     compression: none
     timeout: 30s
-    sending_queue: {{queue_size: 5000}}
+    # batches of 512 spans formed from the queue (the distribution has no batch processor)
+    sending_queue: {{queue_size: 5000, batch: {{flush_timeout: 200ms, min_size: 512}}}}
 service:
   telemetry: {{metrics: {{level: none}}, logs: {{level: warn}}}}
   pipelines:
-    traces: {{receivers: [otlp], processors: [tail_sampling, batch], exporters: [otlp]}}
+    traces: {{receivers: [otlp], processors: [tail_sampling], exporters: [otlp]}}
 """
 
 
@@ -604,7 +604,7 @@ KIND_NAMES = {
     "llmtap_nousage": "from llmtap apps, usage_metrics off",
     "foreign": "from other SDKs (cost + redaction)",
     "off": "stages off",
-    "collector": "reference: OpenTelemetry Collector (tail_sampling, batch)",
+    "collector": "reference: OpenTelemetry Collector (tail_sampling, queue batches)",
 }
 
 
@@ -618,8 +618,8 @@ def _reference(rows: list[dict]) -> list[str]:
         "The same traffic (spans from llmtap apps) through `otelcol-llmtap` built from "
         "`collector-config/builder-config.yaml`: OTLP/gRPC in, `tail_sampling` (1 s decision "
         "wait; status, latency and probabilistic policies, keeping every trace so every span "
-        "reaches the sink), `batch`, OTLP/gRPC out. Collector CPU divided by service CPU per "
-        "span, same run:",
+        "reaches the sink), batches of 512 from the sending queue, OTLP/gRPC out. Collector CPU "
+        "divided by service CPU per span, same run:",
         "",
         "| service workload | span size | service CPU µs/span | Collector CPU µs/span "
         "| service / Collector |",

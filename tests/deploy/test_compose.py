@@ -197,3 +197,11 @@ def test_jaeger_config_is_accepted_by_jaeger(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_collector_keeps_its_queues_on_a_named_volume() -> None:
+    env = _env("collector")
+    queue_dir = env["COLLECTOR_QUEUE_DIR"]
+    named = [v.split(":") for v in SERVICES["collector"]["volumes"] if not v.startswith(".")]
+    assert [queue_dir] == [target for _, target, *_ in named]
+    assert {source for source, *_ in named} <= set(COMPOSE["volumes"])

@@ -199,3 +199,14 @@ def test_collector_image_runs_as_non_root() -> None:
     assert args["OCB_VERSION"] in (ROOT / "collector-config/builder-config.yaml").read_text()
     build = [r for k, r in instructions if k == "RUN" and "builder --config" in r]
     assert build and "builder-config.yaml" in build[0]
+
+
+def test_collector_image_holds_a_queue_directory_its_user_owns() -> None:
+    """A volume mounted at the queue directory of collector-config/ starts out with the
+    image's ownership there: the collector's user must own it."""
+    final = _final_stage(_parse(DEPLOY / "collector.Containerfile"))
+    user = _one("USER", final)
+    config = (ROOT / "collector-config/single.yaml").read_text()
+    default = re.search(r"\$\{env:COLLECTOR_QUEUE_DIR:-([^}]+)\}", config).group(1)
+    copies = [shlex.split(r) for k, r in final if k == "COPY" and f"--chown={user}" in r]
+    assert any(default.startswith(c[-1].rstrip("/") + "/") for c in copies), copies

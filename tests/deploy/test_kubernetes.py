@@ -216,3 +216,40 @@ def test_generator_files_are_in_the_repository() -> None:
     ]
     for path in files:
         assert Path(path).resolve().is_relative_to(ROOT)
+
+
+_QUANTITY = {"Mi": 2**20, "Gi": 2**30}
+
+
+def _bytes(quantity: str) -> int:
+    number, unit = quantity[:-2], quantity[-2:]
+    return int(number) * _QUANTITY[unit]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "container", "key"),
+    [("llmtap", "sampler", "sampler.yaml"), ("otel-router", "router", "router-k8s.yaml")],
+)
+def test_collectors_keep_their_queues_on_a_volume(
+    deployment: str, container: str, key: str
+) -> None:
+    """The sending queues (file_storage) live on a writable volume at COLLECTOR_QUEUE_DIR,
+    large enough for every queue of the config at its byte bound."""
+    config = yaml.safe_load((K8S / _generated("collector-config")[key]).read_text())
+    spec = _one("Deployment", deployment)["spec"]["template"]["spec"]
+    env = _env(_container(deployment, container))
+    (mount,) = [
+        m
+        for m in _container(deployment, container)["volumeMounts"]
+        if m["mountPath"] == env["COLLECTOR_QUEUE_DIR"]
+    ]
+    assert not mount.get("readOnly", False)
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    queues = [e for e in config["exporters"].values() if e["sending_queue"].get("storage")]
+    bound = re.fullmatch(
+        r"\$\{env:COLLECTOR_QUEUE_MAX_BYTES:-(\d+)\}", queues[0]["sending_queue"]["queue_size"]
+    )
+    assert bound, queues[0]["sending_queue"]
+    per_queue = int(env.get("COLLECTOR_QUEUE_MAX_BYTES", bound.group(1)))
+    # bbolt's file outgrows the queued bytes (free pages until compaction): room for half more
+    assert _bytes(volume["emptyDir"]["sizeLimit"]) >= 1.5 * len(queues) * per_queue

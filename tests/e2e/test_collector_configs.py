@@ -51,7 +51,7 @@ def _validate(config: Path, env: dict[str, str] | None = None) -> subprocess.Com
 def test_the_folder_holds_the_documented_configs() -> None:
     names = {p.name for p in COLLECTOR_CONFIGS}
     assert names == {"single.yaml", "router.yaml", "router-dns.yaml", "router-k8s.yaml",
-                     "sampler.yaml"}  # fmt: skip
+                     "sampler.yaml", "router-kafka.yaml", "sampler-kafka.yaml"}  # fmt: skip
     readme = (CONFIG_DIR / "README.md").read_text()
     for name in (*names, "llmtap-service.yaml", "builder-config.yaml"):
         assert name in readme, f"{name} is not described in collector-config/README.md"
@@ -80,12 +80,16 @@ STARTABLE = [p for p in COLLECTOR_CONFIGS if p.name != "router-k8s.yaml"]
 
 
 @pytest.mark.parametrize("config", STARTABLE, ids=lambda p: p.name)
-def test_config_starts_healthy_and_stops_cleanly(config: Path, procs: Processes) -> None:
+def test_config_starts_healthy_and_stops_cleanly(
+    config: Path, procs: Processes, tmp_path: Path
+) -> None:
     unused = free_port()
     collector = start_collector(
         procs,
         config,
         env={
+            "COLLECTOR_QUEUE_DIR": str(tmp_path / "queue"),
+            "KAFKA_BROKERS": f"[127.0.0.1:{unused}]",
             "LLMTAP_SERVICE_ENDPOINT": f"127.0.0.1:{unused}",
             "SAMPLER_ENDPOINTS": f"[127.0.0.1:{unused}]",
             "SAMPLER_DNS_NAME": "localhost",
@@ -159,3 +163,57 @@ def test_service_config_loads_with_its_destinations_and_judge() -> None:
     assert judging is not None
     rules = {(rule.name, rule.sample) for rule in judging.rules}
     assert ("pii_in_output", 1.0) in rules and ("answer_relevance", 0.25) in rules
+
+
+def _pipelines(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(data["service"]["pipelines"].values())
+
+
+@pytest.mark.parametrize("config", COLLECTOR_CONFIGS, ids=lambda p: p.name)
+def test_every_exporter_keeps_a_bounded_queue_on_disk(config: Path) -> None:
+    """What a collector accepted waits on disk until delivered: every exporter queues in
+    file_storage/queue (a directory from COLLECTOR_QUEUE_DIR), bounded in bytes, and
+    retries without a time limit; load_balancing's per-sampler exporters have no queue or
+    retry of their own (a failure goes back to the queue on disk)."""
+    data = _load(config)
+    storage = data["extensions"]["file_storage/queue"]
+    assert storage["directory"].startswith("${env:COLLECTOR_QUEUE_DIR:-/")
+    assert storage["create_directory"] is True
+    assert "file_storage/queue" in data["service"]["extensions"]
+    for name, exporter in data["exporters"].items():
+        queue = exporter["sending_queue"]
+        assert queue["storage"] == "file_storage/queue", name
+        assert (queue["sizer"], queue["enabled"]) == ("bytes", True), name
+        assert "COLLECTOR_QUEUE_MAX_BYTES" in str(queue["queue_size"]), name
+        assert exporter["retry_on_failure"] == {"enabled": True, "max_elapsed_time": 0}, name
+        if name == "load_balancing":
+            otlp = exporter["protocol"]["otlp"]
+            assert otlp["sending_queue"] == {"enabled": False}
+            assert otlp["retry_on_failure"] == {"enabled": False}
+    # a batch processor would acknowledge spans before they reach the queue on disk
+    for pipeline in _pipelines(data):
+        assert set(pipeline.get("processors", [])) <= {"memory_limiter", "tail_sampling"}
+
+
+def test_kafka_sampler_samples_as_the_otlp_sampler_does() -> None:
+    otlp, kafka = _load(CONFIG_DIR / "sampler.yaml"), _load(CONFIG_DIR / "sampler-kafka.yaml")
+    assert kafka["processors"] == otlp["processors"]
+    assert kafka["exporters"] == otlp["exporters"]
+    assert kafka["extensions"] == otlp["extensions"]
+    (pipeline,) = _pipelines(kafka)
+    assert pipeline["receivers"] == ["kafka"]
+    assert pipeline["processors"] == _pipelines(otlp)[0]["processors"]
+
+
+def test_kafka_router_and_samplers_meet_on_one_topic_keyed_by_trace_id() -> None:
+    router = _load(CONFIG_DIR / "router-kafka.yaml")["exporters"]["kafka"]
+    sampler = _load(CONFIG_DIR / "sampler-kafka.yaml")["receivers"]["kafka"]
+    assert router["partition_traces_by_id"] is True
+    assert router["producer"]["required_acks"] == -1
+    assert [router["traces"]["topic"]] == sampler["traces"]["topics"]
+    assert router["traces"]["encoding"] == sampler["traces"]["encoding"] == "otlp_proto"
+    assert router["brokers"] == sampler["brokers"]
+    assert "KAFKA_GROUP_ID" in sampler["group_id"]
+    # offsets are committed once the pipeline took the spans; errors are read again
+    assert sampler["message_marking"] == {"after": True, "on_error": False}
+    assert sampler["error_backoff"]["enabled"] is True

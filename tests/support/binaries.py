@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "collector-config"
@@ -69,7 +69,13 @@ def require_binary(name: str) -> Path:
     path = find_binary(name)
     if path is not None:
         return path
-    reason = f"{name} {NOT_BUILT}: run {BUILD_COMMAND} (needs Go >= 1.26; writes to {bin_dir()})"
+    where = f"needs Go >= 1.26; writes to {bin_dir()}"
+    unavailable(f"{name} {NOT_BUILT}: run {BUILD_COMMAND} ({where})")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the calling test for a missing binary or jar (fail under
+    ``LLMTAP_REQUIRE_BINARIES=1``)."""
     import pytest
 
     if os.environ.get(REQUIRE_ENV, "").strip() in ("1", "true", "yes"):
@@ -258,11 +264,14 @@ def start_collector(
     procs: Processes, config: Path, name: str = "otelcol", env: Mapping[str, str] | None = None
 ) -> Proc:
     """``otelcol-llmtap --config <config>`` with OTLP gRPC/HTTP, health and telemetry on free
-    loopback ports (the ``COLLECTOR_*`` variables of collector-config/); waits for health."""
+    loopback ports (the ``COLLECTOR_*`` variables of collector-config/) and its sending
+    queues in a directory of its own next to the logs (``COLLECTOR_QUEUE_DIR`` in ``env``
+    to choose one); waits for health."""
     binary = require_binary("otelcol-llmtap")
     grpc, http, health, telemetry = free_ports(4)
     ports = {"grpc": grpc, "http": http, "health": health, "telemetry": telemetry}
     collector_env = {
+        "COLLECTOR_QUEUE_DIR": str(procs.log_dir.parent / "queues" / name),
         "COLLECTOR_OTLP_GRPC_ENDPOINT": f"{LOOPBACK}:{grpc}",
         "COLLECTOR_OTLP_HTTP_ENDPOINT": f"{LOOPBACK}:{http}",
         "COLLECTOR_HEALTH_ENDPOINT": f"{LOOPBACK}:{health}",

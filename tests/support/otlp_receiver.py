@@ -338,7 +338,10 @@ class OtlpReceiver:
     def __init__(
         self, host: str = "127.0.0.1", grpc_port: int = 0, http_path_prefix: str = ""
     ) -> None:
+        """``grpc_port``: where gRPC listens (0: a free port), e.g. an address a collector
+        was already told to send to."""
         self.host = host
+        self._wanted_grpc_port = grpc_port
         #: HTTP requests are taken at ``{prefix}/v1/{signal}`` (a backend's own path)
         self.http_path_prefix = http_path_prefix.rstrip("/")
         self._lock = threading.Condition()
@@ -366,7 +369,7 @@ class OtlpReceiver:
             _MetricsServicer(self), server
         )
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), server)
-        self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        self.grpc_port = server.add_insecure_port(f"{self.host}:{self._wanted_grpc_port}")
         if not self.grpc_port:
             raise RuntimeError("OtlpReceiver: could not bind a gRPC port")
         server.start()
