@@ -41,13 +41,14 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
-def service_metrics() -> Iterator[Catalog]:
+def service_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
     """Series name -> label names of the llmtap service as ``llmtap serve`` runs it with
-    deploy/llmtap.yaml (judge included)."""
+    deploy/llmtap.yaml (judge included; the durable queues in a temporary directory)."""
     env = {
         "LLMTAP_GRPC_ADDRESS": "127.0.0.1:0",
         "LLMTAP_HTTP_ADDRESS": "127.0.0.1:0",
         "LLMTAP_METRICS_ADDRESS": "127.0.0.1:0",
+        "LLMTAP_QUEUE_DIR": str(tmp_path_factory.mktemp("queue")),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

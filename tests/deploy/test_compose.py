@@ -205,3 +205,14 @@ def test_the_collector_keeps_its_queues_on_a_named_volume() -> None:
     named = [v.split(":") for v in SERVICES["collector"]["volumes"] if not v.startswith(".")]
     assert [queue_dir] == [target for _, target, *_ in named]
     assert {source for source, *_ in named} <= set(COMPOSE["volumes"])
+
+
+def _service_queue_dir() -> str:
+    config = (DEPLOY / "llmtap.yaml").read_text()
+    return re.search(r"queue_dir: \$\{env:LLMTAP_QUEUE_DIR:-([^}]+)\}", config).group(1)
+
+
+def test_the_service_keeps_its_durable_queues_on_a_named_volume() -> None:
+    named = [v.split(":") for v in SERVICES["llmtap"]["volumes"] if not v.startswith(".")]
+    assert [_service_queue_dir()] == [target for _, target, *_ in named]
+    assert {source for source, *_ in named} <= set(COMPOSE["volumes"])

@@ -145,8 +145,9 @@ def _healthcheck_command(port: int) -> list[str]:
 
 
 @pytest.fixture
-def served() -> object:
-    """The image's command, run here with deploy/llmtap.yaml on free loopback ports."""
+def served(tmp_path: Path) -> object:
+    """The image's command, run here with deploy/llmtap.yaml on free loopback ports (the
+    durable queues in a temporary directory)."""
     command = _exec_form(_one("ENTRYPOINT")) + _exec_form(_one("CMD"))
     argv = [sys.executable, "-m", "llmtap.cli", *command[1:-1], str(DEPLOY / "llmtap.yaml")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTAP_"))}
@@ -154,6 +155,7 @@ def served() -> object:
         LLMTAP_GRPC_ADDRESS="127.0.0.1:0",
         LLMTAP_HTTP_ADDRESS="127.0.0.1:0",
         LLMTAP_METRICS_ADDRESS="127.0.0.1:0",
+        LLMTAP_QUEUE_DIR=str(tmp_path / "queue"),
         OPENAI_API_KEY="unused",
         PYTHONUNBUFFERED="1",
     )
@@ -210,3 +212,12 @@ def test_collector_image_holds_a_queue_directory_its_user_owns() -> None:
     default = re.search(r"\$\{env:COLLECTOR_QUEUE_DIR:-([^}]+)\}", config).group(1)
     copies = [shlex.split(r) for k, r in final if k == "COPY" and f"--chown={user}" in r]
     assert any(default.startswith(c[-1].rstrip("/") + "/") for c in copies), copies
+
+
+def test_service_image_holds_a_queue_directory_its_user_owns() -> None:
+    """A volume mounted at service.queue_dir starts out with the image's ownership there."""
+    config = (DEPLOY / "llmtap.yaml").read_text()
+    queue_dir = re.search(r"queue_dir: \$\{env:LLMTAP_QUEUE_DIR:-([^}]+)\}", config).group(1)
+    user = _one("USER").split(":")[0]
+    runs = [r for k, r in FINAL if k == "RUN"]
+    assert any(f"install -d -o {user} -g {user} {queue_dir}" in r for r in runs), runs

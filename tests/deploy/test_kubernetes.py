@@ -253,3 +253,18 @@ def test_collectors_keep_their_queues_on_a_volume(
     per_queue = int(env.get("COLLECTOR_QUEUE_MAX_BYTES", bound.group(1)))
     # bbolt's file outgrows the queued bytes (free pages until compaction): room for half more
     assert _bytes(volume["emptyDir"]["sizeLimit"]) >= 1.5 * len(queues) * per_queue
+
+
+def test_the_service_keeps_its_durable_queues_on_a_volume() -> None:
+    """service.queue_dir of deploy/llmtap.yaml is a writable volume of the llmtap container,
+    with room for both destinations' queues at their default byte bound."""
+    config = (ROOT / "deploy/llmtap.yaml").read_text()
+    queue_dir = re.search(r"queue_dir: \$\{env:LLMTAP_QUEUE_DIR:-([^}]+)\}", config).group(1)
+    (mount,) = [
+        m for m in _container("llmtap", "llmtap")["volumeMounts"] if m["mountPath"] == queue_dir
+    ]
+    assert not mount.get("readOnly", False)
+    spec = _one("Deployment", "llmtap")["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    destinations = len(yaml.safe_load(config.replace("${env:", "${"))["export"])
+    assert _bytes(volume["emptyDir"]["sizeLimit"]) >= destinations * 128 * 1024 * 1024
