@@ -26,7 +26,9 @@ answer's span (``llmtap.feedback.resolved`` = ``true``, a link to the original),
 judge rules find it; a feedback span that comes before its answer waits a bounded time.
 That needs the answer's span and the feedback to reach the same service replica, and the
 answer's trace to be kept by any sampler in front of it (see the README's feedback
-section). The robust path is to hand the answer's trace and span ids to the client with
+section); the unresolved span is a root span, which a head sampler decides like any root,
+and its ``gen_ai.evaluation.result`` log record (with a logger provider) stays tied to it.
+The robust path is to hand the answer's trace and span ids to the client with
 the answer (:func:`lookup_response` in the process that served it) and to give them back
 with ``trace_id=``/``span_id=``: that works in any process and any topology.
 
