@@ -20,6 +20,11 @@ for all of its spans, nothing is queued and the sender gets a retryable error wi
 delay (gRPC UNAVAILABLE + RetryInfo, HTTP 503 + Retry-After); otherwise every destination
 gets every span. Hooks get the processed spans afterwards, on their own thread and
 bounded queue: a slow hook drops (and counts) spans, it never holds up forwarding.
+
+Spans of an accepted request that carry a ``gen_ai.response.id`` feed the feedback resolver
+(:mod:`llmtap.service.feedback_resolver`): answers are remembered, and feedback recorded in
+a process that did not see its answer is copied under the answer's span, the copies
+forwarded like the service's own spans and handed to the hooks (the judge).
 """
 
 from __future__ import annotations
