@@ -222,7 +222,7 @@ def test_label_alone_sets_the_polarity(
         ({"score": True, "trace_id": TRACE}, "span_id: required"),
         ({"score": True, "trace_id": "xyz", "span_id": SPAN}, "trace_id: expected 32 hex digits"),
         ({"score": True, "trace_id": 0, "span_id": SPAN}, "trace_id: 0 is zero or too big"),
-        ({"score": True, "response_id": "chatcmpl-unknown"}, "was not returned by a call"),
+        ({"score": True, "response_id": 42}, "response_id: expected a non-empty string"),
         ({"score": True, "span_context": "abc"}, "span_context: expected a valid SpanContext"),
         ({"score": 7, "trace_id": TRACE, "span_id": SPAN}, "outside the scale 0..1"),
         ({"score": 4.5, "scale": "stars", "trace_id": TRACE, "span_id": SPAN}, "whole numbers"),
@@ -274,8 +274,34 @@ def test_the_response_map_is_bounded(tracer_provider: Any, monkeypatch: Any) -> 
     assert feedback.lookup_response("resp-0") is None
     assert feedback.lookup_response("resp-1") is None
     assert feedback.lookup_response("resp-6") == spans[6].get_span_context()
-    with pytest.raises(FeedbackError, match="the last 5 are kept"):
-        record_feedback(response_id="resp-0", score=True)
+    forgotten = record_feedback(response_id="resp-0", score=True, tracer_provider=tracer_provider)
+    assert not forgotten.resolved and forgotten.target is None
+    kept = record_feedback(response_id="resp-6", score=True, tracer_provider=tracer_provider)
+    assert kept.resolved and kept.target == spans[6].get_span_context()
+
+
+def test_an_id_not_seen_here_is_recorded_unresolved_in_a_trace_of_its_own(
+    configured: tuple[Any, InMemorySpanExporter],
+) -> None:
+    done, exporter = configured
+    tracer = done.tracer_provider.get_tracer("web")
+    with tracer.start_as_current_span("POST /feedback") as request:
+        record = record_feedback(response_id="chatcmpl-other-worker", score="down", comment="no")
+    assert not record.resolved and record.target is None
+    assert record.attributes["llmtap.feedback.resolved"] is False
+    spans = _flush(done, exporter)
+    (fb,) = [s for s in spans if s.name == "evaluate user_feedback"]
+    # not under the feedback request: a root, in a trace of its own
+    assert fb.parent is None
+    assert fb.context.trace_id != request.get_span_context().trace_id
+    assert fb.context == record.span_context
+    attrs = dict(fb.attributes)
+    assert attrs["gen_ai.response.id"] == "chatcmpl-other-worker"
+    assert attrs["llmtap.feedback.resolved"] is False
+    assert attrs["llmtap.feedback.label"] == "negative"
+    assert "llmtap.feature" not in attrs
+    (event,) = fb.events
+    assert event.attributes["llmtap.feedback.resolved"] is False
 
 
 ZERO_CODE_APP = """
@@ -409,22 +435,33 @@ def test_feedback_endpoint_example(tmp_path: Path) -> None:
                 f"{base}/feedback",
                 {"response_id": chat["response_id"], "score": "down", "comment": "Not mine"},
             )
-            assert (status, down) == (200, {"recorded": True, "label": "negative"})
+            assert (status, down) == (200, {"recorded": True, "label": "negative",
+                                             "resolved": True})  # fmt: skip
             status, stars = _post(
                 f"{base}/feedback",
                 {"trace_id": chat["trace_id"], "span_id": chat["span_id"], "score": 4,
                  "scale": "stars"},
             )  # fmt: skip
-            assert (status, stars) == (200, {"recorded": True, "label": "positive"})
+            assert (status, stars) == (200, {"recorded": True, "label": "positive",
+                                              "resolved": True})  # fmt: skip
             status, unknown = _post(f"{base}/feedback", {"response_id": "nope", "score": True})
-            assert status == 422 and "'nope' was not returned by a call" in unknown["detail"]
+            assert (status, unknown) == (200, {"recorded": True, "label": "positive",
+                                                "resolved": False})  # fmt: skip
+            status, bad = _post(f"{base}/feedback", {"response_id": "nope", "score": 7})
+            assert status == 422 and "outside the scale" in bad["detail"]
         finally:
             proc.send_signal(signal.SIGINT)  # uvicorn stops; the app flushes its spans
             out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-        spans = receiver.wait_for_spans(3)
+        spans = receiver.wait_for_spans(4)
     (chat_span,) = [s for s in spans if s.name == "chat gpt-4o-mini"]
-    feedback_spans = [s for s in spans if s.name == "evaluate user_feedback"]
+    (unresolved,) = [s for s in spans if s.attributes.get("llmtap.feedback.resolved") is False]
+    assert (
+        unresolved.parent_span_id is None and unresolved.attributes["gen_ai.response.id"] == "nope"
+    )
+    feedback_spans = [
+        s for s in spans if s.name == "evaluate user_feedback" and s is not unresolved
+    ]
     assert len(feedback_spans) == 2
     for span in feedback_spans:
         assert (span.trace_id, span.parent_span_id) == (chat_span.trace_id, chat_span.span_id)

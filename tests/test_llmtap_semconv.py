@@ -517,6 +517,8 @@ def _record_feedback(p: _Providers, spans: list[Any]) -> None:
     )
     record_feedback(span_context=answer.context, score="down", comment="wrong", **_two(p))
     record_feedback(span_context=answer.context, score=4, scale="stars", **_two(p))
+    # by a response id this process did not see: unresolved, in a trace of its own
+    record_feedback(response_id="chatcmpl-elsewhere", score="down", **_two(p))
 
 
 def _two(p: _Providers) -> dict[str, Any]:
@@ -729,6 +731,7 @@ EXPECTED_ATTRIBUTES = {
     "llmtap.feedback.scale",
     "llmtap.feedback.range.min",
     "llmtap.feedback.range.max",
+    "llmtap.feedback.resolved",
 }
 EXPECTED_PROVIDERS = {
     "openai",

@@ -69,8 +69,11 @@ def create_app(client: OpenAI) -> FastAPI:
             record = llmtap.record_feedback(**request.model_dump(exclude_none=True))
         except llmtap.FeedbackError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+        # resolved is False for a response id this worker did not serve: the llmtap
+        # service moves that feedback into the answer's trace
         return {"recorded": record.span_context is not None,
-                "label": record.attributes.get("llmtap.feedback.label")}  # fmt: skip
+                "label": record.attributes.get("llmtap.feedback.label"),
+                "resolved": record.resolved}  # fmt: skip
 
     return app
 

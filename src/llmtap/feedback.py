@@ -12,9 +12,25 @@ The llmtap service reads it as user feedback (``when: {feedback: negative}`` jud
     llmtap.record_feedback(trace_id=tid, span_id=sid, score=4, scale="stars")
 
 Targets: ``span_context`` (a ``SpanContext`` or a span), ``trace_id`` + ``span_id`` (hex
-strings or ints), or ``response_id``: the ``gen_ai.response.id`` of a call this process
-made, looked up in a bounded map (the last :data:`MAX_RESPONSES` responses) that the
+strings or ints), or ``response_id``: the ``gen_ai.response.id`` of the answer, looked up in
+a bounded map of this process (the last :data:`MAX_RESPONSES` responses) that the
 instrumentation fills when a GenAI span ends.
+
+Several processes (gunicorn or uvicorn workers, other hosts, a restart): a response id
+this process has not seen is still recorded, as an *unresolved* feedback span: the root of
+a trace of its own, carrying ``gen_ai.response.id`` and ``llmtap.feedback.resolved`` =
+``false`` (the returned record has ``resolved=False`` and no ``target``). The llmtap
+service, which sees every process's spans, resolves it: it remembers which span returned
+each response id and writes a copy of the feedback into the answer's trace, under the
+answer's span (``llmtap.feedback.resolved`` = ``true``, a link to the original), where its
+judge rules find it; a feedback span that comes before its answer waits a bounded time.
+That needs the answer's span and the feedback to reach the same service replica, and the
+answer's trace to be kept by any sampler in front of it (see the README's feedback
+section); the unresolved span is a root span, which a head sampler decides like any root,
+and its ``gen_ai.evaluation.result`` log record (with a logger provider) stays tied to it.
+The robust path is to hand the answer's trace and span ids to the client with
+the answer (:func:`lookup_response` in the process that served it) and to give them back
+with ``trace_id=``/``span_id=``: that works in any process and any topology.
 
 Scores: thumbs (``True``/``False``, ``"up"``/``"down"``; recorded as 1 / -1), stars
 (``scale="stars"``, 1 to 5) or a number on ``scale=(low, high)`` (default ``(0, 1)``).
@@ -27,8 +43,8 @@ Attributes of the span (and of the event): ``gen_ai.evaluation.name`` (default
 content, so recorded only when content capture is on, and redacted like other content),
 ``gen_ai.response.id`` when known, ``llmtap.evaluation.source`` = ``user``,
 ``llmtap.feedback.label``, ``llmtap.feedback.scale`` (``thumbs``, ``stars`` or ``range``)
-with ``llmtap.feedback.range.min``/``.max``, and ``llmtap.feature`` of the answer when the
-response was seen here.
+with ``llmtap.feedback.range.min``/``.max``, ``llmtap.feature`` of the answer when the
+response was seen here, and ``llmtap.feedback.resolved`` = ``false`` when it was not.
 
 Bad arguments raise :class:`FeedbackError` (a ``ValueError`` naming the argument). Problems
 with the telemetry itself are logged once and never raised into the application.
@@ -45,6 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from llmtap import runtime, semconv
@@ -54,6 +71,7 @@ from llmtap.version import __version__
 
 __all__ = [
     "FEEDBACK_LABEL",
+    "FEEDBACK_RESOLVED",
     "FEEDBACK_SCALE",
     "MAX_RESPONSES",
     "FeedbackError",
@@ -66,6 +84,7 @@ __all__ = [
 _log = logging.getLogger("llmtap")
 
 FEEDBACK_LABEL = semconv.LLMTAP_FEEDBACK_LABEL
+FEEDBACK_RESOLVED = semconv.LLMTAP_FEEDBACK_RESOLVED
 FEEDBACK_SCALE = "llmtap.feedback.scale"
 FEEDBACK_RANGE_MIN = "llmtap.feedback.range.min"
 FEEDBACK_RANGE_MAX = "llmtap.feedback.range.max"
@@ -90,11 +109,14 @@ class FeedbackError(ValueError):
 @dataclass(frozen=True)
 class FeedbackRecord:
     """What ``record_feedback`` recorded: the feedback span's context (None when the
-    telemetry failed) and the attributes it carries."""
+    telemetry failed), the answer's span it was recorded under (None for a response id
+    this process has not seen: ``resolved`` is then False and the llmtap service resolves
+    it) and the attributes it carries."""
 
     span_context: SpanContext | None
-    target: SpanContext
+    target: SpanContext | None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    resolved: bool = True
 
 
 # the response map ----------------------------------------------------------------------------
@@ -132,7 +154,9 @@ def _as_id(value: Any, what: str, digits: int) -> int:
 
 def _target(
     span_context: Any, trace_id: Any, span_id: Any, response_id: str | None
-) -> tuple[SpanContext, SeenResponse | None]:
+) -> tuple[SpanContext | None, SeenResponse | None]:
+    """The answer's span (None: a response id not seen here) and what this process noted
+    of it."""
     given = [n for n, v in (("span_context", span_context), ("response_id", response_id)) if v]
     if trace_id is not None or span_id is not None:
         given.append("trace_id/span_id")
@@ -152,18 +176,12 @@ def _target(
             )
         return span_context, None
     if response_id is not None:
-        if not isinstance(response_id, str):
+        if not isinstance(response_id, str) or not response_id.strip():
             raise FeedbackError(
-                f"record_feedback: response_id: expected a string, got {response_id!r}"
+                f"record_feedback: response_id: expected a non-empty string, got {response_id!r}"
             )
         seen = runtime.seen_response(response_id)
-        if seen is None:
-            raise FeedbackError(
-                f"record_feedback: response_id: {response_id!r} was not returned by a call "
-                f"traced in this process (the last {MAX_RESPONSES} are kept); pass the "
-                f"trace_id and span_id of the answer instead"
-            )
-        return seen.context, seen
+        return (seen.context, seen) if seen is not None else (None, None)
     if trace_id is None or span_id is None:
         missing = "span_id" if span_id is None else "trace_id"
         raise FeedbackError(f"record_feedback: {missing}: required with the other one")
@@ -292,6 +310,8 @@ def record_feedback(
     else:
         scored = _score(score, scale)
     attrs = _attributes(scored, label, polarity, comment, name, response_id, seen)
+    if target is None:
+        attrs[FEEDBACK_RESOLVED] = False
     span = None
     try:
         tracer = _tracer(tracer_provider)
@@ -299,7 +319,7 @@ def record_feedback(
         span = _emit(tracer, target, name, attrs, logger_provider)
     except Exception as exc:
         _warn_once("record", "llmtap: cannot record feedback", exc)
-    return FeedbackRecord(span, target, attrs)
+    return FeedbackRecord(span, target, attrs, resolved=target is not None)
 
 
 def _attributes(
@@ -370,14 +390,23 @@ def _redacted(attrs: dict[str, Any], tracer_provider: Any) -> dict[str, Any]:
 
 
 def _emit(
-    tracer: Any, target: SpanContext, name: str, attrs: dict[str, Any], logger_provider: Any
+    tracer: Any,
+    target: SpanContext | None,
+    name: str,
+    attrs: dict[str, Any],
+    logger_provider: Any,
 ) -> SpanContext:
+    """The feedback span under ``target``; without one, the root of a trace of its own
+    (not under whatever span is current: the feedback request is not the answer)."""
     logger = _logger(logger_provider)
-    parent = trace.set_span_in_context(NonRecordingSpan(_remote(target)))
+    if target is not None:
+        parent = trace.set_span_in_context(NonRecordingSpan(_remote(target)))
+    else:
+        parent = Context()
     span = tracer.start_span(f"evaluate {name}", parent, kind=SpanKind.INTERNAL, attributes=attrs)
     try:
         if logger is not None:
-            logger.emit(_log_record(target, attrs))
+            logger.emit(_log_record(target or span.get_span_context(), attrs))
         else:
             span.add_event(semconv.EVENT_EVALUATION_RESULT, attrs)
     finally:

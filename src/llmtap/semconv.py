@@ -118,6 +118,7 @@ LLMTAP_RESPONSE_REFUSAL: Final = "llmtap.response.refusal"
 LLMTAP_EVALUATION_SOURCE: Final = "llmtap.evaluation.source"
 LLMTAP_EVALUATION_PASSED: Final = "llmtap.evaluation.passed"
 LLMTAP_FEEDBACK_LABEL: Final = "llmtap.feedback.label"
+LLMTAP_FEEDBACK_RESOLVED: Final = "llmtap.feedback.resolved"
 # Cost (gen_ai.usage.cost is the name Langfuse and OpenLIT read; not in semconv v1.41)
 USAGE_COST: Final = "gen_ai.usage.cost"
 LLMTAP_COST_INPUT: Final = "llmtap.cost.input"

@@ -94,6 +94,13 @@ class ServiceConfig:
     OTLP/JSON bodies nested deeper than 200 arrays and objects, and requests whose
     messages nest deeper than protobuf's limit of 100 (``arrayValue`` or ``kvlistValue``
     inside one another), are refused as invalid (HTTP 400, gRPC INVALID_ARGUMENT).
+
+    User feedback recorded by response id in a process that did not see the answer
+    (``llmtap.feedback.resolved`` = false) is copied into the answer's trace, under the
+    answer's span: the service remembers the span of the last ``feedback_responses``
+    response ids it received (about 200 bytes each; 0 turns the resolution off), and
+    feedback that arrives before its answer waits up to ``feedback_wait_s`` for it, at most
+    ``feedback_pending`` of them (see :mod:`llmtap.service.feedback_resolver`).
     """
 
     grpc_address: str | None = "127.0.0.1:4317"
@@ -148,6 +155,12 @@ class ServiceConfig:
     request_budget_s: float = 5.0
     """seconds of redaction per request; what is not scanned by then is replaced by
     ``<OVER_BUDGET>`` (0: no limit)"""
+    feedback_responses: int = 100_000
+    """response ids remembered to move other processes' feedback into the answer's trace (0: off)"""
+    feedback_pending: int = 1000
+    """feedback spans waiting for their answer at most"""
+    feedback_wait_s: float = 60.0
+    """time feedback waits for its answer's span to arrive"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
@@ -173,11 +186,15 @@ class ServiceConfig:
             ("hook_queue_size", 1),
             ("workers", 1),
             ("http_max_connections", 1),
+            ("feedback_responses", 0),
+            ("feedback_pending", 0),
         ):
             if getattr(self, name) < low:
                 errors.append(
                     f"{name}: expected an integer of at least {low}, got {getattr(self, name)!r}"
                 )
+        if self.feedback_wait_s < 0:
+            errors.append(f"feedback_wait_s: expected 0 or more, got {self.feedback_wait_s!r}")
         if self.shutdown_timeout_s < 0:
             errors.append(
                 f"shutdown_timeout_s: expected 0 or more, got {self.shutdown_timeout_s!r}"

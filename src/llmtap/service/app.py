@@ -22,6 +22,11 @@ for all of its spans, nothing is queued and the sender gets a retryable error wi
 delay (gRPC UNAVAILABLE + RetryInfo, HTTP 503 + Retry-After); otherwise every destination
 gets every span. Hooks get the processed spans afterwards, on their own thread and
 bounded queue: a slow hook drops (and counts) spans, it never holds up forwarding.
+
+Spans of an accepted request that carry a ``gen_ai.response.id`` feed the feedback resolver
+(:mod:`llmtap.service.feedback_resolver`): answers are remembered, and feedback recorded in
+a process that did not see its answer is copied under the answer's span, the copies
+forwarded like the service's own spans and handed to the hooks (the judge).
 """
 
 from __future__ import annotations
@@ -43,6 +48,13 @@ from llmtap.diagnostics import Once, warn_once
 from llmtap.pipeline.span import TRUST_EARNED, TRUST_NONE, SpanData, Stage
 from llmtap.service import ServiceConfig, service_config_of
 from llmtap.service.address import parse_address
+from llmtap.service.feedback_resolver import (
+    Answer,
+    FeedbackResolver,
+    Resolved,
+    Unresolved,
+    copy_into_answer,
+)
 from llmtap.service.forward import Destination, QueueWriteError, build_forwarder, items_size
 from llmtap.service.hooks import SpanHooks
 from llmtap.service.memory_limit import MemoryLimit
@@ -90,6 +102,10 @@ _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
 _OVER_BUDGET = semconv.LLMTAP_REDACTION_OVER_BUDGET
+_RESPONSE_ID = semconv.RESPONSE_ID
+_EVALUATION = semconv.EVALUATION_NAME
+_RESOLVED = semconv.LLMTAP_FEEDBACK_RESOLVED
+_FEATURE = semconv.LLMTAP_FEATURE
 
 
 # The service -----------------------------------------------------------------------------------
@@ -117,6 +133,8 @@ class _Batch:
     usage: Usage
     size: int
     over_budget: int = 0
+    answers: list[Answer] = field(default_factory=list)
+    unresolved: list[Unresolved] = field(default_factory=list)
 
 
 class ServiceApp:
@@ -168,6 +186,14 @@ class ServiceApp:
         self._started = False
         self._stopped = False
         self._hooks = SpanHooks(self.service.hook_queue_size, self._hook_dropped)
+        self.feedback: FeedbackResolver | None = None
+        if self.service.feedback_responses:
+            self.feedback = FeedbackResolver(
+                max_responses=self.service.feedback_responses,
+                max_pending=self.service.feedback_pending,
+                wait_s=self.service.feedback_wait_s,
+                registry=self.metrics,
+            )
         self._stage_failed = Once()
         self._last_backpressure_log = 0.0
         self.grpc: GrpcReceiver | None = None
@@ -348,6 +374,8 @@ class ServiceApp:
                 self._over_budget(batch.over_budget)
             batch.usage.record(self._m)
             self._hooks.offer(batch.hook_spans)
+            if batch.answers or batch.unresolved:
+                self._resolve_feedback(batch)
         message = ""
         if batch.rejected:
             message = f"{batch.rejected} span(s) rejected: {batch.problem}"
@@ -405,6 +433,9 @@ class ServiceApp:
         hooks = self._hooks
         hooked = hooks.active
         count_usage = self.service.usage_metrics
+        resolving = self.feedback is not None
+        answers: list[Answer] = []
+        unresolved: list[Unresolved] = []
         items: list[SpanItem] = []
         hook_spans: list[ReceivedSpan] = []
         usage = Usage()
@@ -473,9 +504,24 @@ class ServiceApp:
                         usage.add(row, ns / 1e9 if span.end_time_unix_nano else -1.0)
                     if _FEEDBACK in attrs:
                         usage.add_feedback(attrs)
+                    if resolving and _RESPONSE_ID in attrs:
+                        _note_response(
+                            attrs, trace_id, span_id, out_group or group, body, answers, unresolved
+                        )
                     items.append((out_group or group, span_header(len(body)), body))
                     size += len(body)
-        return _Batch(items, rejected, problem, hook_spans, processed, usage, size, over_budget)
+        return _Batch(
+            items,
+            rejected,
+            problem,
+            hook_spans,
+            processed,
+            usage,
+            size,
+            over_budget,
+            answers,
+            unresolved,
+        )
 
     def _run_stages(self, data: SpanData) -> None:
         for stage in self.stages:
@@ -494,6 +540,41 @@ class ServiceApp:
                     level=logging.ERROR,
                 )
 
+    # feedback recorded by response id in another process
+
+    def _resolve_feedback(self, batch: _Batch) -> None:
+        """Copy the feedback resolved by this (accepted) request into its answers' traces:
+        forwarded like the service's own spans, and handed to the hooks (the judge)."""
+        resolver = self.feedback
+        if resolver is None:
+            return
+        try:
+            resolved = resolver.observe(batch.answers, batch.unresolved)
+        except Exception as exc:  # never fail an accepted request
+            warn_once(_log, "feedback", "cannot resolve feedback: %s", exc, exc_info=exc)
+            return
+        if resolved:
+            self._forward_copies(resolved)
+
+    def _forward_copies(self, resolved: list[Resolved]) -> None:
+        items: list[SpanItem] = []
+        hook_spans: list[ReceivedSpan] = []
+        for done in resolved:
+            try:
+                pb = copy_into_answer(done)
+            except DecodeError:  # pragma: no cover - the body was validated on receipt
+                continue
+            group = done.feedback.group
+            items.append(item(group, pb.SerializeToString()))
+            if self._hooks.active and self._hooks.wants(pb.trace_id):
+                hook_spans.append(
+                    to_span_data(
+                        pb, group.resource.attributes, group.name, group.version, group.attributes
+                    )
+                )
+        self._forward_own(items)
+        self._hooks.offer(hook_spans)
+
     # spans made by the service itself (the judge's evaluation spans)
 
     def submit(self, spans: Sequence[SpanData], *, scope_name: str = "llmtap.service") -> int:
@@ -508,6 +589,9 @@ class ServiceApp:
             pb = from_span_data(data)
             group = group_for(dict(data.resource or {}), scope_name)
             items.append(item(group, pb.SerializeToString()))
+        return self._forward_own(items)
+
+    def _forward_own(self, items: list[SpanItem]) -> int:
         if not items or not self._forwarding:
             if items:
                 for dest in self.destinations:
@@ -666,6 +750,8 @@ class ServiceApp:
             pass
         # the hooks get what was taken; then the stop callbacks (the judge: decide open
         # traces, submit() its last results); only then are the queues drained
+        if self.feedback is not None:
+            self.feedback.close()
         hook_left = self._hooks.stop(max(0.0, (deadline - time.monotonic()) / 2))
         if hook_left:
             self._m.hook_dropped.inc(hook_left)
@@ -746,6 +832,31 @@ class ServiceApp:
             "resent": {d.name: int(m.resent.total(destination=d.name)) for d in self.destinations},
             "hook_dropped": int(m.hook_dropped.value()),
         }
+
+
+def _note_response(
+    attrs: Any,
+    trace_id: bytes,
+    span_id: bytes,
+    group: ScopeGroup,
+    body: bytes,
+    answers: list[Answer],
+    unresolved: list[Unresolved],
+) -> None:
+    """A span with a response id: an answer, or feedback recorded where the answer was not
+    seen (``llmtap.feedback.resolved`` = false); other evaluations are neither."""
+    response_id = attrs[_RESPONSE_ID].string_value
+    if not response_id:
+        return
+    if _EVALUATION not in attrs:
+        feature = attrs[_FEATURE].string_value if _FEATURE in attrs else None
+        answers.append(Answer(response_id, trace_id, span_id, feature or None))
+    elif _RESOLVED in attrs and _is_false(attrs[_RESOLVED]):
+        unresolved.append(Unresolved(response_id, group, body))
+
+
+def _is_false(value: Any) -> bool:
+    return value.WhichOneof("value") == "bool_value" and not value.bool_value
 
 
 def _regroup(done: list[ScopeGroup], rs: Any, ss: Any, data: SpanData) -> ScopeGroup:
