@@ -39,6 +39,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -65,7 +66,10 @@ def _words(text: str) -> list[re.Match[str]]:
 
 
 def _plain(word: str) -> str:
+    """Lower-cased, without a possessive 's and, for names, without accents (Touré: toure)."""
     w = word.casefold().replace("\u2019", "'")
+    if not w.isascii():
+        w = "".join(c for c in unicodedata.normalize("NFKD", w) if not unicodedata.combining(c))
     return w[:-2] if w.endswith("'s") else w
 
 
@@ -85,7 +89,7 @@ _MULTIPLIERS = {
 }  # fmt: skip
 _WORD_NUMBER = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
 _NUMBER = re.compile(
-    r"(?<![\w.,])(?P<cur>[$€£¥₹])?\s?"
+    r"(?<![\w.,])(?=[$€£¥₹\dzotfsendZOTFSEND])(?:(?P<cur>[$€£¥₹])\s?)?"
     r"(?:(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?:st|nd|rd|th)?"
     rf"|(?P<word>(?i:{_WORD_NUMBER})(?:-(?i:{_WORD_NUMBER}))?))"
     r"(?:(?P<attached>[kK]|[mM]|bn|mn)\b|\s?(?P<mult>(?i:thousand|million|billion|trillion))\b)?"
@@ -164,18 +168,18 @@ _MONTHS |= {
 }
 _MONTHS["sept"] = 9
 _WEEKDAYS = {name.casefold(): i for i, name in enumerate(calendar.day_name)}
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH = r"(?P<month>" + "|".join(sorted(map(str.title, _MONTHS), key=len, reverse=True)) + r")\.?"
 _DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>\d{4})"
 _DATE_PATTERNS = [
     re.compile(rf"\b{_YEAR}[-/](?P<m>\d{{1,2}})[-/](?P<d>\d{{1,2}})\b"),
     re.compile(r"\b(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<year>\d{4})\b"),
-    re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b", re.IGNORECASE),
-    re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b", re.IGNORECASE),
-    re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b", re.IGNORECASE),
-    re.compile(rf"\b{_MONTH}(?![\w])", re.IGNORECASE),
+    re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b"),
+    re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b"),
+    re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b"),
+    re.compile(rf"\b{_MONTH}(?![\w])"),
 ]
-_WEEKDAY = re.compile(r"\b(?P<weekday>" + "|".join(_WEEKDAYS) + r")s?\b", re.IGNORECASE)
+_WEEKDAY = re.compile(r"\b(?P<weekday>" + "|".join(map(str.title, _WEEKDAYS)) + r")s?\b")
 _MAY_CONTEXT = _wordset("in of early late mid since until till by from last next this")
 
 _Ymd = tuple[int | None, int | None, int | None]
@@ -302,10 +306,6 @@ def _names(sentence: str) -> list[tuple[int, int, list[str]]]:
     return out
 
 
-def _norm_text(text: str) -> str:
-    return " " + " ".join(_plain(w.group(0)).replace("-", " ") for w in _words(text)) + " "
-
-
 # negation and antonyms ----------------------------------------------------------------------------
 
 _NEGATIONS = _wordset("not no never without none nobody nothing neither nor cannot nowhere")
@@ -406,7 +406,6 @@ class _Sources:
     number_values: set[float]
     dates: list[_Ymd]
     years: set[int]
-    months: set[int]
     weekdays: set[int]
     negated: set[str] = field(default_factory=set)  # stems a document negates somewhere
     sentences: list[_Sentence] = field(default_factory=list)
@@ -414,22 +413,21 @@ class _Sources:
 
 
 def _sources(documents: Sequence[str], extra: str) -> _Sources:
-    names_text = "\n".join([*documents, extra])
-    numbers = [n.value for n in _numbers(names_text, answer=False)]
-    dates = [o for d in _dates(names_text) for o in d.options]
-    weekdays = {d.weekday for d in _dates(names_text) if d.weekday is not None}
-    for y, m, d in dates:
-        if y and m and d:
-            weekdays.add(dt.date(y, m, d).weekday())
+    text = "\n".join([*documents, extra])
+    numbers = [n.value for n in _numbers(text, answer=False)]
+    mentions = _dates(text)
+    dates = [o for d in mentions for o in d.options]
+    weekdays = {d.weekday for d in mentions if d.weekday is not None}
+    weekdays |= {dt.date(y, m, d).weekday() for y, m, d in dates if y and m and d}
+    plain = [_plain(w.group(0)) for w in _words(text)]
     src = _Sources(
-        text=_norm_text(names_text),
-        words={_plain(w.group(0)) for w in _words(names_text)},
+        text=" " + " ".join(p.replace("-", " ") for p in plain) + " ",
+        words=set(plain),
         numbers=numbers,
         number_values={round(v, 6) for v in numbers},
         dates=dates,
         years={int(v) for v in numbers if v.is_integer() and 1000 <= v <= 2999}
         | {y for y, _, _ in dates if y},
-        months={m for _, m, _ in dates if m},
         weekdays=weekdays,
     )
     for doc in documents:
