@@ -19,6 +19,7 @@ __all__ = [
     "ContainsOptions",
     "CostBudgetOptions",
     "CustomLlmOptions",
+    "FactConsistencyOptions",
     "JsonSchema",
     "JsonSchemaOptions",
     "JsonValidOptions",
@@ -301,3 +302,31 @@ class LexicalGroundednessOptions:
     """the share of grounded sentences that passes"""
     sentence_threshold: float = field(default=0.5, metadata=_RATIO)
     """the token overlap from which a sentence is grounded"""
+
+
+def _checks(value: list[str]) -> str | None:
+    from llmtap.evals.consistency import CHECKS
+
+    unknown = [c for c in value if c not in CHECKS]
+    if unknown or not value:
+        return f"expected some of {', '.join(CHECKS)}, got {value!r}"
+    return None
+
+
+@dataclass(kw_only=True)
+class FactConsistencyOptions:
+    """Names, numbers, dates, negations and antonyms of the output checked against the
+    retrieved documents, sentence by sentence."""
+
+    name: str | None = field(default=None, metadata=_NAME_CHECK)
+    """the evaluation's name (default: the evaluator's)"""
+    threshold: float = field(default=1.0, metadata=_RATIO)
+    """the share of sentences without a finding that passes (1: no finding at all)"""
+    checks: list[str] | None = field(default=None, metadata={"check": _checks})
+    """the checks run: names, numbers, dates, negation, antonyms (default: all)"""
+    match_threshold: float = field(default=0.6, metadata=_RATIO)
+    """how much of a sentence a document sentence must hold to be checked for flips"""
+    quote: bool = True
+    """quote the offending output text in the explanation (false: character positions)"""
+    input_as_source: bool = True
+    """the user's input also supports names, numbers and dates"""

@@ -415,6 +415,24 @@ def _lexical(
     )
 
 
+def _fact_consistency(
+    made: _Made, o: opt.FactConsistencyOptions, name: str, judge: Any, pricing: Any
+) -> Any:
+    from llmtap.evals.consistency import FactConsistencyEvaluator
+
+    return _rule(
+        made,
+        lambda: FactConsistencyEvaluator(
+            name,
+            threshold=o.threshold,
+            checks=o.checks,
+            match_threshold=o.match_threshold,
+            quote=o.quote,
+            input_as_source=o.input_as_source,
+        ),
+    )
+
+
 #: every evaluator type: name → (options dataclass, factory, description)
 REGISTRY: Registry[Evaluator] = Registry("evaluator")
 for _name in (*BUILTIN_RUBRICS, *ALIASES):
@@ -462,6 +480,12 @@ REGISTRY.register(
     opt.LexicalGroundednessOptions,
     _lexical,
     "token overlap of the output with the retrieved documents",
+)
+REGISTRY.register(
+    "fact_consistency",
+    opt.FactConsistencyOptions,
+    _fact_consistency,
+    "names, numbers, dates, negations and antonyms of the output found in the documents",
 )
 
 _MODEL_FACTORIES = (_builtin_llm, _custom_llm)

@@ -3,7 +3,9 @@
 Each is cheap and deterministic, returns ``score`` (1.0/0.0 for a check, a measured value for
 budgets and the lexical groundedness score), a low-cardinality ``label`` and ``passed``.
 Explanations describe what was found (positions, counts, types) and never quote the content,
-so a verdict carries no user text and no PII.
+so a verdict carries no user text and no PII. The one exception lives beside them:
+``fact_consistency`` (:mod:`llmtap.evals.consistency`) quotes the offending output text
+unless ``quote: false``.
 
 =====================  ===========================================  ==========================
 evaluator              passes when                                  score
@@ -21,6 +23,9 @@ pii                    no PII or secret detected                    number of fi
 latency_budget         duration ≤ ``max_s``                         the duration in seconds
 cost_budget            ``gen_ai.usage.cost`` ≤ ``max_usd``          the cost in USD
 lexical_groundedness   score ≥ ``threshold``                        0..1 token overlap
+fact_consistency       score ≥ ``threshold`` (default 1: no         share of sentences
+                       unsupported name/number/date, no negation    without a finding
+                       or antonym flip)
 =====================  ===========================================  ==========================
 
 Text checks look at the output unless ``field`` names another field (``input``,
