@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -522,8 +523,10 @@ def test_http_error(instrumented, client, span_exporter):
         client.chat.complete(model="devserver-rate_limit", messages=_user("x"))
     assert type(info.value).__name__ == "SDKError" and info.value.status_code == 429
     span = only_span(span_exporter)
-    assert span.attributes[semconv.ERROR_TYPE] == "SDKError"
+    assert span.attributes[semconv.ERROR_TYPE] == "429"
     assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description.startswith("SDKError: ")
+    assert "Status 429" in span.status.description
     (event,) = [e for e in span.events if e.name == "exception"]
     assert "Status 429" in event.attributes["exception.message"]
 
@@ -532,7 +535,56 @@ def test_validation_error(instrumented, client, span_exporter):
     with pytest.raises(Exception) as info:
         client.chat.complete(model=MODEL, messages=[])
     assert type(info.value).__name__ == "HTTPValidationError"
-    assert only_span(span_exporter).attributes[semconv.ERROR_TYPE] == "HTTPValidationError"
+    span = only_span(span_exporter)
+    assert span.attributes[semconv.ERROR_TYPE] == "422"
+    assert span.status.description.startswith("HTTPValidationError")
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _call(client: Any, mode: str, model: str) -> None:
+    """One chat call that fails: non-streaming or streaming, sync or async."""
+    if mode == "sync":
+        client.chat.complete(model=model, messages=_user("x"))
+    elif mode == "async":
+        await client.chat.complete_async(model=model, messages=_user("x"))
+    elif mode == "stream":
+        for _event in client.chat.stream(model=model, messages=_user("x")):
+            pass
+    else:
+        async for _event in await client.chat.stream_async(model=model, messages=_user("x")):
+            pass
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "async_stream"])
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [("rate_limit", "429"), ("server_error", "500"), ("refused", "ConnectError")],
+)
+async def test_error_type_matrix(
+    instrumented, sdk_traced, devserver, span_exporter, metric_reader, mode, failure, expected
+):
+    if failure == "refused":
+        client = Mistral(api_key="test", server_url=f"http://127.0.0.1:{_closed_port()}")
+        model = MODEL
+    else:
+        client = sdk_traced(devserver)
+        model = f"devserver-{failure}"
+    with pytest.raises(Exception) as info:
+        await _call(client, mode, model)
+    span = only_span(span_exporter)
+    assert span.attributes[semconv.ERROR_TYPE] == expected
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description.startswith(type(info.value).__qualname__)
+    if failure != "refused":
+        assert info.value.status_code == int(expected)
+        assert f"Status {expected}" in span.status.description
+    (duration,) = metric_points(metric_reader, semconv.METRIC_OPERATION_DURATION)
+    assert duration.attributes[semconv.ERROR_TYPE] == expected
 
 
 def test_error_opening_stream(instrumented, client, span_exporter):
@@ -540,7 +592,7 @@ def test_error_opening_stream(instrumented, client, span_exporter):
         client.chat.stream(model="devserver-server_error", messages=_user("x"))
     assert info.value.status_code == 500
     span = only_span(span_exporter)
-    assert span.attributes[semconv.ERROR_TYPE] == "SDKError"
+    assert span.attributes[semconv.ERROR_TYPE] == "500"
     assert semconv.LLMTAP_STREAM_END not in span.attributes
 
 
@@ -718,4 +770,4 @@ def test_error_metric(instrumented, client, metric_reader):
     with pytest.raises(SDKError):
         client.chat.complete(model="devserver-server_error", messages=_user("x"))
     (duration,) = metric_points(metric_reader, semconv.METRIC_OPERATION_DURATION)
-    assert duration.attributes[semconv.ERROR_TYPE] == "SDKError"
+    assert duration.attributes[semconv.ERROR_TYPE] == "500"

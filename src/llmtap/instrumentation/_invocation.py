@@ -65,6 +65,7 @@ class Invocation:
         "chunk_gaps",
         "chunks",
         "ended",
+        "error_namer",
         "first_chunk",
         "in_foreign",
         "in_framework",
@@ -115,6 +116,9 @@ class Invocation:
         self.chunks = 0
         self.chunk_gaps: list[float] = []
         self.ended = False
+        # set by an adapter whose SDK raises one class for many failures: names an error
+        # more precisely (an HTTP status code) or returns None for the class name
+        self.error_namer: Callable[[BaseException], str | None] | None = None
         self.opened_with = 0
         self._token: object | None = None
 
@@ -279,7 +283,7 @@ class Telemetry:
             attrs[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = inv.first_chunk - inv.start
         if error is not None:
             # an adapter may have named the error more precisely (a provider's error code)
-            attrs.setdefault(semconv.ERROR_TYPE, error_type(error))
+            attrs.setdefault(semconv.ERROR_TYPE, _error_name(inv, error))
         if inv.pending is not None:
             if inv.own_span:
                 self._end_later(inv, error, elapsed)
@@ -394,6 +398,28 @@ class Telemetry:
 
 def error_type(error: BaseException) -> str:
     return type(error).__qualname__
+
+
+def _error_name(inv: Invocation, error: BaseException) -> str:
+    if inv.error_namer is not None:
+        try:
+            name = inv.error_namer(error)
+        except Exception as exc:
+            log_once("error name", exc)
+        else:
+            if name:
+                return name
+    return error_type(error)
+
+
+def status_code_name(error: Any, *fields: str) -> str | None:
+    """The HTTP status code an SDK error carries in the first of ``fields`` that holds one
+    (``"429"``), else None."""
+    for field in fields:
+        code = getattr(error, field, None)
+        if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+            return str(code)
+    return None
 
 
 def _describe(error: BaseException) -> str:

@@ -166,6 +166,7 @@ class ChatAdapter:
         model = model if isinstance(model, str) and model else None
         operation = semconv.OP_TEXT_COMPLETION if self.kind == "fim" else semconv.OP_CHAT
         inv = Invocation(operation, common.PROVIDER, model)
+        inv.error_namer = common.error_type
         attrs = inv.attributes
         attrs.update(common.server_attributes(instance, kwargs))
         agent = kwargs.get("agent_id")

@@ -11,7 +11,7 @@ from opentelemetry import context as otel_context
 
 from llmtap import semconv
 from llmtap.instrumentation import _parts as parts
-from llmtap.instrumentation._invocation import ACTIVE_KEY, log_once
+from llmtap.instrumentation._invocation import ACTIVE_KEY, log_once, status_code_name
 
 PROVIDER = "mistral_ai"
 # Mistral's finish reasons the shared table does not know: the model's context is full.
@@ -46,6 +46,14 @@ def server_attributes(resource: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {}
     port = split.port or (443 if split.scheme == "https" else 80)
     return {semconv.SERVER_ADDRESS: split.hostname, semconv.SERVER_PORT: port}
+
+
+def error_type(error: BaseException) -> str | None:
+    """The HTTP status code of the SDK's error for a reply (``SDKError`` stands for every
+    status); None for anything else (a transport error keeps its class)."""
+    return status_code_name(error, "status_code") or status_code_name(
+        getattr(error, "raw_response", None), "status_code"
+    )
 
 
 def finish_reason(raw: Any) -> str:

@@ -21,6 +21,7 @@ class EmbeddingsAdapter:
         inv = Invocation(
             semconv.OP_EMBEDDINGS, common.PROVIDER, model if isinstance(model, str) else None
         )
+        inv.error_namer = common.error_type
         attrs = inv.attributes
         attrs.update(common.server_attributes(instance, kwargs))
         fmt = kwargs.get("encoding_format")
