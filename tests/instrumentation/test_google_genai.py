@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from google import genai
 from google.genai import errors, types
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -254,7 +256,7 @@ def test_stream_error_event(instrumented, client, span_exporter):
         ):
             pass
     span = only_span(span_exporter)
-    assert span.attributes[semconv.ERROR_TYPE] == "ServerError"
+    assert span.attributes[semconv.ERROR_TYPE] == "503"  # the code of the in-stream error event
     assert span.attributes[semconv.LLMTAP_STREAM_END] == "error"
 
 
@@ -264,17 +266,18 @@ def test_stream_error_event(instrumented, client, span_exporter):
 @pytest.mark.parametrize(
     ("scenario", "error", "name"),
     [
-        ("rate_limit", errors.ClientError, "ClientError"),
-        ("server_error", errors.ServerError, "ServerError"),
+        ("rate_limit", errors.ClientError, "429"),
+        ("not_found", errors.ClientError, "404"),
+        ("server_error", errors.ServerError, "500"),
     ],
 )
 def test_api_errors(instrumented, client, span_exporter, metric_reader, scenario, error, name):
     with pytest.raises(error) as caught:
         client.models.generate_content(model=f"devserver-{scenario}", contents="x")
     span = only_span(span_exporter)
-    assert span.attributes[semconv.ERROR_TYPE] == name
+    assert span.attributes[semconv.ERROR_TYPE] == name == str(caught.value.code)
     assert span.status.status_code is StatusCode.ERROR
-    assert str(caught.value.code) in span.status.description
+    assert span.status.description.startswith(f"{error.__name__}: {name} ")
     (duration,) = metric_points(metric_reader, semconv.METRIC_OPERATION_DURATION)
     assert duration.attributes[semconv.ERROR_TYPE] == name
 
@@ -282,7 +285,59 @@ def test_api_errors(instrumented, client, span_exporter, metric_reader, scenario
 async def test_async_error(instrumented, client, span_exporter):
     with pytest.raises(errors.ClientError):
         await client.aio.models.generate_content(model="devserver-not_found", contents="x")
-    assert only_span(span_exporter).attributes[semconv.ERROR_TYPE] == "ClientError"
+    assert only_span(span_exporter).attributes[semconv.ERROR_TYPE] == "404"
+
+
+async def _call(client: Any, mode: str, model: str) -> None:
+    """One generate_content call that fails: non-streaming or streaming, sync or async."""
+    if mode == "sync":
+        client.models.generate_content(model=model, contents="x")
+    elif mode == "async":
+        await client.aio.models.generate_content(model=model, contents="x")
+    elif mode == "stream":
+        for _chunk in client.models.generate_content_stream(model=model, contents="x"):
+            pass
+    else:
+        async for _chunk in await client.aio.models.generate_content_stream(
+            model=model, contents="x"
+        ):
+            pass
+
+
+def _refusing_client() -> genai.Client:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    http = types.HttpOptions(base_url=f"http://127.0.0.1:{port}")
+    return genai.Client(api_key="test", http_options=http)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "async_stream"])
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [("rate_limit", "429"), ("server_error", "500"), ("refused", None)],
+)
+async def test_error_type_matrix(
+    instrumented, devserver, span_exporter, metric_reader, mode, failure, expected
+):
+    if failure == "refused":
+        client, model = _refusing_client(), MODEL
+    else:
+        client, model = gemini_client(devserver), f"devserver-{failure}"
+    with pytest.raises(Exception) as caught:
+        await _call(client, mode, model)
+    error = caught.value
+    if expected is None:  # a transport error (httpx or aiohttp) keeps its class
+        assert not isinstance(error, errors.APIError) and "Connect" in type(error).__name__
+        expected = type(error).__qualname__
+    else:
+        assert str(error.code) == expected
+    span = only_span(span_exporter)
+    assert span.attributes[semconv.ERROR_TYPE] == expected
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description.startswith(type(error).__qualname__)
+    (duration,) = metric_points(metric_reader, semconv.METRIC_OPERATION_DURATION)
+    assert duration.attributes[semconv.ERROR_TYPE] == expected
 
 
 # embeddings ----------------------------------------------------------------------------------

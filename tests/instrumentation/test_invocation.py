@@ -18,7 +18,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from llmtap import semconv
 from llmtap.config import CaptureMode, Settings
-from llmtap.instrumentation._invocation import Invocation, Telemetry, suppressed
+from llmtap.instrumentation._invocation import (
+    Invocation,
+    Telemetry,
+    status_code_name,
+    suppressed,
+)
 
 
 class Harness:
@@ -140,6 +145,39 @@ def test_failure_sets_error_type_status_and_ends_once():
     assert [e.name for e in span.events] == ["exception"]
     (duration,) = h.metric("gen_ai.client.operation.duration")
     assert duration.attributes["error.type"] == "TimeoutError"
+
+
+class StatusError(Exception):
+    def __init__(self, status_code: object) -> None:
+        super().__init__(f"status {status_code}")
+        self.status_code = status_code
+
+
+def _broken_namer(error: BaseException) -> str | None:
+    raise ValueError("namer bug")
+
+
+@pytest.mark.parametrize(
+    ("namer", "error", "expected"),
+    [
+        (lambda e: status_code_name(e, "status_code"), StatusError(429), "429"),
+        (lambda e: status_code_name(e, "status_code"), StatusError(True), "StatusError"),
+        (lambda e: status_code_name(e, "status_code"), StatusError(42), "StatusError"),
+        (lambda e: None, TimeoutError("slow"), "TimeoutError"),
+        (_broken_namer, TimeoutError("slow"), "TimeoutError"),
+    ],
+)
+def test_an_adapter_names_the_error(namer, error, expected):
+    h = Harness(CaptureMode.NO_CONTENT)
+    inv = h.telemetry.start(chat())
+    inv.error_namer = namer
+    h.telemetry.detach(inv)
+    h.telemetry.fail(inv, error)
+    (span,) = h.spans.get_finished_spans()
+    assert span.attributes["error.type"] == expected
+    assert span.status.description.startswith(type(error).__qualname__)
+    (duration,) = h.metric("gen_ai.client.operation.duration")
+    assert duration.attributes["error.type"] == expected
 
 
 def test_an_active_call_suppresses_inner_layers_until_detached():

@@ -14,7 +14,12 @@ from urllib.parse import urlsplit
 from llmtap import semconv
 from llmtap.config import Settings
 from llmtap.instrumentation import _client
-from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
+from llmtap.instrumentation._invocation import (
+    Invocation,
+    Telemetry,
+    log_once,
+    status_code_name,
+)
 from llmtap.instrumentation._stream import AsyncStreamProxy, StreamState, is_stream
 from llmtap.instrumentation._wrap import Call, async_wrapper, begin_call
 from llmtap.instrumentation.google_genai import _content as gc
@@ -67,7 +72,16 @@ def _begin(operation: str, instance: Any, kwargs: dict[str, Any]) -> Invocation:
     attrs = client_attributes(instance)
     inv = Invocation(operation, attrs[semconv.PROVIDER], model)
     inv.attributes.update(attrs)
+    inv.error_namer = error_type
     return inv
+
+
+def error_type(error: BaseException) -> str | None:
+    """The HTTP status code of the SDK's ``APIError`` (``ClientError`` covers every 4xx,
+    ``ServerError`` every 5xx); None for anything else (a transport error keeps its class)."""
+    if not type(error).__module__.startswith("google.genai"):
+        return None
+    return status_code_name(error, "code")
 
 
 def request_attributes(config: Any, attrs: dict[str, Any]) -> None:
