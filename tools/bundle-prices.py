@@ -3,12 +3,12 @@
 
     tools/bundle-prices.py LITELLM_JSON --ref REF --as-of YYYY-MM-DD PROVIDER [PROVIDER ...]
 
-Every token-priced entry of LITELLM_JSON whose ``litellm_provider`` is one of the PROVIDERs
-(or starts with ``<PROVIDER>-``, as ``vertex_ai-language-models`` does) and is not in the
-bundled table yet is added, converted as ``llmtap pricing update`` converts a file, with
+Every token-priced or rerank entry of LITELLM_JSON whose ``litellm_provider`` is one of the
+PROVIDERs (or starts with ``<PROVIDER>-``, as ``vertex_ai-language-models`` does) and is not in
+the bundled table yet is added, converted as ``llmtap pricing update`` converts a file, with
 ``source`` = ``litellm model_prices_and_context_window.json@REF``. Entries already bundled
 keep their prices. Entries priced at zero for output (local models) are left out: the cost
-stage marks them itself.
+stage marks them itself; embedding and rerank models (no output to price) are kept.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _selected(entry: dict, providers: tuple[str, ...]) -> bool:
     provider = str(entry.get("litellm_provider", ""))
     if not any(provider == p or provider.startswith(f"{p}-") for p in providers):
         return False
-    return entry.get("mode") == "embedding" or (entry.get(OUTPUT) or 0) > 0
+    return entry.get("mode") in ("embedding", "rerank") or (entry.get(OUTPUT) or 0) > 0
 
 
 def main() -> None:

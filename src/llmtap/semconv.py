@@ -104,6 +104,7 @@ EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 # llmtap extensions (registered in semconv/)
 LLMTAP_USAGE_ESTIMATED: Final = "llmtap.usage.estimated"
 LLMTAP_USAGE_ESTIMATE_METHOD: Final = "llmtap.usage.estimate_method"
+LLMTAP_USAGE_SEARCH_UNITS: Final = "llmtap.usage.search_units"
 LLMTAP_CONTENT_DROPPED_MESSAGES: Final = "llmtap.content.dropped_messages"
 LLMTAP_CONTENT_TRUNCATED: Final = "llmtap.content.truncated"
 LLMTAP_CONTENT_BLOBS_OMITTED: Final = "llmtap.content.blobs_omitted"

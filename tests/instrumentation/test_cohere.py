@@ -17,13 +17,16 @@ import cohere
 import httpx
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llmtap
 from llmtap import runtime, semconv
 from llmtap.config import CaptureMode, Settings
+from llmtap.export.readable import to_span_data
 from llmtap.instrumentation._invocation import SCOPE, Telemetry
 from llmtap.instrumentation.cohere import CohereInstrumentor
+from llmtap.pipeline.cost import CostStage
 
 MODEL = "command-a-03-2025"
 # cohere < 5.16 takes no max_retries (and retries only when a request asks to)
@@ -549,6 +552,34 @@ async def test_async_embed_and_rerank(instrumented, aco, span_exporter):
     assert embed_span.attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] == 1024
     docs = content(rerank_span, semconv.RETRIEVAL_DOCUMENTS)
     assert [d["id"] for d in docs] == ["2", "1", "0"]  # the generator reached the SDK too
+
+
+@pytest.mark.parametrize(
+    ("model", "count", "units", "total"),
+    [
+        ("rerank-v3.5", 3, 1, 0.002),  # $2.00 per 1,000 searches
+        ("rerank-v3.5", 250, 3, 0.006),  # a search unit: one query with up to 100 documents
+        ("acme-rerank-1", 3, 1, None),
+    ],
+)
+def test_rerank_search_units_and_cost(
+    instrumented, co, span_exporter, tmp_path, monkeypatch, model, count, units, total
+):
+    monkeypatch.setenv("LLMTAP_DATA_DIR", str(tmp_path))  # the bundled prices only
+    monkeypatch.delenv("LLMTAP_PRICING_FILE", raising=False)
+    documents = [f"document {i}" for i in range(count)]
+    response = co.rerank(model=model, query="France", documents=documents)
+    assert response.meta.billed_units.search_units == units
+    (span,) = span_exporter.get_finished_spans()
+    assert span.attributes[semconv.LLMTAP_USAGE_SEARCH_UNITS] == units
+    data = to_span_data(span)
+    CostStage(meter_provider=MeterProvider()).apply(data)
+    if total is None:
+        assert data.attributes[semconv.LLMTAP_COST_UNKNOWN_MODEL] is True
+        assert semconv.USAGE_COST not in data.attributes
+    else:
+        assert data.attributes[semconv.USAGE_COST] == pytest.approx(total, abs=1e-12)
+        assert data.attributes[semconv.LLMTAP_COST_PRICE_MODEL] == "rerank-v3.5"
 
 
 # capture modes ------------------------------------------------------------------------------

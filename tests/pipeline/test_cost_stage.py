@@ -672,3 +672,83 @@ def test_the_unpriced_counter_caps_its_attribute_sets(reader):
         frozenset({semconv.PROVIDER: "acme", semconv.REQUEST_MODEL: "other"}.items()): 2,
     }
     assert [r["model"] for r in cost.unpriced_models()] == ["acme-1", "acme-2", "acme-3"]
+
+
+# Rerank: priced per search unit ----------------------------------------------------------------
+
+
+def rerank(model: str, provider: str = "cohere", **extra) -> SpanData:
+    return genai(model, provider, op="rerank", **extra)
+
+
+@pytest.mark.parametrize(
+    ("model", "units", "total"),
+    [
+        ("rerank-v3.5", 1, 0.002),  # $2.00 per 1,000 searches
+        ("rerank-v3.5", 3, 0.006),
+        ("rerank-v4.0-pro", 2, 0.005),  # $2.50 per 1,000 searches
+    ],
+)
+def test_a_rerank_call_is_priced_per_search_unit(stage, reader, model, units, total):
+    span = rerank(model, **{semconv.LLMTAP_USAGE_SEARCH_UNITS: units})
+    stage.apply(span)
+    assert breakdown(span) == pytest.approx((total, 0, 0, 0, 0, total), abs=1e-12)
+    assert span.attributes[COST_CURRENCY] == "USD"
+    assert span.attributes[COST_PRICE_MODEL] == model
+    assert span.attributes[COST_PRICE_SOURCE] == "bundled:2026-12-07"
+    assert COST_UNKNOWN_MODEL not in span.attributes
+    assert points(reader, cost.METRIC_COST) == {
+        frozenset({semconv.PROVIDER: "cohere", semconv.REQUEST_MODEL: model}.items()): (
+            pytest.approx(total, abs=1e-12)
+        )
+    }
+
+
+def test_an_unknown_rerank_model_is_unpriced(stage, reader):
+    span = rerank("acme-rerank-1", "acme", **{semconv.LLMTAP_USAGE_SEARCH_UNITS: 1})
+    stage.apply(span)
+    assert span.attributes[COST_UNKNOWN_MODEL] is True
+    assert not any(k in span.attributes for k in (*COST_KEYS, COST_TOTAL, COST_CURRENCY))
+    assert points(reader, cost.METRIC_UNPRICED) == {
+        frozenset({semconv.PROVIDER: "acme", semconv.REQUEST_MODEL: "acme-rerank-1"}.items()): 1
+    }
+    assert [(r["provider"], r["model"]) for r in cost.unpriced_models()] == [
+        ("acme", "acme-rerank-1")
+    ]
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        # priced per search, but the span has tokens only: never a made-up $0
+        rerank("rerank-v3.5", input=100),
+        # priced per token (Cohere Rerank 5), but the span has search units only
+        rerank("rerank-v5.0-pro", **{semconv.LLMTAP_USAGE_SEARCH_UNITS: 1}),
+    ],
+    ids=["per-search-price-token-usage", "per-token-price-search-usage"],
+)
+def test_a_price_in_other_units_than_the_usage_is_unpriced(stage, span):
+    stage.apply(span)
+    assert span.attributes[COST_UNKNOWN_MODEL] is True
+    assert COST_TOTAL not in span.attributes
+
+
+def test_a_token_priced_reranker_is_priced_on_its_input_tokens(stage):
+    # together_ai/Salesforce/Llama-Rank-V1: in 1e-7 per token
+    span = rerank("Salesforce/Llama-Rank-V1", "together_ai", input=2000)
+    stage.apply(span)
+    assert breakdown(span) == pytest.approx((0.0002, 0, 0, 0, 0, 0.0002), abs=1e-12)
+    assert span.attributes[COST_PRICE_MODEL] == "together_ai/Salesforce/Llama-Rank-V1"
+
+
+def test_an_override_prices_a_reranker_per_search(reader):
+    config = PricingConfig(overrides={"my-rerank": {"input_cost_per_query": "0.001"}})
+    stage = CostStage(config, meter_provider=MeterProvider(metric_readers=[reader]))
+    span = rerank("my-rerank", "acme", **{semconv.LLMTAP_USAGE_SEARCH_UNITS: 4})
+    stage.apply(span)
+    assert span.attributes[COST_TOTAL] == pytest.approx(0.004, abs=1e-12)
+    assert span.attributes[COST_PRICE_SOURCE] == "override"
+
+
+def test_search_units_alone_give_the_stage_work(stage):
+    assert semconv.LLMTAP_USAGE_SEARCH_UNITS in stage.marks().needs

@@ -11,6 +11,7 @@ import pytest
 
 from llmtap.pipeline import cost
 from llmtap.pipeline.pricing import (
+    QUERY_MODES,
     TOKEN_MODES,
     PriceResolver,
     candidates,
@@ -169,8 +170,11 @@ def test_every_bundled_entry_has_a_valid_price_a_source_and_a_date():
         # a commit of LiteLLM's repository, or the release whose package carried the file
         assert _LITELLM_REF.fullmatch(entry["source"].rsplit("@", 1)[1]), key
         assert entry["as_of"] in ("2026-11-22", "2026-12-07"), key
-        assert entry["mode"] in TOKEN_MODES, key
+        assert entry["mode"] in TOKEN_MODES | QUERY_MODES, key
         assert isinstance(entry["litellm_provider"], str), key
+        if entry["mode"] in QUERY_MODES:  # rerank: per search, else per input token
+            assert entry.get("input_cost_per_query", entry["input_cost_per_token"]) > 0, key
+            continue
         assert entry["input_cost_per_token"] >= 0, key
         if entry["mode"] != "embedding":
             assert entry["output_cost_per_token"] > 0, key

@@ -1,7 +1,7 @@
 """The cost stage: what each GenAI call cost, on the span and as a metric.
 
-For a span with a model and token usage, the stage finds the model's price (see
-:mod:`llmtap.pipeline.pricing`) and sets:
+For a span with a model and token usage (or rerank search units), the stage finds the model's
+price (see :mod:`llmtap.pipeline.pricing`) and sets:
 
 * ``gen_ai.usage.cost``: the total in USD (the name Langfuse and OpenLIT read);
 * ``llmtap.cost.input`` (uncached input), ``llmtap.cost.cached_input`` (cache reads),
@@ -25,7 +25,10 @@ the input count, the sender counted them apart, as Anthropic's API does: the inp
 is then taken as the uncached part.) A prompt longer than a tier's threshold
 (``*_above_Nk_tokens``) is priced at that tier's rates as a whole, as the providers bill.
 ``openai.response.service_tier`` ``priority``/``flex`` selects ``*_priority``/``*_flex``
-rates where the table has them. Embeddings are priced on input only.
+rates where the table has them. Embeddings are priced on input only. A rerank call billed in
+search units (``llmtap.usage.search_units``, Cohere's ``meta.billed_units.search_units``) is
+priced per search at the model's ``input_cost_per_query`` (LiteLLM's field for rerank
+models), all of it as ``llmtap.cost.input``.
 
 Models of local providers (:data:`LOCAL_PROVIDERS`: ``ollama``) run on the user's own
 hardware: they cost 0 with ``llmtap.cost.price_source`` ``local`` (the price model is the
@@ -67,6 +70,8 @@ from llmtap.pipeline.pricing import (
     INPUT,
     OUTPUT,
     OVERRIDE,
+    QUERY,
+    QUERY_MODES,
     REASONING,
     PriceEntry,
     PriceResolver,
@@ -109,7 +114,7 @@ PRECISION: Final = 12
 _PRICE_FIELD = re.compile(
     r"^(?:input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
     r"cache_creation_input_token_cost|output_cost_per_reasoning_token|"
-    r"input_cost_per_token_cache_hit)(?:_above_\d+(?:\.\d+)?k_tokens)?(?:_priority|_flex)?$"
+    r"input_cost_per_token_cache_hit|input_cost_per_query)(?:_above_\d+(?:\.\d+)?k_tokens)?(?:_priority|_flex)?$"
 )
 _DESCRIPTIVE_FIELDS = ("litellm_provider", "mode", "source", "as_of")
 _EXAMPLE_FIELDS = (
@@ -118,6 +123,7 @@ _EXAMPLE_FIELDS = (
     CACHE_READ,
     CACHE_WRITE,
     REASONING,
+    QUERY,
     "input_cost_per_token_above_200k_tokens",
     "output_cost_per_token_above_200k_tokens",
     *_DESCRIPTIVE_FIELDS,
@@ -200,7 +206,8 @@ def _check_override(model: str, fields: Mapping[str, Any], errors: list[str]) ->
             hint = did_you_mean(str(name), _EXAMPLE_FIELDS, quoted=False)
             errors.append(
                 f"{where}: not a price field{hint}; use LiteLLM's names: {INPUT}, {OUTPUT}, "
-                f"{CACHE_READ}, {CACHE_WRITE}, {REASONING}, *_above_<N>k_tokens tiers"
+                f"{CACHE_READ}, {CACHE_WRITE}, {REASONING}, {QUERY} (rerank, per search), "
+                "*_above_<N>k_tokens tiers"
             )
     return out
 
@@ -276,6 +283,20 @@ def compute_cost(
         )
     rounded = [round(p, PRECISION) for p in parts]
     return CostBreakdown(*rounded, round(sum(parts), PRECISION), tier, svc)
+
+
+def _per_search(entry: PriceEntry) -> float | None:
+    """The price of one search of a model billed per search (a rerank model, or an entry
+    with a per-search price and no token price), else None."""
+    if entry.mode in QUERY_MODES or entry.rate(INPUT) is None:
+        return entry.rate(QUERY)
+    return None
+
+
+def search_cost(per_search: float, searches: int) -> CostBreakdown:
+    """The cost of a rerank call billed in search units, all of it input."""
+    total = round(max(searches, 0) * per_search, PRECISION)
+    return CostBreakdown(total, 0.0, 0.0, 0.0, 0.0, total)
 
 
 class _Rates(NamedTuple):
@@ -363,7 +384,7 @@ def build_resolver(
         file_name=path,
     )
     for key, entry in resolver.entries.items():
-        if entry.origin == "override" and entry.rate(INPUT) is None:
+        if entry.origin == "override" and entry.rate(INPUT) is None and entry.rate(QUERY) is None:
             _log.warning(
                 "llmtap pricing: override %r has no %s and is not a known model; spans of "
                 "it are priced with input at 0",
@@ -486,7 +507,12 @@ class CostStage(Stage):
         if not self.config.enabled:
             return StageMarks(needs=())
         return StageMarks(
-            done=(COST_TOTAL,), needs=(semconv.USAGE_INPUT_TOKENS, semconv.USAGE_OUTPUT_TOKENS)
+            done=(COST_TOTAL,),
+            needs=(
+                semconv.USAGE_INPUT_TOKENS,
+                semconv.USAGE_OUTPUT_TOKENS,
+                semconv.LLMTAP_USAGE_SEARCH_UNITS,
+            ),
         )
 
     def apply(self, span: SpanData) -> None:
@@ -504,7 +530,8 @@ class CostStage(Stage):
         if COST_TOTAL in attrs or attrs.get(COST_UNKNOWN_MODEL) is True:
             return
         usage = usage_of(attrs)
-        if usage is None:
+        searches = _count(attrs.get(semconv.LLMTAP_USAGE_SEARCH_UNITS))
+        if usage is None and searches is None:
             return
         response_model = _text(attrs.get(semconv.RESPONSE_MODEL))
         request_model = _text(attrs.get(semconv.REQUEST_MODEL))
@@ -524,13 +551,20 @@ class CostStage(Stage):
             self._unpriced(attrs, provider, models[0])
             return
         entry = resolution.entry
-        embedding = (
-            attrs.get(semconv.OPERATION) == semconv.OP_EMBEDDINGS or entry.mode == "embedding"
-        )
-        service_tier = _text(attrs.get(semconv.OPENAI_RESPONSE_SERVICE_TIER)) or _text(
-            attrs.get(semconv.OPENAI_REQUEST_SERVICE_TIER)
-        )
-        cost = compute_cost(entry, usage, embedding=embedding, service_tier=service_tier)
+        per_search = _per_search(entry)
+        if per_search is not None and searches is not None:
+            cost = search_cost(per_search, searches)
+        elif per_search is not None or usage is None:  # the price and the usage do not meet
+            self._unpriced(attrs, provider, models[0])
+            return
+        else:
+            embedding = (
+                attrs.get(semconv.OPERATION) == semconv.OP_EMBEDDINGS or entry.mode == "embedding"
+            )
+            service_tier = _text(attrs.get(semconv.OPENAI_RESPONSE_SERVICE_TIER)) or _text(
+                attrs.get(semconv.OPENAI_REQUEST_SERVICE_TIER)
+            )
+            cost = compute_cost(entry, usage, embedding=embedding, service_tier=service_tier)
         attrs[COST_TOTAL] = cost.total
         attrs[COST_INPUT] = cost.input
         attrs[COST_CACHED_INPUT] = cost.cached_input
@@ -655,6 +689,7 @@ __all__ = [
     "is_price_field",
     "pricing_file",
     "reset_unpriced_models",
+    "search_cost",
     "unpriced_models",
     "usage_of",
 ]

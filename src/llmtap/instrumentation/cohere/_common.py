@@ -73,6 +73,12 @@ def _count(value: Any) -> int | None:
     return None
 
 
+def search_units(meta: Any) -> dict[str, int]:
+    """``llmtap.usage.search_units`` from a rerank response's ``meta.billed_units``."""
+    units = _count(get(get(meta, "billed_units"), "search_units"))
+    return {semconv.LLMTAP_USAGE_SEARCH_UNITS: units} if units is not None and units >= 0 else {}
+
+
 def usage_attributes(usage: Any, *, output: bool = True) -> dict[str, int]:
     """Semconv token attributes of a Cohere ``usage`` (chat) or ``meta`` (embed) object.
 

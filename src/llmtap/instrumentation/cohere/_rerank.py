@@ -1,7 +1,8 @@
 """Cohere v2 Rerank as a ``rerank`` step, recorded as ``llmtap.rerank`` records its own.
 
 The span is ``rerank {model}`` (operation ``rerank``, ``llmtap.step.kind=rerank``) with the
-provider, model and server of the call; under content capture the query is
+provider, model and server of the call, and the search units Cohere billed
+(``llmtap.usage.search_units``, priced by the cost stage); under content capture the query is
 ``gen_ai.retrieval.query.text`` and the ranked documents ``gen_ai.retrieval.documents``
 (``id`` is the document's index in the request, ``score`` its relevance score).
 """
@@ -51,6 +52,7 @@ class RerankAdapter:
     def complete(self, call: Call, result: Any) -> Any:
         attrs = call.inv.attributes
         common.response_id(attrs, result)
+        attrs.update(common.search_units(get(result, "meta")))
         if self.settings.capture.any:
             attrs[semconv.RETRIEVAL_DOCUMENTS] = documents_json(
                 _ranked(get(result, "results"), call.options)

@@ -5,7 +5,9 @@ A table is a JSON object mapping a model name to an entry of LiteLLM fields
 ``*_above_Nk_tokens`` tiers, ``litellm_provider``, ``mode`` ...). llmtap's own tables add
 two fields to each entry: ``source`` (where the price was taken from) and ``as_of`` (the
 date it was taken). LiteLLM's ``model_prices_and_context_window.json`` is read as is; its
-``sample_spec`` entry and entries without token prices (images, audio, search) are left out.
+``sample_spec`` entry and entries without token prices (images, audio, search) are left out,
+except rerank models (``mode: rerank``), priced per search (``input_cost_per_query``) or per
+input token.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _log = logging.getLogger("llmtap")
 
 #: modes whose requests are priced per token
 TOKEN_MODES = frozenset({"chat", "completion", "responses", "embedding"})
+#: modes whose requests may be priced per search (a query with its documents)
+QUERY_MODES = frozenset({"rerank"})
 #: LiteLLM's documentation entry, not a model
 SAMPLE_SPEC = "sample_spec"
 BUNDLED_RESOURCE = "prices.json"
@@ -41,6 +45,7 @@ CACHE_READ = "cache_read_input_token_cost"
 CACHE_READ_LEGACY = "input_cost_per_token_cache_hit"  # DeepSeek entries
 CACHE_WRITE = "cache_creation_input_token_cost"
 REASONING = "output_cost_per_reasoning_token"
+QUERY = "input_cost_per_query"
 
 _COST_FIELD = re.compile(r"(^|_)cost(_|$)")
 _TIER_FIELD = re.compile(r"_above_(\d+(?:\.\d+)?)k_tokens")
@@ -171,6 +176,8 @@ def check_entry(key: str, entry: Any, file: str) -> list[Problem]:
     token_priced = mode in TOKEN_MODES or (
         mode is None and any(isinstance(n, str) and n.endswith("_per_token") for n in entry)
     )
+    if mode in QUERY_MODES and QUERY not in entry and INPUT not in entry:
+        problems.append(Problem(file, key, QUERY, "missing: the model cannot be priced", "warning"))
     if token_priced:
         if INPUT not in entry:
             problems.append(
@@ -208,12 +215,15 @@ def check_table(data: Any, file: str) -> list[Problem]:
 
 
 def usable(key: str, entry: Any, file: str) -> bool:
-    """A token-priced entry without errors."""
+    """A token-priced entry, or a rerank entry with a per-search price, without errors."""
     if key == SAMPLE_SPEC or not isinstance(entry, Mapping):
         return False
-    if entry.get("mode") is not None and entry.get("mode") not in TOKEN_MODES:
-        return False
-    if _bad_number(entry.get(INPUT)) is not None:
+    mode = entry.get("mode")
+    if mode in QUERY_MODES:  # per search, or per token (Together's and newer Cohere rerankers)
+        priced = any(_bad_number(entry.get(name)) is None for name in (QUERY, INPUT))
+    else:
+        priced = (mode is None or mode in TOKEN_MODES) and _bad_number(entry.get(INPUT)) is None
+    if not priced:
         return False
     return not any(p.level == "error" for p in check_entry(key, entry, file))
 
