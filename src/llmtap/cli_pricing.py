@@ -37,6 +37,7 @@ from llmtap.pipeline.cost import (
     usage_of,
 )
 from llmtap.pipeline.pricing import (
+    QUERY,
     PriceResolver,
     PricingFileError,
     check_table,
@@ -219,9 +220,15 @@ def _show(
     if entry.as_of:
         lines.append(f"  as of         {entry.as_of}")
     lines.append(f"  provider      {entry.provider or '-'}, mode {entry.mode or '-'}")
-    lines.append("  USD per 1M tokens:")
-    for name in _price_fields(entry.fields):
-        lines.append(f"    {name:<52} {_per_million(entry.fields[name])}")
+    fields = _price_fields(entry.fields)
+    per_token = [n for n in fields if n != QUERY]
+    if per_token:
+        lines.append("  USD per 1M tokens:")
+        for name in per_token:
+            lines.append(f"    {name:<52} {_per_million(entry.fields[name])}")
+    if QUERY in fields:
+        lines.append("  USD per search (rerank: one query with its documents):")
+        lines.append(f"    {QUERY:<52} ${entry.fields[QUERY]:.6g}")
     print("\n".join(lines), file=out)
     return 0
 
@@ -465,7 +472,7 @@ def _request(line: str, where: str, err: TextIO) -> Mapping[str, Any] | None:
 
 def _price_state(resolver: PriceResolver, attrs: Mapping[str, Any]) -> Any:
     """None: not a GenAI span with usage; "priced"/"now-priced"; or (provider, model)."""
-    if usage_of(attrs) is None:
+    if usage_of(attrs) is None and semconv.LLMTAP_USAGE_SEARCH_UNITS not in attrs:
         return None
     models = [
         m

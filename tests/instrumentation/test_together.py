@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 import together
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmtap import semconv
 from llmtap.config import CaptureMode
+from llmtap.export.readable import to_span_data
+from llmtap.pipeline.cost import CostStage
 
 from .test_openai_support import (
     WEATHER_TOOL,
@@ -256,6 +259,21 @@ def test_rerank(instrument_together, client, span_exporter) -> None:
         {"id": "1", "score": 1.0, "content": documents[1]},
         {"id": "0", "score": result.results[1].relevance_score, "content": documents[0]},
     ]
+
+
+def test_rerank_is_priced_per_input_token(
+    instrument_together, client, span_exporter, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("LLMTAP_DATA_DIR", str(tmp_path))  # the bundled prices only
+    monkeypatch.delenv("LLMTAP_PRICING_FILE", raising=False)
+    instrument_together()
+    result = client.rerank.create(model=RERANK_MODEL, query="France", documents=["a", "b"])
+    data = to_span_data(only_span(span_exporter))
+    CostStage(meter_provider=MeterProvider()).apply(data)
+    # together_ai/Salesforce/Llama-Rank-V1: 1e-7 per input token
+    expected = result.usage.prompt_tokens * 1e-7
+    assert data.attributes[semconv.USAGE_COST] == pytest.approx(expected, abs=1e-12)
+    assert data.attributes[semconv.LLMTAP_COST_PRICE_MODEL] == f"together_ai/{RERANK_MODEL}"
 
 
 async def test_async_rerank_no_content(instrument_together, aclient, span_exporter) -> None:

@@ -93,6 +93,13 @@ def test_show_a_model_says_which_price_and_where_from(capsys):
     assert "input_cost_per_token_above_200k_tokens" in out and "$6\n" in out
 
 
+def test_show_a_reranker_gives_its_price_per_search(capsys):
+    code, out, _ = run(capsys, "show", "rerank-v3.5", "--provider", "cohere")
+    assert code == 0
+    assert "mode rerank" in out
+    assert "USD per search" in out and "input_cost_per_query" in out and "$0.002\n" in out
+
+
 def test_show_json(capsys):
     code, out, _ = run(capsys, "show", "gpt-4o-2026-01-15", "--json")
     assert code == 0
@@ -395,6 +402,23 @@ def test_unpriced_lists_models_without_a_price_in_a_span_file(capsys, tmp_path):
     report = json.loads(out)
     assert report["unpriced"] == [{"provider": "openai", "model": "my-model", "spans": 1}]
     assert report["now_priced"] == 2 and report["genai_spans"] == 5
+
+
+def test_unpriced_counts_rerank_spans_billed_in_search_units(capsys, tmp_path):
+    path = tmp_path / "spans.jsonl"
+    units = {semconv.LLMTAP_USAGE_SEARCH_UNITS: 1}
+    rerank = {semconv.OPERATION: "rerank", semconv.PROVIDER: "cohere", **units}
+    write_spans(
+        path,
+        [
+            {**rerank, semconv.REQUEST_MODEL: "rerank-v3.5"},
+            {**rerank, semconv.REQUEST_MODEL: "acme-rerank-1", COST_UNKNOWN_MODEL: True},
+        ],
+    )
+    code, out, _ = run(capsys, "unpriced", "--spans", str(path))
+    assert code == 0
+    assert f"1 models without a price in {path} (2 GenAI spans):" in out
+    assert out.splitlines()[2].split() == ["1", "cohere", "acme-rerank-1"]
 
 
 def test_unpriced_reports_bad_lines_and_goes_on(capsys, tmp_path):

@@ -135,7 +135,8 @@ _SERVICE_TIERS = ("priority", "flex")
 class PricingConfig:
     """The ``pricing:`` section of ``llmtap.yaml``.
 
-    ``overrides``: model name -> LiteLLM price fields (dollars per token), laid over the
+    ``overrides``: model name -> LiteLLM price fields (dollars per token;
+    ``input_cost_per_query``: dollars per rerank search), laid over the
     bundled/file entry of that name or added as a new model; an ``ft:`` name also prices
     the fine-tunes it is a prefix of. ``file``: a LiteLLM-format JSON table loaded on top of
     the bundled one (``$LLMTAP_PRICING_FILE`` wins; without either, the table written by
@@ -147,8 +148,9 @@ class PricingConfig:
     enabled: bool = True
     """false turns the cost stage off: spans get no gen_ai.usage.cost"""
     overrides: dict[str, dict[str, float | str]] = field(default_factory=dict)
-    """model name: LiteLLM price fields in dollars per token, laid over that model's entry or added
-    as a new model (an ft: name also prices the fine-tunes it prefixes)"""
+    """model name: LiteLLM price fields in dollars per token (input_cost_per_query: per rerank
+    search), laid over that model's entry or added as a new model (an ft: name also prices the
+    fine-tunes it prefixes)"""
     file: str | None = None
     """a LiteLLM-format JSON price table loaded over the bundled one, relative to this file's folder
     ($LLMTAP_PRICING_FILE wins; unset: the table llmtap pricing update wrote, if any)"""
@@ -191,8 +193,9 @@ def _check_override(model: str, fields: Mapping[str, Any], errors: list[str]) ->
         if isinstance(name, str) and _PRICE_FIELD.match(name):
             number = _as_price(value)
             if number is None:
+                unit = "search" if name == QUERY else "token"
                 errors.append(
-                    f"{where}: expected a price in dollars per token (a number of 0 "
+                    f"{where}: expected a price in dollars per {unit} (a number of 0 "
                     f"or more), got {value!r}"
                 )
             else:
