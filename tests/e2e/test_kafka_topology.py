@@ -64,6 +64,20 @@ def _start_samplers(
     ]
 
 
+def _settled_samplers(
+    procs: Processes, kafka: KafkaBroker, topic: str, destinations: list[OtlpReceiver]
+) -> list[Proc]:
+    """Two samplers in one consumer group, once the group has settled: each owns half of
+    the partitions."""
+    samplers = _start_samplers(procs, kafka, topic, destinations)
+    wait_until(
+        lambda: [_owned_partitions(s) for s in samplers] == [PARTITIONS / 2] * 2,
+        timeout=30,
+        what="the two samplers to own two partitions each",
+    )
+    return samplers
+
+
 def test_router_to_kafka_to_samplers_one_trace_one_sampler(
     procs: Processes, kafka: KafkaBroker
 ) -> None:
@@ -71,13 +85,7 @@ def test_router_to_kafka_to_samplers_one_trace_one_sampler(
     kafka.create_topic(topic, PARTITIONS)
     with OtlpReceiver() as first, OtlpReceiver() as second:
         destinations = [first, second]
-        samplers = _start_samplers(procs, kafka, topic, destinations)
-        # the group has settled: each sampler owns half of the partitions
-        wait_until(
-            lambda: [_owned_partitions(s) for s in samplers] == [PARTITIONS / 2] * 2,
-            timeout=30,
-            what="the two samplers to own two partitions each",
-        )
+        _settled_samplers(procs, kafka, topic, destinations)
         router = start_collector(
             procs,
             CONFIG_DIR / "router-kafka.yaml",
@@ -113,12 +121,7 @@ def test_a_sampler_that_leaves_hands_its_partitions_to_the_other(
     topic = f"spans-{uuid.uuid4().hex[:8]}"
     kafka.create_topic(topic, PARTITIONS)
     with OtlpReceiver() as first, OtlpReceiver() as second:
-        samplers = _start_samplers(procs, kafka, topic, [first, second])
-        wait_until(
-            lambda: [_owned_partitions(s) for s in samplers] == [PARTITIONS / 2] * 2,
-            timeout=30,
-            what="the two samplers to own two partitions each",
-        )
+        samplers = _settled_samplers(procs, kafka, topic, [first, second])
         router = start_collector(
             procs,
             CONFIG_DIR / "router-kafka.yaml",

@@ -44,7 +44,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from llmtap.evals.base import EvalInput, Verdict
-from llmtap.evals.rules import _STOPWORDS, RuleEvaluator, _Missing, _sentences, _stem
+from llmtap.evals.rules import (
+    _STOPWORDS,
+    RuleEvaluator,
+    _sentences,
+    _stem,
+    grounding_documents,
+)
 
 __all__ = ["CHECKS", "FactConsistencyEvaluator", "Finding", "find_inconsistencies"]
 
@@ -667,11 +673,7 @@ class FactConsistencyEvaluator(RuleEvaluator):
         self.input_as_source = input_as_source
 
     def check(self, item: EvalInput) -> Verdict:
-        documents = [d for d in item.documents if isinstance(d, str) and d.strip()]
-        if not documents:
-            raise _Missing("no retrieved documents to compare the output with")
-        if not item.output_text.strip():
-            raise _Missing("the output is empty")
+        documents = grounding_documents(item)
         total, findings = find_inconsistencies(
             item.output_text,
             documents,

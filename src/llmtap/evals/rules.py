@@ -594,6 +594,17 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def grounding_documents(item: EvalInput) -> list[str]:
+    """The non-empty retrieved documents of ``item``, when it has them and an output to
+    compare with them."""
+    documents = [d for d in item.documents if isinstance(d, str) and d.strip()]
+    if not documents:
+        raise _Missing("no retrieved documents to compare the output with")
+    if not item.output_text.strip():
+        raise _Missing("the output is empty")
+    return documents
+
+
 def lexical_support(output: str, documents: Sequence[str]) -> tuple[float, list[float]]:
     """``(score, per_sentence)``: for each output sentence with content words, the share of
     them found in the best-matching document (then in all documents together, if that is
@@ -636,11 +647,7 @@ class LexicalGroundednessEvaluator(RuleEvaluator):
         self.sentence_threshold = sentence_threshold
 
     def check(self, item: EvalInput) -> Verdict:
-        documents = [d for d in item.documents if isinstance(d, str) and d.strip()]
-        if not documents:
-            raise _Missing("no retrieved documents to compare the output with")
-        if not item.output_text.strip():
-            raise _Missing("the output is empty")
+        documents = grounding_documents(item)
         score, supports = lexical_support(item.output_text, documents)
         if not supports:
             raise _Missing("the output has no content words to compare")
