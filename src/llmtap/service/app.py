@@ -406,10 +406,13 @@ class ServiceApp:
         if now - self._last_backpressure_log > 10.0:
             self._last_backpressure_log = now
             _log.warning(
-                "queue of %s is full (%d/%d spans); answering senders with a retryable error",
+                "queue of %s is full (%d/%d spans, %.1f/%.1f MiB); answering senders with a "
+                "retryable error",
                 dest.name,
                 dest.depth(),
                 dest.capacity,
+                dest.depth_bytes() / 2**20,
+                dest.max_bytes / 2**20,
                 extra={
                     "fields": {
                         "destination": dest.name,
