@@ -29,6 +29,22 @@ from support.running_service import (
 )
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def _runtime_names_depth() -> bool:
+    """Whether this protobuf runtime says that nesting was the problem (protobuf 7's upb
+    does; protobuf 6.33, the oldest release llmtap supports, only says it could not parse):
+    the service can name the nesting only when the runtime does."""
+    try:
+        WireRequest.FromString(wire_request(wire_value(3000, "array")))
+    except Exception as exc:
+        return "depth" in str(exc).lower()
+    return False
+
+
+DEEP_PROTOBUF = (
+    "nested deeper than protobuf's limit of 100" if _runtime_names_depth() else "malformed"
+)
 JSON = {"Content-Type": "application/json"}
 
 
@@ -98,7 +114,7 @@ def test_deep_json_within_the_json_limit_is_refused_by_the_message_limit(
 @pytest.mark.parametrize("kind", ["array", "kvlist"])
 def test_deep_protobuf_is_invalid_on_http_and_grpc(tmp_path: Path, kind: str) -> None:
     body = wire_request(wire_value(3000, kind))
-    expected = "nested deeper than protobuf's limit of 100"
+    expected = DEEP_PROTOBUF
     with running_service(tmp_path) as app:
         started = time.perf_counter()
         status, headers, data = http_post(http_url(app), body, PROTOBUF)

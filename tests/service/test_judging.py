@@ -602,14 +602,17 @@ def test_slow_evaluator_never_blocks_on_spans(harness):
     while check.active < 2 and time.monotonic() < deadline:  # both workers stuck judging
         time.sleep(0.01)
     assert check.active == 2
-    worst = 0.0
-    started = time.perf_counter()
+    worst = spent = 0.0
     for tid in range(2, 1002):
+        spans = make_trace(tid)
         t0 = time.perf_counter()
-        h.judging.on_spans(make_trace(tid))
-        worst = max(worst, time.perf_counter() - t0)
-    assert time.perf_counter() - started < 1.0
-    assert worst < 0.05
+        h.judging.on_spans(spans)
+        took = time.perf_counter() - t0
+        worst, spent = max(worst, took), spent + took
+    # blocked, one call would wait for the 30 s evaluator: the bounds are far below that and
+    # loose enough for a loaded machine
+    assert spent < 3.0
+    assert worst < 0.5
     t0 = time.monotonic()
     h.judging.stop(timeout=0.3)
     assert time.monotonic() - t0 < 3.0

@@ -50,10 +50,15 @@ def server_attributes(resource: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def error_type(error: BaseException) -> str | None:
     """The HTTP status code of the SDK's error for a reply (``SDKError`` stands for every
-    status); None for anything else (a transport error keeps its class)."""
-    return status_code_name(error, "status_code") or status_code_name(
+    status); None for anything else (a transport error keeps its class). The SDK raises
+    ``HTTPValidationError`` for 422 answers only; before mistralai 1.5 it carries no
+    response to read the status from."""
+    code = status_code_name(error, "status_code") or status_code_name(
         getattr(error, "raw_response", None), "status_code"
     )
+    if code is None and type(error).__name__ == "HTTPValidationError":
+        return "422"
+    return code
 
 
 def finish_reason(raw: Any) -> str:
