@@ -190,3 +190,23 @@ def test_build_evaluators_shares_one_client_and_collects_every_problem() -> None
         )
     paths = [p for p, _ in info.value.problems]
     assert paths == ["judge.rules[0].pattern", "judge.rules[2].evaluator"]
+
+
+def test_every_fact_consistency_option_reaches_the_evaluator() -> None:
+    ev = build_evaluator(
+        {
+            "evaluator": "fact_consistency",
+            "threshold": 0.8,
+            "checks": ["numbers"],
+            "match_threshold": 0.7,
+            "quote": False,
+            "input_as_source": False,
+        }
+    )
+    assert (ev.threshold, ev.checks, ev.match_threshold, ev.quote, ev.input_as_source) == (
+        0.8,
+        ("numbers",),
+        0.7,
+        False,
+        False,
+    )
