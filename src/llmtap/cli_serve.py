@@ -111,7 +111,13 @@ def _judging(cfg: Any, app: Any) -> Any:
     except ImportError as exc:  # pragma: no cover - the judge side is not installed
         logging.getLogger("llmtap.service").warning("judge: not available (%s); not judging", exc)
         return None
-    judging = Judging.from_config(cfg, emit=app.submit, metrics_registry=app.metrics)
+    sinks = getattr(app, "evaluation_sinks", None)
+    judging = Judging.from_config(
+        cfg,
+        emit=app.submit,
+        on_verdict=sinks.on_verdict if sinks is not None else None,
+        metrics_registry=app.metrics,
+    )
     if judging is not None:
         app.on_spans(judging.on_spans)
     return judging
@@ -137,6 +143,9 @@ def _describe(app: Any, out: Any, judging: Any = None) -> None:
             lines.append(f"  forwarding to {dest.name}: {dest.description}{mode}")
     else:
         lines.append("  forwarding to nothing (no export destinations in the config)")
+    sinks = getattr(app, "evaluation_sinks", None)
+    for name, where in (sinks.describe() if sinks is not None else {}).items():
+        lines.append(f"  evaluations to {name}: {where}")
     out.write("\n".join(lines) + "\n")
     out.flush()
 

@@ -262,4 +262,26 @@ def render() -> str:
         "",
     ]
     lines += factories(DESTINATIONS)
+    lines += sink_sections()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def sink_sections() -> list[str]:
+    """The keys every evaluation sink takes, then each sink's own."""
+    from llmtap.service.sinks.config import SINKS, SinkOptions
+
+    common = {f.name for f in dataclasses.fields(SinkOptions)}
+    lines = [
+        "## Evaluation sinks",
+        "",
+        "The backends a `sink:` of `service.evaluation_sinks[]` may name. Every sink takes:",
+        "",
+        *table(SinkOptions),
+        "",
+    ]
+    for name in SINKS:
+        factory = SINKS[name]
+        rows = table(factory.options)
+        own = [r for r in rows[2:] if r.split("`")[1] not in common]
+        lines += [f"### `{name}`", "", factory.description + ".", "", *rows[:2], *own, ""]
+    return lines

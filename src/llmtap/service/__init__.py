@@ -101,6 +101,11 @@ class ServiceConfig:
     response ids it received (about 200 bytes each; 0 turns the resolution off), and
     feedback that arrives before its answer waits up to ``feedback_wait_s`` for it, at most
     ``feedback_pending`` of them (see :mod:`llmtap.service.feedback_resolver`).
+
+    ``evaluation_sinks`` sends the judge's verdicts and users' feedback to backends' own
+    evaluation APIs (Phoenix span annotations, Langfuse scores, Datadog LLM Observability
+    evaluations), each through a bounded queue of its own (:mod:`llmtap.service.sinks`).
+    With a sink every received span is decoded for the hooks (to find the feedback).
     """
 
     grpc_address: str | None = "127.0.0.1:4317"
@@ -161,6 +166,9 @@ class ServiceConfig:
     """feedback spans waiting for their answer at most"""
     feedback_wait_s: float = 60.0
     """time feedback waits for its answer's span to arrive"""
+    evaluation_sinks: list[dict[str, Any]] = field(default_factory=list)
+    """backends the verdicts and user feedback are also sent to as their own evaluations, each
+    ``{sink: phoenix | langfuse | datadog_llmobs, ...}`` (see "Evaluation sinks")"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
@@ -223,6 +231,10 @@ class ServiceConfig:
                 f"request_budget_s: expected 0 or a positive number, got {self.request_budget_s!r}"
             )
         errors += self._check_senders()
+        if self.evaluation_sinks:
+            from llmtap.service.sinks.config import sink_problems
+
+            errors += sink_problems(self.evaluation_sinks)
         if errors:
             raise ValueError("\n".join(errors))
 

@@ -69,6 +69,7 @@ from llmtap.service.receiver import (
     Rejected,
 )
 from llmtap.service.service_metrics import DestinationCounts, ServiceMetrics
+from llmtap.service.sinks.runner import EvaluationSinks
 from llmtap.service.spans import (
     RawRequest,
     ReceivedSpan,
@@ -194,6 +195,11 @@ class ServiceApp:
                 wait_s=self.service.feedback_wait_s,
                 registry=self.metrics,
             )
+        self.evaluation_sinks = EvaluationSinks.from_config(
+            self.service.evaluation_sinks, self.metrics
+        )
+        if self.evaluation_sinks is not None:
+            self.on_spans(self.evaluation_sinks.on_spans)  # user feedback
         self._stage_failed = Once()
         self._last_backpressure_log = 0.0
         self.grpc: GrpcReceiver | None = None
@@ -694,6 +700,9 @@ class ServiceApp:
             "http": self.http.url if self.http else None,
             "metrics": self.metrics_server.url if self.metrics_server else None,
             "destinations": {d.name: d.description for d in self.destinations},
+            "evaluation_sinks": (
+                self.evaluation_sinks.describe() if self.evaluation_sinks is not None else {}
+            ),
             "tls": svc.tls,
             "auth": svc.auth_token is not None,
             "trusted_senders": [s.name for s in svc.trusted_senders],
@@ -765,11 +774,14 @@ class ServiceApp:
                 _log.exception("a stop callback (%r) failed", callback)
         self._forwarding = False
         before = {d.name: int(self._m.dropped.total(destination=d.name)) for d in self.destinations}
+        closing: list[Any] = list(self.destinations)
+        if self.evaluation_sinks is not None:
+            closing.append(self.evaluation_sinks)
         threads = [
             threading.Thread(
                 target=d.close, args=(max(0.0, deadline - time.monotonic()),), daemon=True
             )
-            for d in self.destinations
+            for d in closing
         ]
         for t in threads:
             t.start()

@@ -156,10 +156,12 @@ class Judging:
     ``llmtap.evals.registry.build_evaluator(spec, config.model)``. Rules are compiled and
     evaluators built here, so a bad rule fails at start-up (``ValueError`` naming
     ``judge.rules[i]``). ``emit`` receives lists of result spans, on the judge thread: it
-    must be thread-safe and must not block (queue them for the forwarders). ``clock`` is the
-    assembly clock (monotonic seconds; tests pass a fake one); ``time_ns`` stamps the result
-    spans (wall clock). The metrics go on ``metrics_registry`` (the service's), else on a
-    registry of the judge's own (``judging.metrics.registry``).
+    must be thread-safe and must not block (queue them for the forwarders). ``on_verdict``
+    receives ``(attributes, evaluated span, end time in ns)`` for every verdict, on the judge
+    thread, under the same rules (the evaluation sinks, :mod:`llmtap.service.sinks`).
+    ``clock`` is the assembly clock (monotonic seconds; tests pass a fake one); ``time_ns``
+    stamps the result spans (wall clock). The metrics go on ``metrics_registry`` (the
+    service's), else on a registry of the judge's own (``judging.metrics.registry``).
     """
 
     def __init__(
@@ -168,6 +170,7 @@ class Judging:
         *,
         evaluators: Mapping[str, Evaluator] | None = None,
         emit: Callable[[list[SpanData]], Any] | None = None,
+        on_verdict: Callable[[Mapping[str, Any], SpanData, int], Any] | None = None,
         metrics_registry: MetricsRegistry | None = None,
         logger_provider: Any = None,
         extract_input: ExtractInput | None = None,
@@ -193,6 +196,7 @@ class Judging:
         if self.review is None and config.review_queue:
             self.review = ReviewQueue(config.review_queue, max_bytes=int(config.review_max_bytes))
         self._emit = emit
+        self._on_verdict = on_verdict
         self._logger = (
             logger_provider.get_logger("llmtap.service.judging", __version__)
             if logger_provider is not None
@@ -583,6 +587,11 @@ class Judging:
                 self._emit([result])
             except Exception:
                 self._warn_once("emit", "judge: cannot emit a result span")
+        if self._on_verdict is not None:
+            try:
+                self._on_verdict(attrs, span, end_ns)
+            except Exception:
+                self._warn_once("on_verdict", "judge: cannot hand a verdict to the sinks")
         if self._logger is not None:
             try:
                 self._logger.emit(build_log_record(verdict, span, attrs, timestamp_ns=end_ns))
