@@ -195,13 +195,13 @@ class ServiceApp:
                 wait_s=self.service.feedback_wait_s,
                 registry=self.metrics,
             )
+        self._stage_failed = Once()
+        self._last_backpressure_log = 0.0
         self.evaluation_sinks = EvaluationSinks.from_config(
-            self.service.evaluation_sinks, self.metrics
+            self.service.evaluation_sinks, self.metrics, prepare=self._run_stages
         )
         if self.evaluation_sinks is not None:
             self.on_spans(self.evaluation_sinks.on_spans)  # user feedback
-        self._stage_failed = Once()
-        self._last_backpressure_log = 0.0
         self.grpc: GrpcReceiver | None = None
         self.http: HttpReceiver | None = None
         self.metrics_server: MetricsServer | None = None

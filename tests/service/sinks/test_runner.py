@@ -161,3 +161,22 @@ def test_a_sink_that_is_down_never_slows_the_judge(server: RecordingServer) -> N
     assert runner_.depth() == 200  # all queued, one being sent (and hanging)
     server.hold.set()
     sinks.close(5)
+
+
+def test_langfuse_resends_only_what_was_not_delivered(server: RecordingServer) -> None:
+    from llmtap.service.sinks.langfuse import LangfuseSink
+
+    server.script.extend([(200, {}), (503, {"Retry-After": "0"})])
+    metrics = SinkMetrics(MetricsRegistry())
+    client = LangfuseSink(
+        server.url, public_key="p", secret_key="s", environment=None, headers={}, timeout_s=5
+    )
+    sink = SinkRunner("lf", client, metrics)
+    sink.offer(verdicts(3))
+    assert sink.flush(10)
+    sink.close(2)
+    sent = [r.body["observationId"] for r in server.requests]
+    # the first was taken, the second refused for now and sent again, then the third
+    assert sent == [f"{i:016x}" for i in (1, 2, 2, 3)]
+    assert metrics.sent.value(sink="lf") == 3
+    assert metrics.failures.value(sink="lf") == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -13,8 +14,13 @@ import yaml
 import llmtap
 from llmtap.cli_serve import _judging
 from llmtap.config_file import ConfigError, load_config
+from llmtap.evals.base import Verdict
+from llmtap.evals.judge_config import JudgeConfig, JudgeRule
+from llmtap.pipeline.span import SpanData
+from llmtap.service.judging import Judging
 from support.recording_server import RecordingServer
 from support.running_service import (
+    EMAIL,
     grpc_exporter,
     metric_value,
     metrics_text,
@@ -145,3 +151,53 @@ def test_a_valid_file_builds_its_sinks(tmp_path: Path, server: RecordingServer) 
         }
     finally:
         app.stop(1)
+
+
+class Quoting:
+    """An evaluator of this test whose explanation quotes personal data it read."""
+
+    name = "quoting"
+    uses_model = True
+
+    async def evaluate(self, item: Any) -> Verdict:
+        return Verdict(
+            name=self.name,
+            score=0.0,
+            passed=False,
+            explanation=f"the answer leaks {EMAIL}",
+            judge_model="judge-mini",
+        )
+
+
+def test_a_verdicts_text_is_redacted_before_it_leaves(
+    tmp_path: Path, server: RecordingServer
+) -> None:
+    sink = {"sink": "phoenix", "endpoint": server.url}
+    with running_service(tmp_path, evaluation_sinks=[sink]) as app:
+        assert app.evaluation_sinks is not None
+        config = JudgeConfig(
+            rules=[JudgeRule(evaluator="quoting")], trace_idle_s=0.05, trace_max_wait_s=0.2
+        )
+        judging = Judging(
+            config,
+            evaluators={"quoting": Quoting()},
+            emit=app.submit,
+            on_verdict=app.evaluation_sinks.on_verdict,
+            metrics_registry=app.metrics,
+            tick_s=0.02,
+        )
+        judging.start()
+        app.on_stop(judging.stop)
+        span = SpanData(
+            name="chat gpt-4o-mini",
+            attributes={"gen_ai.operation.name": "chat"},
+            resource={"service.name": "support-bot"},
+            trace_id=0xABC,
+            span_id=0xDEF,
+            kind="CLIENT",
+        )
+        judging.on_spans([span])
+        (annotation,) = wait_until(lambda: annotations(server), 15, "the verdict")
+    assert annotation["annotator_kind"] == "LLM"
+    assert EMAIL not in annotation["result"]["explanation"]
+    assert "the answer leaks" in annotation["result"]["explanation"]

@@ -23,10 +23,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from llmtap.export.queue import DestinationQueue
+from llmtap.pipeline.span import SpanData
 from llmtap.service.metrics import MetricsRegistry
 from llmtap.service.sinks.http import SinkResult
 from llmtap.service.sinks.record import Evaluation, from_attributes, from_feedback_span
@@ -211,8 +212,14 @@ class SinkRunner:
 class EvaluationSinks:
     """Every configured sink; see the module documentation."""
 
-    def __init__(self, runners: Sequence[SinkRunner], registry: MetricsRegistry) -> None:
+    def __init__(
+        self,
+        runners: Sequence[SinkRunner],
+        registry: MetricsRegistry,
+        prepare: Callable[[SpanData], Any] | None = None,
+    ) -> None:
         self.runners = list(runners)
+        self._prepare = prepare
         registry.gauge_callback(
             "llmtap_service_evaluation_sink_queue_depth",
             "Evaluations waiting per evaluation sink",
@@ -222,9 +229,13 @@ class EvaluationSinks:
 
     @classmethod
     def from_config(
-        cls, entries: Sequence[Any], registry: MetricsRegistry
+        cls,
+        entries: Sequence[Any],
+        registry: MetricsRegistry,
+        prepare: Callable[[SpanData], Any] | None = None,
     ) -> EvaluationSinks | None:
-        """The sinks of ``service.evaluation_sinks`` (None without any); raises ``ValueError``."""
+        """The sinks of ``service.evaluation_sinks`` (None without any); raises ``ValueError``.
+        ``prepare`` runs the service's stages on a verdict's attributes (see :meth:`on_verdict`)."""
         if not entries:
             return None
         from llmtap.service.sinks.config import build_sinks
@@ -241,7 +252,7 @@ class EvaluationSinks:
             )
             for options, client in build_sinks(entries)
         ]
-        return cls(runners, registry)
+        return cls(runners, registry, prepare)
 
     def describe(self) -> dict[str, str]:
         return {r.name: f"{r.client.kind} {r.client.target}" for r in self.runners}
@@ -251,8 +262,18 @@ class EvaluationSinks:
             runner.offer(evaluations)
 
     def on_verdict(self, attributes: Mapping[str, Any], evaluated: Any, timestamp_ns: int) -> None:
-        """A verdict of the judge on ``evaluated`` (a span); never blocks, never raises."""
+        """A verdict of the judge on ``evaluated`` (a span); never blocks, never raises.
+
+        The attributes first go through ``prepare`` (the service's stages, redaction among
+        them) as the verdict's result span does before it is forwarded: an explanation may
+        quote the content it judged."""
         try:
+            if self._prepare is not None:
+                carrier = SpanData(
+                    name="evaluate", attributes=dict(attributes), resource=evaluated.resource
+                )
+                self._prepare(carrier)
+                attributes = carrier.attributes
             evaluation = from_attributes(
                 attributes,
                 trace_id=evaluated.trace_id,
