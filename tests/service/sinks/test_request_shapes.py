@@ -309,3 +309,15 @@ def test_sources_choose_the_verdicts_a_sink_gets(server: RecordingServer) -> Non
         )
         == 1
     )
+
+
+def test_phoenix_refuses_the_name_note_so_it_is_counted_not_sent(
+    server: RecordingServer,
+) -> None:
+    note = evaluation("rule", name="note", passed=True)
+    registry = send({"sink": "phoenix", "endpoint": server.url}, [note, VERDICTS[0]])
+    (request,) = server.requests
+    assert [a["name"] for a in request.body["data"]] == ["faithfulness"]
+    text = registry.render()
+    assert 'llmtap_service_evaluations_dropped_total{reason="rejected",sink="phoenix"} 1.0' in text
+    assert 'llmtap_service_evaluations_sent_total{sink="phoenix"} 1.0' in text

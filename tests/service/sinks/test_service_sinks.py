@@ -4,6 +4,7 @@ sink's server; ``service.evaluation_sinks`` problems name their key in ``llmtap.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 import llmtap
-from llmtap.cli_serve import _judging
+from llmtap.cli_serve import _describe, _judging
 from llmtap.config_file import ConfigError, load_config
 from llmtap.evals.base import Verdict
 from llmtap.evals.judge_config import JudgeConfig, JudgeRule
@@ -112,6 +113,7 @@ def test_config_problems_name_their_key(tmp_path: Path) -> None:
             {"sink": "langfuse", "region": "mars"},
             {"sink": "datadog_llmobs", "api_key": "k", "site": "ddog-gov.com"},
             {"endpoint": "http://x"},
+            {"sink": "phoenix", "name": "px", "sources": ["usr"], "batch_size": 0},
         ],
     )
     with pytest.raises(ConfigError) as err:
@@ -124,6 +126,9 @@ def test_config_problems_name_their_key(tmp_path: Path) -> None:
     assert "evaluation_sinks[1].region: expected one of eu, us, jp, hipaa" in text
     assert "evaluation_sinks[2].site: Datadog does not offer LLM Observability" in text
     assert "evaluation_sinks[3].sink: required; one of datadog_llmobs, langfuse, phoenix" in text
+    assert "evaluation_sinks[4].sources[0]: expected one of judge, rule, user, got 'usr'" in text
+    assert "(did you mean 'user'?)" in text
+    assert "evaluation_sinks[4].batch_size: expected a positive number, got 0" in text
     assert "sinks.yaml:" in text  # positions in the file
 
 
@@ -146,11 +151,13 @@ def test_a_valid_file_builds_its_sinks(tmp_path: Path, server: RecordingServer) 
     app = ServiceApp(cfg)
     try:
         assert app.evaluation_sinks is not None
-        assert app.evaluation_sinks.describe() == {
-            "px": f"phoenix span annotations {server.url}/v1/span_annotations"
-        }
+        out = io.StringIO()
+        _describe(app, out)  # what `llmtap serve` prints at start
     finally:
         app.stop(1)
+    assert f"evaluations to px: phoenix span annotations {server.url}/v1/span_annotations" in (
+        out.getvalue()
+    )
 
 
 class Quoting:
