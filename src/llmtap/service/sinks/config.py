@@ -41,7 +41,7 @@ def _required(hint: str) -> Any:
 class SinkOptions:
     """The keys every evaluation sink takes."""
 
-    sink: str = ""
+    sink: str = field(default="", metadata={"required": "phoenix, langfuse or datadog_llmobs"})
     """the kind of sink: phoenix, langfuse or datadog_llmobs"""
     name: str | None = None
     """the sink's name in logs and metrics (default: the sink)"""
