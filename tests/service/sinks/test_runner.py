@@ -180,3 +180,20 @@ def test_langfuse_resends_only_what_was_not_delivered(server: RecordingServer) -
     assert sent == [f"{i:016x}" for i in (1, 2, 2, 3)]
     assert metrics.sent.value(sink="lf") == 3
     assert metrics.failures.value(sink="lf") == 1
+
+
+def test_at_shutdown_only_what_was_not_delivered_is_counted(server: RecordingServer) -> None:
+    from llmtap.service.sinks.langfuse import LangfuseSink
+
+    server.status = 503  # after the first score, the backend is down
+    server.script.append((200, {}))
+    metrics = SinkMetrics(MetricsRegistry())
+    client = LangfuseSink(
+        server.url, public_key="p", secret_key="s", environment=None, headers={}, timeout_s=5
+    )
+    sink = SinkRunner("lf", client, metrics)
+    sink.offer(verdicts(3))
+    server.wait_for(2)
+    sink.close(0.5)
+    assert metrics.sent.value(sink="lf") == 1
+    assert metrics.dropped.value(sink="lf", reason="shutdown") == 2

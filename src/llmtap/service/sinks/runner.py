@@ -149,7 +149,11 @@ class SinkRunner:
             self._held = max(0, self._held - count)
 
     def _on_drop(self, _: str, count: int) -> None:
-        # the queue drops only while stopping: what was queued and not sent
+        # the queue drops only while stopping: what was queued and not sent; of a batch
+        # being retried, the part delivered already (Langfuse: one request each) is not lost
+        if self._pending is not None:
+            count -= min(self._progress, count)
+            self._pending, self._progress = None, 0
         self._m.drop(self.name, "shutdown", count)
 
     def _send(self, batch: Sequence[Evaluation]) -> bool:
