@@ -4,6 +4,10 @@ loadable and naming the SDK it declares in its dependencies."""
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
 from packaging.requirements import Requirement
@@ -23,3 +27,31 @@ def test_each_instrumentor_loads_and_instruments_its_distribution(entry: Instrum
     assert cls.__name__ == entry.class_name
     names = {Requirement(d).name for d in cls().instrumentation_dependencies()}
     assert names == {entry.distribution}
+
+
+@pytest.mark.parametrize("entry", INSTRUMENTATIONS, ids=lambda i: i.name)
+def test_each_module_is_the_one_its_distribution_installs(entry: Instrumentation) -> None:
+    top = entry.module.partition(".")[0]
+    assert entry.distribution in importlib.metadata.packages_distributions()[top]
+    assert importlib.util.find_spec(entry.module) is not None
+
+
+def test_configure_loads_no_adapter_for_an_sdk_that_is_not_installed() -> None:
+    # a subprocess where cohere cannot be found (sys.modules[name] = None hides it from
+    # find_spec and import alike), the other SDKs as installed
+    code = """
+import sys
+sys.modules["cohere"] = None
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import llmtap
+done = llmtap.configure(span_exporters=[InMemorySpanExporter()])
+names = {type(i).__name__ for i in done.instrumentors}
+print("cohere-adapter" if "llmtap.instrumentation.cohere" in sys.modules else "no-cohere-adapter")
+print("CohereInstrumentor" in names, "OpenAIInstrumentor" in names)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTAP_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["no-cohere-adapter", "False True"]

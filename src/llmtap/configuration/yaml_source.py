@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from llmtap.configuration.problems import ConfigError, Problem, join
 from llmtap.secret_names import is_secret_name
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = [
     "CONFIG_ENV",
@@ -98,6 +99,8 @@ def read_yaml(source: str, from_env: bool = False) -> tuple[Any, dict[str, int]]
         raise ConfigError(
             [Problem("", f"cannot be read: {exc.strerror}{origin}")], source
         ) from None
+    import yaml  # only with a file to read: configure() without one stays lighter
+
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -133,6 +136,8 @@ def read_yaml(source: str, from_env: bool = False) -> tuple[Any, dict[str, int]]
 
 def _index(node: yaml.Node, path: str, lines: dict[str, int], dups: list[Problem]) -> None:
     """Line numbers of every key path; duplicate keys (YAML would keep the last silently)."""
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:

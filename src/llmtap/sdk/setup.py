@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from llmtap import runtime
 from llmtap.config import Settings, use_settings
 from llmtap.instrumentation._invocation import Telemetry
-from llmtap.instrumentation.registry import INSTRUMENTATIONS, import_target
+from llmtap.instrumentation.registry import INSTRUMENTATIONS, import_target, installed
 from llmtap.pipeline.stages import build_stages
 from llmtap.sdk.build import build_destinations, build_sampler
 from llmtap.sdk.processor import PipelineProcessor, export_budget, exporter_queue
@@ -181,7 +181,9 @@ _THREADING = "opentelemetry.instrumentation.threading:ThreadingInstrumentor"
 
 def _instrument(settings: Settings, done: Configured, logger_provider: Any) -> list[Any]:
     found = []
-    for target in (*(i.target for i in INSTRUMENTATIONS), _THREADING):
+    # an SDK that is not installed is never imported: its adapters are not loaded either
+    targets = [i.target for i in INSTRUMENTATIONS if installed(i)]
+    for target in (*targets, _THREADING):
         try:
             instrumentor = import_target(target)()
         except (ImportError, AttributeError) as exc:
