@@ -11,7 +11,8 @@
 Receiving a request (:meth:`ServiceApp.ingest`): the bytes are parsed once by the C protobuf
 runtime (which validates them); spans with invalid ids are left out and reported as a
 partial success; each other span is checked against the stages' idempotency markers (a
-span an llmtap app already costed and redacted carries ``gen_ai.usage.cost`` and
+span an llmtap app already costed and redacted carries ``llmtap.cost.total`` (or
+``gen_ai.usage.cost``, from older llmtap apps and other SDKs) and
 ``llmtap.redaction.count``; the redaction mark counts only with a valid
 ``llmtap.redaction.seal`` or from a trusted sender, see :class:`ServiceConfig`): only
 spans a stage has work on are decoded into
@@ -97,7 +98,7 @@ _log = logging.getLogger("llmtap.service")
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
-_COST = semconv.USAGE_COST
+_COSTS = semconv.COST_TOTAL_NAMES
 _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
@@ -498,7 +499,9 @@ class ServiceApp:
                         if hook:
                             hook_spans.append(data)
                         row = usage_from_data(data.attributes) if count_usage else None
-                    elif count_usage and (_COST in attrs or _INPUT in attrs or _OUTPUT in attrs):
+                    elif count_usage and (
+                        _INPUT in attrs or _OUTPUT in attrs or any(k in attrs for k in _COSTS)
+                    ):
                         row = usage_from_wire(attrs)
                     else:
                         row = None

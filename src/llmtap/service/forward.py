@@ -48,6 +48,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from llmtap.export.queue import DestinationQueue
 from llmtap.export.retry_after import parse_retry_after
+from llmtap.pipeline.cost import cost_total
 from llmtap.service.spans import SpanItem, decode_items, encode_request, encode_requests
 from llmtap.service.wal import WriteAheadLog
 
@@ -379,7 +380,7 @@ class ConsoleForwarder:
                 for span in ss.spans:
                     attrs = attributes_of(span.attributes)
                     ms = max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e6
-                    cost = attrs.get("gen_ai.usage.cost")
+                    cost = cost_total(attrs)
                     extra = f" ${cost:.6f}" if isinstance(cost, float) else ""
                     lines.append(
                         f"{span.trace_id.hex()} {span.span_id.hex()} [{service}] {span.name} "
