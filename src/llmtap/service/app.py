@@ -231,7 +231,8 @@ class ServiceApp:
 
     def _build_destinations(self) -> list[Destination]:
         from llmtap.config_file import effective_service_name
-        from llmtap.export.presets import destination_name
+        from llmtap.export.presets import build_translator_for, destination_name
+        from llmtap.service.translate import request_translator
 
         exports = list(getattr(self.config, "export", None) or ())
         names = [destination_name(e, i) for i, e in enumerate(exports)]
@@ -245,6 +246,7 @@ class ServiceApp:
         out = []
         for name, export in zip(names, exports, strict=True):
             forwarder = build_forwarder(export, service_name)
+            translator = build_translator_for(export, service_name, name)
             out.append(
                 Destination(
                     name,
@@ -256,6 +258,7 @@ class ServiceApp:
                     counts=self._counts,
                     description=f"{export.preset}, {forwarder.kind} {forwarder.target}",
                     wal=self._wal(name),
+                    translate=request_translator(translator) if translator else None,
                 )
             )
         self._warn_orphan_queues(names)

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
@@ -467,6 +467,10 @@ class Destination:
     *best-effort* destination (``best_effort=True``) takes what fits and drops (and counts)
     the rest, so a slow backend of lesser importance never pushes back on senders.
 
+    With ``translate`` (the destination's translations,
+    :func:`llmtap.service.translate.request_translator`) each request is translated just
+    before it is sent; what is queued and written to disk stays as received.
+
     With a ``wal`` (:class:`~llmtap.service.wal.WriteAheadLog`) every span taken is written
     to disk before :meth:`offer` returns, what was not delivered at the last stop or crash
     is queued again first, and spans still queued at :meth:`close` stay on disk (``kept``)
@@ -486,8 +490,10 @@ class Destination:
         max_request_bytes: int = MAX_REQUEST_BYTES,
         description: str = "",
         wal: WriteAheadLog | None = None,
+        translate: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.name = name
+        self.translate = translate
         self.forwarder = forwarder
         self.capacity = max(1, capacity)
         self.max_bytes = max(1, max_bytes)
@@ -639,6 +645,8 @@ class Destination:
         return True
 
     def _send_request(self, payload: bytes, spans: int) -> SendResult:
+        if self.translate is not None:
+            payload = self.translate(payload)
         try:
             return self.forwarder.send(payload, spans)
         except Exception as exc:  # a forwarder bug must not kill the worker
