@@ -28,7 +28,7 @@ __all__ = ["COMPRESSIONS", "PRESETS", "PRESET_KEYS", "PROTOCOLS", "ExportConfig"
 PROTOCOLS = ("grpc", "http/protobuf")
 COMPRESSIONS = ("gzip", "none")
 _COMMON_KEYS = ("preset", "name", "timeout_s", "queue_size", "batch_size", "translate")
-#: keys each preset uses beyond preset, name, timeout_s, queue_size, batch_size
+#: keys each preset uses beyond preset, name, timeout_s, queue_size, batch_size, translate
 PRESET_KEYS: dict[str, frozenset[str]] = {name: preset_keys(name) for name in PRESETS}
 
 
