@@ -297,6 +297,20 @@ def test_the_translated_resource_is_one_object_per_resource() -> None:
     assert resource == {"service.name": "a"}  # the original is never changed
 
 
+def test_a_resource_no_translation_changes_stays_the_same_object() -> None:
+    span = chat()
+    resource = span.resource
+    translated(["langfuse"], span)
+    assert span.resource is resource
+
+
+def test_cost_alias_alone_does_not_look_for_inputs_and_outputs() -> None:
+    translator = build_translator(["cost_alias"])
+    assert translator is not None
+    translator.span(chat(parent=0))
+    assert translator.trace.input is None and translator.trace.trace_input is None
+
+
 def test_openinference_metadata_and_prompt_version() -> None:
     span = chat(
         **{

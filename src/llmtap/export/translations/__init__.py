@@ -54,7 +54,8 @@ class Translator:
         self.translations = list(translations)
         self.destination = destination
         self.trace = TraceIO()
-        self._resources: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        self._uses_io = any(t.uses_io for t in self.translations)
+        self._resources: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
         self._once = Once()
 
     @property
@@ -64,7 +65,8 @@ class Translator:
     def span(self, span: SpanData) -> None:
         """Translate ``span`` in place: its attributes must be a copy the caller owns; its
         ``resource`` is replaced (see :meth:`resource`), never mutated."""
-        self.trace.note(span)
+        if self._uses_io:
+            self.trace.note(span)
         for translation in self.translations:
             translation.span(span, self.trace)
         span.resource = self.resource(span.resource)
@@ -75,9 +77,11 @@ class Translator:
         cached = self._resources.get(id(attributes))
         if cached is not None and cached[0] is attributes:
             return cached[1]
-        out = dict(attributes)
+        changed = dict(attributes)
         for translation in self.translations:
-            translation.resource(out)
+            translation.resource(changed)
+        # unchanged: the resource object stays as it is
+        out = attributes if changed == attributes else changed
         if len(self._resources) >= 64:
             self._resources.clear()
         self._resources[id(attributes)] = (attributes, out)

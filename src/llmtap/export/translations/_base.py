@@ -24,6 +24,9 @@ class Translation:
     """One backend's reading of llmtap's spans; subclasses override what they change."""
 
     name = ""
+    #: reads the span's and the trace's input and output (``TraceIO``); False spares the
+    #: translator finding them
+    uses_io = False
 
     def span(self, span: SpanData, trace: TraceIO) -> None:
         """Change ``span.attributes`` (a copy owned by this destination) in place."""

@@ -39,6 +39,7 @@ _READ_ALREADY = (semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES)
 
 class Langfuse(Translation):
     name = NAME
+    uses_io = True
 
     def span(self, span: SpanData, trace: TraceIO) -> None:
         attrs = span.attributes

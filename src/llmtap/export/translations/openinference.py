@@ -96,6 +96,7 @@ def span_kind(span: SpanData) -> str:
 
 class OpenInference(Translation):
     name = NAME
+    uses_io = True
 
     def __init__(self, project: str | None = None, service_name: str | None = None) -> None:
         self.project = project

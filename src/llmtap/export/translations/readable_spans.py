@@ -28,16 +28,21 @@ class ReadableTranslator:
     def _one(self, span: ReadableSpan) -> ReadableSpan:
         data = to_span_data(span)
         self.translator.span(data)
-        return with_data(span, data, self._resource(span.resource, data.resource))
+        resource = self._resource(span.resource, data.resource)
+        if resource is not None:
+            data.resource = resource.attributes  # the same object: with_data keeps it
+        return with_data(span, data, resource)
 
     def _resource(self, original: Resource | None, attributes: object) -> Resource | None:
-        """One ``Resource`` per translated resource (spans of one resource stay together)."""
+        """One ``Resource`` per translated resource (spans of one resource stay together);
+        None when the resource is unchanged."""
         if original is None or attributes is original.attributes:
             return None
         cached = self._resources.get(id(attributes))
         if cached is None or cached[0] is not attributes:
             if len(self._resources) >= 64:
                 self._resources.clear()
-            cached = (attributes, Resource(attributes, original.schema_url))  # type: ignore[arg-type]
+            made = Resource(attributes, original.schema_url)  # type: ignore[arg-type]
+            cached = (attributes, made)
             self._resources[id(attributes)] = cached
         return cached[1]
