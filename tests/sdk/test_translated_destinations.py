@@ -6,11 +6,12 @@ translation) and the other one with llmtap's spans as they are."""
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from llmtap import semconv
 from llmtap.config_file import load_config
@@ -107,3 +108,50 @@ def test_project_names_the_phoenix_project(tmp_path) -> None:
         spans = phoenix.wait_for_spans(2)
     assert {s.resource["openinference.project.name"] for s in spans} == {"checkout"}
     assert {s.resource["service.name"] for s in spans} == {"support-bot"}
+
+
+def test_a_batch_sent_again_keeps_its_translation() -> None:
+    """The chat span went in an earlier batch; the root's batch fails (the backend is down)
+    and the queue sends the same batch again once it is back: the root still has the
+    trace's input and output."""
+    from llmtap.export.destination_config import ExportConfig
+    from llmtap.export.presets import build_exporter, build_translator_for
+    from llmtap.export.translations.readable_spans import ReadableTranslator
+    from llmtap.sdk.processor import exporter_queue
+
+    with OtlpReceiver() as first:
+        port = first.grpc_port
+        cfg = ExportConfig(
+            preset="otlp", endpoint=first.grpc_endpoint, timeout_s=1, translate=["openinference"]
+        )
+        translator = build_translator_for(cfg, "support-bot")
+        assert translator is not None
+        queue = exporter_queue(
+            "phoenix", build_exporter(cfg), translate=ReadableTranslator(translator)
+        )
+        sender = queue.sender  # type: ignore[attr-defined]
+        provider = TracerProvider(resource=Resource.create({"service.name": "support-bot"}))
+        ended: list = []
+        provider.add_span_processor(_Collect(ended))
+        _record(provider)
+        chat, root = ended
+        assert sender([chat])
+        first.wait_for_spans(1)
+    batch = [root]
+    assert not sender(batch)  # nobody listens
+    with OtlpReceiver(grpc_port=port) as second:
+        deadline = time.monotonic() + 15
+        while not sender(batch):  # as the queue retries a failed batch
+            assert time.monotonic() < deadline, "the backend never took the batch again"
+        (got,) = second.wait_for_spans(1)
+    queue.close(1)
+    assert got.attributes["input.value"] == MESSAGES
+    assert got.attributes["output.value"] == ANSWER
+
+
+class _Collect(SpanProcessor):
+    def __init__(self, into: list) -> None:
+        self.into = into
+
+    def on_end(self, span) -> None:
+        self.into.append(span)

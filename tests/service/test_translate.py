@@ -133,3 +133,21 @@ def test_queued_items_stay_untranslated() -> None:
         "service.name": "raw",
         "openinference.project.name": "raw",
     }
+
+
+def test_a_retried_request_keeps_its_translation(tmp_path) -> None:
+    """The children went in an earlier request; the root's request fails once and is sent
+    again: it still carries the trace's input and output."""
+    chat, root = _trace()
+    with OtlpReceiver() as phoenix:
+        exports = [{"preset": "phoenix", "endpoint": phoenix.http_url("traces")}]
+        with running_service(tmp_path, exports) as app:
+            grpc_call(app, span_request([chat]).SerializeToString())
+            phoenix.wait_for_spans(1)
+            phoenix.fail_next(1)  # 503: retried
+            grpc_call(app, span_request([root]).SerializeToString())
+            spans = {s.name: s for s in phoenix.wait_for_spans(2)}
+    assert len(phoenix.requests()) == 2  # the failed call is not kept
+    attrs = spans["invoke_workflow answer"].attributes
+    assert attrs["input.value"] == MESSAGES
+    assert attrs["output.value"] == ANSWER

@@ -117,14 +117,28 @@ class _Sender:
         self.exporter = exporter
         self.translate = translate
         self._forked = False
+        # the last batch and its translation: a batch retried is not translated again
+        # (the translations' trace memory has moved on by then)
+        self._translated: tuple[Sequence[ReadableSpan], Sequence[ReadableSpan]] | None = None
 
     def __call__(self, batch: Sequence[ReadableSpan]) -> bool:
         if self._forked:  # first export in a forked child (never in one that sends nothing)
             self._forked = False
             _reset_connections(self.exporter)
-        if self.translate is not None:
-            batch = self.translate(batch)
-        return self.exporter.export(batch) is SpanExportResult.SUCCESS
+        if self.translate is None:
+            return self.exporter.export(batch) is SpanExportResult.SUCCESS
+        sent = self.exporter.export(self._translate(batch)) is SpanExportResult.SUCCESS
+        if sent:
+            self._translated = None
+        return sent
+
+    def _translate(self, batch: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        last = self._translated
+        if last is not None and last[0] is batch:
+            return last[1]
+        out = self.translate(batch)  # type: ignore[misc]
+        self._translated = (batch, out)
+        return out
 
     def after_fork(self) -> None:
         self._forked = True

@@ -494,6 +494,8 @@ class Destination:
     ) -> None:
         self.name = name
         self.translate = translate
+        # the last request and its translation: a request retried is not translated again
+        self._translated: tuple[bytes, bytes] | None = None
         self.forwarder = forwarder
         self.capacity = max(1, capacity)
         self.max_bytes = max(1, max_bytes)
@@ -645,13 +647,27 @@ class Destination:
         return True
 
     def _send_request(self, payload: bytes, spans: int) -> SendResult:
-        if self.translate is not None:
-            payload = self.translate(payload)
+        if self.translate is None:
+            return self._forward(payload, spans)
+        result = self._forward(self._translate(payload), spans)
+        if not result.retry:
+            self._translated = None
+        return result
+
+    def _forward(self, payload: bytes, spans: int) -> SendResult:
         try:
             return self.forwarder.send(payload, spans)
         except Exception as exc:  # a forwarder bug must not kill the worker
             _log.debug("forwarding to %s failed", self.name, exc_info=True)
             return SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
+
+    def _translate(self, payload: bytes) -> bytes:
+        last = self._translated
+        if last is not None and last[0] == payload:
+            return last[1]
+        out = self.translate(payload)  # type: ignore[misc]
+        self._translated = (payload, out)
+        return out
 
     def _retry_later(self, result: SendResult, spans: int) -> None:
         self._counts.send_failed(self.name)
