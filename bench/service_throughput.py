@@ -19,7 +19,7 @@ divided by wall time (on a small machine the three processes share the cores).
 Workloads: spans of ~1 KB and ~8 KB (GenAI chat spans; the size is mostly message content)
 
 - ``from llmtap apps``: already costed and redacted by an llmtap SDK (they carry
-  ``gen_ai.usage.cost``, ``llmtap.redaction.count`` and a valid ``llmtap.redaction.seal``
+  ``llmtap.cost.total``, ``llmtap.redaction.count`` and a valid ``llmtap.redaction.seal``
   under the key the service has in ``LLMTAP_REDACTION_KEY``): the stages have nothing to
   do, the service only checks each seal;
   once with the default ``service.usage_metrics`` (cost and tokens by model and feature
@@ -144,7 +144,7 @@ def make_request(size: int, kind: str, seed: int, n: int = SPANS_PER_REQUEST) ->
             cost = round(tin * 1.5e-7 + tout * 6e-7, 12)
             attrs.update(
                 {
-                    "gen_ai.usage.cost": cost,
+                    "llmtap.cost.total": cost,
                     "llmtap.cost.input": round(tin * 1.5e-7, 12),
                     "llmtap.cost.output": round(tout * 6e-7, 12),
                     "llmtap.cost.currency": "USD",

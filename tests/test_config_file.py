@@ -408,7 +408,7 @@ def test_missing_required_key(write):
             "{preset: jaeger, path: x.jsonl}",
             "export[0].path: export preset 'jaeger' does not use path (it takes compression, "
             "endpoint, headers, insecure, protocol; every preset takes preset, name, timeout_s, "
-            "queue_size, batch_size)",
+            "queue_size, batch_size, translate)",
         ),
         (
             "{preset: console, endpoint: 'http://x'}",

@@ -698,7 +698,7 @@ def test_emitted_metrics_follow_the_registry(emitted: Emitted) -> None:
 
 #: what the runs above must have produced, so that the checks are not vacuous
 EXPECTED_ATTRIBUTES = {
-    "gen_ai.usage.cost",
+    "llmtap.cost.total",
     "llmtap.feature",
     "llmtap.prompt.version",
     "llmtap.metadata.tenant",

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from llmtap import semconv
 from llmtap.pipeline.cost import (
-    COST_TOTAL,
+    COST_TOTAL_NAMES,
     COST_UNKNOWN_MODEL,
     PRICING_FILE_ENV,
     PricingConfig,
@@ -481,7 +481,7 @@ def _price_state(resolver: PriceResolver, attrs: Mapping[str, Any]) -> Any:
     ]
     if not models:
         return None
-    if COST_TOTAL in attrs:
+    if any(key in attrs for key in COST_TOTAL_NAMES):
         return "priced"
     provider = attrs.get(semconv.PROVIDER)
     provider = provider if isinstance(provider, str) else None

@@ -258,10 +258,11 @@ def render() -> str:
         "",
         "The destinations a `preset:` of `export[]` may name, each with the keys it takes "
         "beside those every preset takes (`preset`, `name`, `timeout_s`, `queue_size`, "
-        "`batch_size`).",
+        "`batch_size`, `translate`).",
         "",
     ]
     lines += factories(DESTINATIONS)
+    lines += translations()
     lines += sink_sections()
     return "\n".join(lines).rstrip() + "\n"
 
@@ -285,3 +286,27 @@ def sink_sections() -> list[str]:
         own = [r for r in rows[2:] if r.split("`")[1] not in common]
         lines += [f"### `{name}`", "", factory.description + ".", "", *rows[:2], *own, ""]
     return lines
+
+
+def translations() -> list[str]:
+    """The section of export translations: each name, what it does, the presets it is the
+    default of."""
+    from llmtap.export.presets import PRESETS, default_translations
+    from llmtap.export.translations import TRANSLATIONS
+
+    lines = [
+        "## Export translations",
+        "",
+        "The names `translate:` of `export[]` may list: what the destination's copy of each "
+        "span gets, for what its backend reads best (the other destinations get the spans "
+        "as they are). A destination without `translate:` gets its preset's default; "
+        "`translate: []` turns it off.",
+        "",
+        "| name | what it does | default of |",
+        "|---|---|---|",
+    ]
+    for name in TRANSLATIONS:
+        presets = [p for p in PRESETS if name in default_translations(p)]
+        default = ", ".join(f"`{p}`" for p in presets) or "none"
+        lines.append(f"| `{name}` | {_cell(TRANSLATIONS[name].description)} | {default} |")
+    return [*lines, ""]

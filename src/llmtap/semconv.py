@@ -120,8 +120,13 @@ LLMTAP_EVALUATION_SOURCE: Final = "llmtap.evaluation.source"
 LLMTAP_EVALUATION_PASSED: Final = "llmtap.evaluation.passed"
 LLMTAP_FEEDBACK_LABEL: Final = "llmtap.feedback.label"
 LLMTAP_FEEDBACK_RESOLVED: Final = "llmtap.feedback.resolved"
-# Cost (gen_ai.usage.cost is the name Langfuse and OpenLIT read; not in semconv v1.41)
+# Cost: the total is llmtap.cost.total. gen_ai.usage.cost (not in semconv v1.41) is the name
+# older llmtap apps, OpenLIT and other SDKs put it under: read on input as a total, and
+# written only at export, for destinations that read it (the cost_alias translation)
+LLMTAP_COST_TOTAL: Final = "llmtap.cost.total"
 USAGE_COST: Final = "gen_ai.usage.cost"
+#: the names a span's cost total may have, the preferred one first
+COST_TOTAL_NAMES: Final = (LLMTAP_COST_TOTAL, USAGE_COST)
 LLMTAP_COST_INPUT: Final = "llmtap.cost.input"
 LLMTAP_COST_CACHED_INPUT: Final = "llmtap.cost.cached_input"
 LLMTAP_COST_CACHE_WRITE: Final = "llmtap.cost.cache_write"
@@ -142,7 +147,8 @@ LLMTAP_REDACTION_SEAL: Final = "llmtap.redaction.seal"
 # values replaced unscanned because they were over the redaction budget (size or time)
 LLMTAP_REDACTION_OVER_BUDGET: Final = "llmtap.redaction.over_budget"
 LLMTAP_REDACTION_TYPE_PREFIX: Final = "llmtap.redaction."
-# gen_ai.* names outside the v1.41 registry that llmtap emits on purpose
+# gen_ai.* names outside the v1.41 registry that llmtap reads, and writes only when a
+# destination asks for them (export translations)
 GEN_AI_EXTENSIONS: Final = frozenset({USAGE_COST})
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"

@@ -45,7 +45,7 @@ def _send(jaeger_grpc: str, path: Path) -> None:
             ):
                 chat.set_attributes({
                     semconv.OPERATION: "chat", semconv.LLMTAP_PROMPT_VERSION: version,
-                    semconv.USAGE_COST: cost + i * 1e-6, semconv.USAGE_INPUT_TOKENS: 40 + i,
+                    semconv.LLMTAP_COST_TOTAL: cost + i * 1e-6, semconv.USAGE_INPUT_TOKENS: 40 + i,
                     semconv.USAGE_OUTPUT_TOKENS: 12,
                 })  # fmt: skip
                 if version == "v2" and i == 3:

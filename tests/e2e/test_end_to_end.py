@@ -206,7 +206,7 @@ def test_app_to_collector_to_service_to_jaeger(
     assert (
         chat.tags["gen_ai.usage.input_tokens"] > 0 and chat.tags["gen_ai.usage.output_tokens"] > 0
     )
-    assert chat.tags["gen_ai.usage.cost"] > 0
+    assert chat.tags["llmtap.cost.total"] > 0
     assert chat.tags["llmtap.feature"] == "support"
     assert "gen_ai.input.messages" in chat.tags and "gen_ai.output.messages" in chat.tags
 

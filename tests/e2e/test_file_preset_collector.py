@@ -248,7 +248,7 @@ def test_file_preset_lines_read_by_a_collector_into_jaeger(
     tags = {t["key"]: t["value"] for t in chat["tags"]}
     assert tags["gen_ai.response.id"] == said["response_id"]
     assert tags["span.kind"] == "client"
-    assert tags["gen_ai.usage.cost"] > 0
+    assert tags["llmtap.cost.total"] > 0
 
     raw = json.loads(http_get(jaeger.url("query", f"/api/traces/{said['trace_id']}"))[1])
     (process,) = {json.dumps(p, sort_keys=True) for p in raw["data"][0]["processes"].values()}

@@ -65,7 +65,7 @@ class Spans:
         self.trace += 1
         attrs: dict[str, Any] = {
             semconv.OPERATION: "chat", semconv.REQUEST_MODEL: model,
-            semconv.USAGE_COST: cost, semconv.USAGE_INPUT_TOKENS: tokens - 10,
+            semconv.LLMTAP_COST_TOTAL: cost, semconv.USAGE_INPUT_TOKENS: tokens - 10,
             semconv.USAGE_OUTPUT_TOKENS: 10,
         }  # fmt: skip
         if version is not None:
@@ -195,7 +195,7 @@ def _write_spans(path: Path) -> None:
             chat = tracer.start_span("chat gpt-4o-mini", start_time=start)
             chat.set_attributes({
                 semconv.OPERATION: "chat", semconv.LLMTAP_PROMPT_VERSION: version,
-                semconv.USAGE_COST: 0.001, semconv.USAGE_INPUT_TOKENS: 50,
+                semconv.LLMTAP_COST_TOTAL: 0.001, semconv.USAGE_INPUT_TOKENS: 50,
                 semconv.USAGE_OUTPUT_TOKENS: 10,
             })  # fmt: skip
             if i == 0 and version == "2":

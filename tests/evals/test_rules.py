@@ -204,13 +204,17 @@ async def test_latency_budget() -> None:
 
 async def test_cost_budget() -> None:
     spec = {"evaluator": "cost_budget", "max_usd": 0.01}
-    cheap = EvalInput(span=span(**{"gen_ai.usage.cost": 0.0004}))
+    cheap = EvalInput(span=span(**{"llmtap.cost.total": 0.0004}))
     assert outcome(await run(spec, cheap)) == (True, 0.0004, "within_budget")
-    dear = EvalInput(span=span(**{"gen_ai.usage.cost": 0.25}))
+    dear = EvalInput(span=span(**{"llmtap.cost.total": 0.25}))
     assert outcome(await run(spec, dear)) == (False, 0.25, "over_budget")
+    # the name older llmtap apps and other SDKs give the total
+    legacy = EvalInput(span=span(**{"gen_ai.usage.cost": 0.25}))
+    assert outcome(await run(spec, legacy)) == (False, 0.25, "over_budget")
     unpriced = EvalInput(span=span(**{"llmtap.cost.unknown_model": True}))
-    assert (await run(spec, unpriced)).error_type == "missing_input"
-    trace = [span(**{"gen_ai.usage.cost": 0.006}), span(**{"gen_ai.usage.cost": 0.006}), span()]
+    missing = await run(spec, unpriced)
+    assert missing.error_type == "missing_input"
+    trace = [span(**{"llmtap.cost.total": 0.006}), span(**{"gen_ai.usage.cost": 0.006}), span()]
     v = await run({**spec, "scope": "trace"}, EvalInput(span=trace[0], trace=trace))
     assert outcome(v) == (False, 0.012, "over_budget")
 

@@ -37,7 +37,7 @@ def span(name: str, **attrs: object) -> SpanData:
 
 
 def test_cost_on_a_span() -> None:
-    line = describe(span("chat gpt-4o-mini", **{semconv.USAGE_COST: 1.86e-05}))
+    line = describe(span("chat gpt-4o-mini", **{semconv.LLMTAP_COST_TOTAL: 1.86e-05}))
     assert "cost=$0.0000186" in line
 
 

@@ -47,7 +47,7 @@ def _spans(path: Path | None = None) -> list[Any]:
         attributes={
             semconv.REQUEST_MODEL: "gpt-4o-mini",
             semconv.USAGE_INPUT_TOKENS: 56,
-            semconv.USAGE_COST: 1.86e-05,
+            semconv.LLMTAP_COST_TOTAL: 1.86e-05,
             semconv.RESPONSE_FINISH_REASONS: ("stop",),
         },
         links=[Link(root.get_span_context(), {"why": "same trace"})],
@@ -98,7 +98,7 @@ def test_the_written_line_is_otlp_json(tmp_path: Path) -> None:
     # 64-bit integers as decimal strings (protobuf's JSON mapping, which OTLP keeps)
     attrs = {a["key"]: a["value"] for a in chat["attributes"]}
     assert attrs[semconv.USAGE_INPUT_TOKENS] == {"intValue": "56"}
-    assert attrs[semconv.USAGE_COST] == {"doubleValue": 1.86e-05}
+    assert attrs[semconv.LLMTAP_COST_TOTAL] == {"doubleValue": 1.86e-05}
     assert chat["startTimeUnixNano"] == str(sdk["chat gpt-4o-mini"].start_time)
 
 

@@ -576,9 +576,9 @@ def test_rerank_search_units_and_cost(
     CostStage(meter_provider=MeterProvider()).apply(data)
     if total is None:
         assert data.attributes[semconv.LLMTAP_COST_UNKNOWN_MODEL] is True
-        assert semconv.USAGE_COST not in data.attributes
+        assert semconv.LLMTAP_COST_TOTAL not in data.attributes
     else:
-        assert data.attributes[semconv.USAGE_COST] == pytest.approx(total, abs=1e-12)
+        assert data.attributes[semconv.LLMTAP_COST_TOTAL] == pytest.approx(total, abs=1e-12)
         assert data.attributes[semconv.LLMTAP_COST_PRICE_MODEL] == "rerank-v3.5"
 
 

@@ -577,7 +577,7 @@ def test_cost_is_zero_and_marked_local(instrumented, client, span_exporter):
     span = only_span(span_exporter)
     priced = SpanData(name=span.name, attributes=dict(span.attributes))
     CostStage(meter_provider=MeterProvider()).apply(priced)
-    assert priced.attributes["gen_ai.usage.cost"] == 0.0
+    assert priced.attributes["llmtap.cost.total"] == 0.0
     assert priced.attributes["llmtap.cost.price_source"] == "local"
     assert "llmtap.cost.unknown_model" not in priced.attributes
     prices = {MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}}
@@ -586,7 +586,7 @@ def test_cost_is_zero_and_marked_local(instrumented, client, span_exporter):
     tokens = (
         span.attributes[semconv.USAGE_INPUT_TOKENS] + span.attributes[semconv.USAGE_OUTPUT_TOKENS]
     )
-    assert configured.attributes["gen_ai.usage.cost"] == pytest.approx(tokens * 1e-6)
+    assert configured.attributes["llmtap.cost.total"] == pytest.approx(tokens * 1e-6)
     assert configured.attributes["llmtap.cost.price_source"] == "override"
 
 

@@ -462,13 +462,13 @@ def test_the_pipeline_costs_and_redacts_pydantic_ais_spans(
     assert tree(spans) == RUN_TREE
     run, ask, tool, answer = spans
     for chat in (ask, answer):
-        cost = chat.attributes[semconv.USAGE_COST]
+        cost = chat.attributes[semconv.LLMTAP_COST_TOTAL]
         assert cost > 0
         assert chat.attributes[semconv.LLMTAP_COST_PRICE_MODEL] == MODEL
         assert chat.attributes[semconv.LLMTAP_COST_CURRENCY] == "USD"
     # the run's usage is aggregated_usage.*: not costed a second time
-    assert semconv.USAGE_COST not in run.attributes
-    assert semconv.USAGE_COST not in tool.attributes
+    assert semconv.LLMTAP_COST_TOTAL not in run.attributes
+    assert semconv.LLMTAP_COST_TOTAL not in tool.attributes
     # the e-mail in the question, in PydanticAI's own attributes too
     assert EMAIL not in _all_text(spans)
     assert EMAIL.split("@")[0] not in _all_text(spans)

@@ -272,7 +272,7 @@ def test_rerank_is_priced_per_input_token(
     CostStage(meter_provider=MeterProvider()).apply(data)
     # together_ai/Salesforce/Llama-Rank-V1: 1e-7 per input token
     expected = result.usage.prompt_tokens * 1e-7
-    assert data.attributes[semconv.USAGE_COST] == pytest.approx(expected, abs=1e-12)
+    assert data.attributes[semconv.LLMTAP_COST_TOTAL] == pytest.approx(expected, abs=1e-12)
     assert data.attributes[semconv.LLMTAP_COST_PRICE_MODEL] == f"together_ai/{RERANK_MODEL}"
 
 

@@ -575,12 +575,40 @@ def test_applying_twice_is_applying_once(stage, reader):
     assert sum(points(reader, cost.METRIC_UNPRICED).values()) == 1
 
 
-def test_a_span_costed_elsewhere_is_left_alone(stage, reader):
-    span = genai("gpt-4o", input=1000, output=500, **{COST_TOTAL: 0.5})
+@pytest.mark.parametrize("name", [COST_TOTAL, semconv.USAGE_COST])
+def test_a_span_costed_elsewhere_is_left_alone(stage, reader, name):
+    """llmtap.cost.total, or gen_ai.usage.cost from an older llmtap app or another SDK."""
+    span = genai("gpt-4o", input=1000, output=500, **{name: 0.5})
     before = dict(span.attributes)
     stage.apply(span)
     assert span.attributes == before
     assert points(reader, cost.METRIC_COST) == {}
+    assert cost.cost_total(span.attributes) == 0.5
+
+
+def test_the_total_has_the_registered_name_only(stage):
+    span = genai("gpt-4o", input=1000, output=500)
+    stage.apply(span)
+    assert COST_TOTAL == "llmtap.cost.total" and span.attributes[COST_TOTAL] > 0
+    assert semconv.USAGE_COST not in span.attributes
+
+
+def test_either_total_marks_a_span_costed():
+    from llmtap.service.stage_skip import needs_stages
+
+    needs = needs_stages([cost.CostStage(meter_provider=MeterProvider())])
+    usage = {semconv.USAGE_INPUT_TOKENS: 10}
+    assert needs(usage)
+    assert not needs({**usage, COST_TOTAL: 0.1})
+    assert not needs({**usage, semconv.USAGE_COST: 0.1})
+
+
+def test_cost_total_prefers_the_registered_name():
+    assert cost.cost_total({COST_TOTAL: 0.2, semconv.USAGE_COST: 0.3}) == 0.2
+    assert cost.cost_total({semconv.USAGE_COST: "0.3"}) == 0.3
+    assert cost.cost_total({COST_TOTAL: "n/a", semconv.USAGE_COST: 0.3}) == 0.3
+    assert cost.cost_total({COST_TOTAL: True}) is None
+    assert cost.cost_total({}) is None
 
 
 @pytest.mark.parametrize(

@@ -383,6 +383,7 @@ def test_unpriced_lists_models_without_a_price_in_a_span_file(capsys, tmp_path):
         path,
         [
             usage("gpt-4o", **{COST_TOTAL: 0.0001}),
+            usage("acme-old", "acme", **{semconv.USAGE_COST: 0.0001}),  # an older app's name
             usage("acme-llm-9", "acme", **{COST_UNKNOWN_MODEL: True}),
             usage("acme-llm-9", "acme", **{COST_UNKNOWN_MODEL: True}),
             usage("my-model"),
@@ -392,7 +393,7 @@ def test_unpriced_lists_models_without_a_price_in_a_span_file(capsys, tmp_path):
     )
     code, out, _ = run(capsys, "unpriced", "--spans", str(path))
     assert code == 0
-    assert f"2 models without a price in {path} (5 GenAI spans):" in out
+    assert f"2 models without a price in {path} (6 GenAI spans):" in out
     lines = out.splitlines()
     assert lines[2].split() == ["2", "acme", "acme-llm-9"]
     assert lines[3].split() == ["1", "openai", "my-model"]
@@ -401,7 +402,7 @@ def test_unpriced_lists_models_without_a_price_in_a_span_file(capsys, tmp_path):
     code, out, _ = run(capsys, "unpriced", "--spans", str(path), "--prices", prices, "--json")
     report = json.loads(out)
     assert report["unpriced"] == [{"provider": "openai", "model": "my-model", "spans": 1}]
-    assert report["now_priced"] == 2 and report["genai_spans"] == 5
+    assert report["now_priced"] == 2 and report["genai_spans"] == 6
 
 
 def test_unpriced_counts_rerank_spans_billed_in_search_units(capsys, tmp_path):

@@ -85,7 +85,7 @@ def test_config_file_drives_pipeline_and_fan_out(tmp_path, devserver):
             assert sorted(s.attributes["gen_ai.response.id"] for s in spans) == sorted(ids)
             for span in spans:
                 assert span.resource["service.name"] == "support-bot"
-                assert span.attributes["gen_ai.usage.cost"] > 0
+                assert span.attributes["llmtap.cost.total"] > 0
                 assert span.attributes["llmtap.cost.currency"] == "USD"
                 messages = json.loads(span.attributes["gen_ai.input.messages"])
                 text = messages[0]["parts"][0]["content"]

@@ -24,7 +24,7 @@ CALL = {
     "gen_ai.request.model": "gpt-4o-mini",
     "gen_ai.usage.input_tokens": 1000,
     "gen_ai.usage.output_tokens": 200,
-    "gen_ai.usage.cost": 0.5,
+    "llmtap.cost.total": 0.5,
     "llmtap.redaction.count": 0,  # already processed upstream: the wire path
     "llmtap.feature": "support",
 }

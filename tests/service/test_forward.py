@@ -362,7 +362,7 @@ def test_conversion_keeps_every_value_and_writes_back_only_changes() -> None:
 def test_file_and_console_forwarders(tmp_path: Path) -> None:
     group = group_for({"service.name": "f"}, "scope")
     items = [item(group, from_span_data(SpanData(
-        name=f"s{i}", attributes={"gen_ai.usage.cost": 0.001}, trace_id=1, span_id=i + 1,
+        name=f"s{i}", attributes={"llmtap.cost.total": 0.001}, trace_id=1, span_id=i + 1,
         start_ns=0, end_ns=1_500_000,
     )).SerializeToString()) for i in range(2)]  # fmt: skip
     body = encode_request(items)

@@ -120,7 +120,8 @@ def test_real_exporters_reach_every_backend_once_costed_and_redacted(
         names = {s.name: s for s in spans.values()}
         chat, root, done = names["chat a"], names["workflow a"], names["costed a"]
         # cost added by the service's cost stage
-        assert chat.attributes["gen_ai.usage.cost"] == pytest.approx(1000 * 1.5e-7 + 200 * 6e-7)
+        assert chat.attributes["llmtap.cost.total"] == pytest.approx(1000 * 1.5e-7 + 200 * 6e-7)
+        assert "gen_ai.usage.cost" not in chat.attributes  # unregistered: not by default
         assert chat.attributes["llmtap.cost.price_model"].startswith("gpt-4o-mini")
         # PII redacted: plain attribute, message JSON, event attribute, status message
         assert root.attributes["app.note"] == "call me back at <EMAIL>"
@@ -130,7 +131,8 @@ def test_real_exporters_reach_every_backend_once_costed_and_redacted(
         assert chat.status_code == "ERROR" and chat.status_message == "quota for <EMAIL>"
         assert chat.attributes["llmtap.redaction.email"] == 3
         assert EMAIL not in json.dumps([s.attributes for s in spans.values()])
-        # already costed and redacted upstream: not touched
+        # already costed (under the name older llmtap apps used) and redacted upstream:
+        # not touched
         assert done.attributes["gen_ai.usage.cost"] == 0.5
         assert "llmtap.cost.price_model" not in done.attributes
         assert done.attributes["app.kept"] == "left as the app sent it"
@@ -396,6 +398,7 @@ def test_health_and_metrics_endpoints(tmp_path: Path) -> None:
 
 def test_cost_and_token_metrics_by_model_and_feature(tmp_path: Path) -> None:
     spans = simple_spans(2, seed=9, **CHAT)
+    # costed upstream under the name older llmtap apps and other SDKs use: counted as well
     spans[1]["attributes"].update({"gen_ai.usage.cost": 0.25, "llmtap.redaction.count": 0})
     with running_service(tmp_path) as app:
         grpc_call(app, span_request(spans).SerializeToString())

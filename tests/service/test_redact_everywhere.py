@@ -138,7 +138,7 @@ CALL = {
     "gen_ai.operation.name": "chat",
     "gen_ai.request.model": "gpt-4o-mini",
     "gen_ai.usage.input_tokens": 10,
-    "gen_ai.usage.cost": 0.5,
+    "llmtap.cost.total": 0.5,
     "llmtap.feature": "support",
 }
 

@@ -16,6 +16,7 @@ import yaml
 
 from llmtap import semconv
 from llmtap.export.console import format_usd
+from llmtap.pipeline.cost import cost_total
 from llmtap.pipeline.span import SpanData
 
 RULES: list[dict[str, Any]] = [
@@ -137,7 +138,7 @@ class DemoService:
 
 def summary(spans: Sequence[SpanData]) -> list[str]:
     """Totals under the trees: cost, tokens, redactions, verdicts per evaluation."""
-    cost = sum(float(s.attributes.get(semconv.USAGE_COST) or 0) for s in spans)
+    cost = sum(cost_total(s.attributes) or 0.0 for s in spans)
     tokens = sum(
         int(s.attributes.get(k) or 0)
         for s in spans

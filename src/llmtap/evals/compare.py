@@ -16,8 +16,8 @@ Metrics of a group:
   ``llmtap.feedback.label`` is ``negative``;
 - ``error rate``: model-call spans (``gen_ai.operation.name`` chat, text_completion,
   generate_content) with an error status or ``error.type``;
-- ``cost per call`` (``gen_ai.usage.cost``), ``tokens per call`` (input + output), and
-  ``latency p50``/``p95`` of the model-call spans' durations.
+- ``cost per call`` (``llmtap.cost.total``, else ``gen_ai.usage.cost``), ``tokens per
+  call`` (input + output), and ``latency p50``/``p95`` of the model-call spans' durations.
 
 Intervals are 95%: Wilson score intervals for a rate, Newcombe's hybrid score interval
 (from the two Wilson intervals) for the difference of two rates; for means and percentiles
@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmtap import semconv
+from llmtap.pipeline.cost import cost_total
 from llmtap.pipeline.span import SpanData
 
 __all__ = [
@@ -81,8 +82,7 @@ class Group:
     feedback: list[bool] = field(default_factory=list)  # True: negative
 
     def costs(self) -> list[float]:
-        return [v for s in self.calls if (v := _number(s.attributes.get(semconv.USAGE_COST)))
-                is not None]  # fmt: skip
+        return [v for s in self.calls if (v := cost_total(s.attributes)) is not None]
 
     def tokens(self) -> list[float]:
         out = []

@@ -21,7 +21,7 @@ refusal                no refusal (``expect_refusal: true``:        1 refusal / 
 truncation             the model did not stop at a length limit     1 truncated / 0 complete
 pii                    no PII or secret detected                    number of findings
 latency_budget         duration ≤ ``max_s``                         the duration in seconds
-cost_budget            ``gen_ai.usage.cost`` ≤ ``max_usd``          the cost in USD
+cost_budget            ``llmtap.cost.total`` ≤ ``max_usd``          the cost in USD
 lexical_groundedness   score ≥ ``threshold``                        0..1 token overlap
 fact_consistency       score ≥ ``threshold`` (default 1: no         share of sentences
                        unsupported name/number/date, no negation    without a finding
@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -47,6 +46,7 @@ from typing import Any
 from llmtap import semconv
 from llmtap.evals.base import EvalInput, Verdict
 from llmtap.evals.extract import field_text, resolve_field
+from llmtap.pipeline.cost import cost_total
 
 __all__ = [
     "DEFAULT_REFUSAL_PHRASES",
@@ -513,22 +513,11 @@ class LatencyBudgetEvaluator(RuleEvaluator):
         )
 
 
-def _cost(attrs: Mapping[str, Any]) -> float | None:
-    value = attrs.get(semconv.USAGE_COST)
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 class CostBudgetEvaluator(RuleEvaluator):
-    """Passes when ``gen_ai.usage.cost`` is at most ``max_usd`` (``scope="trace"``: the sum
-    over the trace's spans). The score is the cost. A span without a cost (an unpriced
-    model) gives ``missing_input``."""
+    """Passes when the cost (``llmtap.cost.total``, else ``gen_ai.usage.cost`` of spans from
+    older llmtap apps and other SDKs) is at most ``max_usd`` (``scope="trace"``: the sum over
+    the trace's spans). The score is the cost. A span without a cost (an unpriced model)
+    gives ``missing_input``."""
 
     def __init__(self, name: str, max_usd: float, *, scope: str = "span") -> None:
         super().__init__(name)
@@ -539,14 +528,14 @@ class CostBudgetEvaluator(RuleEvaluator):
 
     def check(self, item: EvalInput) -> Verdict:
         if self.scope == "trace" and item.trace:
-            costs = [c for c in (_cost(s.attributes) for s in item.trace) if c is not None]
+            costs = [c for c in (cost_total(s.attributes) for s in item.trace) if c is not None]
             total = sum(costs) if costs else None
         elif item.span is not None:
-            total = _cost(item.span.attributes)
+            total = cost_total(item.span.attributes)
         else:
             total = None
         if total is None:
-            raise _Missing(f"no {semconv.USAGE_COST} on the {self.scope}")
+            raise _Missing(f"no {semconv.LLMTAP_COST_TOTAL} on the {self.scope}")
         ok = total <= self.max_usd
         return self.verdict(
             ok,

@@ -25,6 +25,7 @@ _DETAILS = (
     (semconv.USAGE_REASONING_OUTPUT_TOKENS, "reasoning={}"),
     (semconv.RESPONSE_FINISH_REASONS, "finish={}"),
     (semconv.LLMTAP_STREAM_END, "stream={}"),
+    (semconv.LLMTAP_COST_TOTAL, "cost={}"),
     (semconv.USAGE_COST, "cost={}"),
     (semconv.LLMTAP_REDACTION_COUNT, "redacted={}"),
     (semconv.EVALUATION_SCORE_LABEL, "verdict={}"),
@@ -71,7 +72,9 @@ def describe(span: SpanData) -> str:
     for key, fmt in _DETAILS:
         value = attrs.get(key)
         if value is not None and value != "" and not (key in _HIDE_ZERO and value == 0):
-            if key == semconv.USAGE_COST:
+            if key in semconv.COST_TOTAL_NAMES:
+                if key != semconv.LLMTAP_COST_TOTAL and semconv.LLMTAP_COST_TOTAL in attrs:
+                    continue  # the same total under its other name
                 value = format_usd(value)
             bits.append(fmt.format(",".join(value) if isinstance(value, (tuple, list)) else value))
     if attrs.get(semconv.LLMTAP_COST_UNKNOWN_MODEL):

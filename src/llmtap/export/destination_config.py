@@ -7,7 +7,8 @@
       - {preset: datadog_llmobs, api_key: "${env:DD_API_KEY}", site: datadoghq.eu}
       - {preset: file, path: spans.jsonl}
 
-Every preset takes ``preset``, ``name``, ``timeout_s``, ``queue_size`` and ``batch_size``;
+Every preset takes ``preset``, ``name``, ``timeout_s``, ``queue_size``, ``batch_size`` and
+``translate`` (:mod:`llmtap.export.translations`);
 the keys each one uses beyond those, and those it cannot work without, are its options in
 the table of presets (:data:`llmtap.export.presets.DESTINATIONS`, which also builds the
 exporters), and a key a preset does not use is an error.
@@ -20,13 +21,14 @@ from dataclasses import dataclass, field
 
 from llmtap.configuration.problems import choice_message
 from llmtap.export.presets import PRESETS, http_only, preset_keys, problems_of, required_keys
+from llmtap.export.translations import problems_of_names
 
 __all__ = ["COMPRESSIONS", "PRESETS", "PRESET_KEYS", "PROTOCOLS", "ExportConfig"]
 
 PROTOCOLS = ("grpc", "http/protobuf")
 COMPRESSIONS = ("gzip", "none")
-_COMMON_KEYS = ("preset", "name", "timeout_s", "queue_size", "batch_size")
-#: keys each preset uses beyond preset, name, timeout_s, queue_size, batch_size
+_COMMON_KEYS = ("preset", "name", "timeout_s", "queue_size", "batch_size", "translate")
+#: keys each preset uses beyond preset, name, timeout_s, queue_size, batch_size, translate
 PRESET_KEYS: dict[str, frozenset[str]] = {name: preset_keys(name) for name in PRESETS}
 
 
@@ -72,6 +74,12 @@ class ExportConfig:
     """the destination's name in logs and metrics (default: the preset)"""
     compression: str | None = None
     """gzip or none"""
+    project: str | None = None
+    """the Phoenix project (phoenix; default: the service name)"""
+    translate: list[str] | None = None
+    """translations of the spans sent here, for what the backend reads best, applied to this
+    destination's copy only: openinference, cost_alias, langfuse (default: the preset's,
+    phoenix [openinference], langfuse [langfuse], the others none; [] turns them off)"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
@@ -110,6 +118,8 @@ class ExportConfig:
                 errors.append(
                     f"{key}: export preset {self.preset!r} needs {key} ({hint}); it {state}"
                 )
+        if self.translate is not None:
+            errors += [f"translate: {p}" for p in problems_of_names(self.translate)]
         errors += self._unused_keys() + problems_of(self)
         _raise(errors)
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmtap.configuration.factories import Registry
 from llmtap.diagnostics import did_you_mean
+from llmtap.export.translations import Translator, build_translator
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -36,6 +37,8 @@ __all__ = [
     "PRESETS",
     "Target",
     "build_exporter",
+    "build_translator_for",
+    "default_translations",
     "destination_name",
     "http_only",
     "options_of",
@@ -43,6 +46,7 @@ __all__ = [
     "problems_of",
     "required_keys",
     "target_for",
+    "translation_names",
     "unresolved_keys",
 ]
 
@@ -97,6 +101,9 @@ class _OtlpOptions(ABC):
     """sent with every export; never shown in errors"""
     compression: str | None = None
     """gzip or none"""
+
+    #: the translations a destination of this preset gets unless it sets ``translate``
+    translations: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def target(self, name: str | None, service_name: str | None = None) -> Target:
@@ -203,6 +210,8 @@ LANGFUSE_INGESTION_VERSION = "4"
 class LangfuseOptions(_OtlpOptions):
     """Langfuse (cloud or self-hosted), by its OTLP endpoint."""
 
+    translations: ClassVar[tuple[str, ...]] = ("langfuse",)
+
     endpoint: str | None = None
     """the Langfuse URL: its base (``https://cloud.langfuse.com``), its OpenTelemetry URL
     (``.../api/public/otel``) or its full ``.../v1/traces`` URL (default: the region's)"""
@@ -243,10 +252,16 @@ def _langfuse_traces_url(endpoint: str) -> str:
 class PhoenixOptions(_OtlpOptions):
     """Arize Phoenix, local or hosted."""
 
+    translations: ClassVar[tuple[str, ...]] = ("openinference",)
+
     endpoint: str = "http://localhost:6006/v1/traces"
     """where to send OTLP"""
     api_key: str | None = None
     """the Phoenix API key (sent as a bearer token), when it asks for one"""
+    project: str | None = None
+    """the Phoenix project the spans are filed under (the resource's
+    openinference.project.name, set by the openinference translation); default: the
+    service name of each span's resource"""
 
     def target(self, name: str | None, service_name: str | None = None) -> Target:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -436,3 +451,29 @@ def build_exporter(cfg: Any, service_name: str | None = None) -> SpanExporter:
 
 def destination_name(cfg: Any, index: int) -> str:
     return _get(cfg, "name") or f"{cfg.preset}#{index}"
+
+
+def default_translations(preset: str) -> tuple[str, ...]:
+    """The translations a destination of ``preset`` gets when it does not set ``translate``
+    (Phoenix reads OpenInference's names, Langfuse its own; the others read the GenAI
+    conventions as llmtap writes them)."""
+    factory = DESTINATIONS.get(preset)
+    return tuple(getattr(factory.options, "translations", ())) if factory else ()
+
+
+def translation_names(cfg: Any) -> list[str]:
+    """The translations of one ``export:`` entry: its ``translate``, else its preset's."""
+    names = getattr(cfg, "translate", None)
+    return list(default_translations(cfg.preset) if names is None else names)
+
+
+def build_translator_for(
+    cfg: Any, service_name: str | None = None, destination: str = ""
+) -> Translator | None:
+    """The translator of one ``export:`` entry (None: it sends spans as they are)."""
+    return build_translator(
+        translation_names(cfg),
+        project=_get(cfg, "project"),
+        service_name=service_name,
+        destination=destination or _get(cfg, "name") or cfg.preset,
+    )

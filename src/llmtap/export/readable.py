@@ -64,13 +64,15 @@ def to_span_data(span: ReadableSpan) -> SpanData:
     )
 
 
-def with_data(span: ReadableSpan, data: SpanData) -> ReadableSpan:
+def with_data(span: ReadableSpan, data: SpanData, resource: Resource | None = None) -> ReadableSpan:
     """A copy of ``span`` carrying the stages' name, attributes, events, links, status
-    message, resource and scope (the resource and scope objects are kept when unchanged)."""
+    message, resource and scope (the resource and scope objects are kept when unchanged;
+    ``resource``, when given, is the one to carry, made by the caller from ``data``)."""
     status = span.status
     if status.description != data.status_message:
         status = Status(status.status_code, data.status_message)
-    resource = span.resource
+    if resource is None:
+        resource = span.resource
     if resource is not None and data.resource is not resource.attributes:
         resource = Resource(data.resource, resource.schema_url)
     scope = span.instrumentation_scope

@@ -3,7 +3,9 @@
 For a span with a model and token usage (or rerank search units), the stage finds the model's
 price (see :mod:`llmtap.pipeline.pricing`) and sets:
 
-* ``gen_ai.usage.cost``: the total in USD (the name Langfuse and OpenLIT read);
+* ``llmtap.cost.total``: the total in USD (a destination whose backend reads
+  ``gen_ai.usage.cost``, as Langfuse and OpenLIT do, gets that name too at export: the
+  ``cost_alias`` translation, :mod:`llmtap.export.translations`);
 * ``llmtap.cost.input`` (uncached input), ``llmtap.cost.cached_input`` (cache reads),
   ``llmtap.cost.cache_write`` (cache creation), ``llmtap.cost.output`` (output other than
   reasoning), ``llmtap.cost.reasoning``, ``llmtap.cost.currency`` (``USD``);
@@ -38,8 +40,9 @@ the name of a hosted model with a price.
 
 Any other unknown model is never costed at $0: the span gets ``llmtap.cost.unknown_model`` and no
 cost attributes, the ``llmtap.cost.unpriced`` counter goes up, and the model is kept in an
-in-process registry (:func:`unpriced_models`). A span that already carries
-``gen_ai.usage.cost`` (costed here before, or by another language's SDK) is left alone.
+in-process registry (:func:`unpriced_models`). A span that already carries a total,
+``llmtap.cost.total`` or ``gen_ai.usage.cost`` (costed here before, by an older llmtap, or
+by another SDK such as OpenLIT), is left alone; :func:`cost_total` reads either.
 
 Metric ``llmtap.cost`` (USD) counts spend by ``gen_ai.provider.name``,
 ``gen_ai.request.model`` (else the response model) and ``llmtap.feature``; after
@@ -86,7 +89,9 @@ from llmtap.pipeline.span import SpanData, Stage, StageMarks
 _log = logging.getLogger("llmtap")
 
 # Attribute names (llmtap.* ones to be registered in semconv/) -----------------------------
-COST_TOTAL: Final = semconv.USAGE_COST
+COST_TOTAL: Final = semconv.LLMTAP_COST_TOTAL
+#: every name a cost total is read under, the preferred one first
+COST_TOTAL_NAMES: Final = semconv.COST_TOTAL_NAMES
 COST_INPUT: Final = semconv.LLMTAP_COST_INPUT
 COST_CACHED_INPUT: Final = semconv.LLMTAP_COST_CACHED_INPUT
 COST_CACHE_WRITE: Final = semconv.LLMTAP_COST_CACHE_WRITE
@@ -146,7 +151,7 @@ class PricingConfig:
     """
 
     enabled: bool = True
-    """false turns the cost stage off: spans get no gen_ai.usage.cost"""
+    """false turns the cost stage off: spans get no llmtap.cost.total"""
     overrides: dict[str, dict[str, float | str]] = field(default_factory=dict)
     """model name: LiteLLM price fields in dollars per token (input_cost_per_query: per rerank
     search), laid over that model's entry or added as a new model (an ft: name also prices the
@@ -510,7 +515,7 @@ class CostStage(Stage):
         if not self.config.enabled:
             return StageMarks(needs=())
         return StageMarks(
-            done=(COST_TOTAL,),
+            done=COST_TOTAL_NAMES,
             needs=(
                 semconv.USAGE_INPUT_TOKENS,
                 semconv.USAGE_OUTPUT_TOKENS,
@@ -530,7 +535,7 @@ class CostStage(Stage):
 
     def _apply(self, span: SpanData) -> None:
         attrs = span.attributes
-        if COST_TOTAL in attrs or attrs.get(COST_UNKNOWN_MODEL) is True:
+        if attrs.get(COST_UNKNOWN_MODEL) is True or any(k in attrs for k in COST_TOTAL_NAMES):
             return
         usage = usage_of(attrs)
         searches = _count(attrs.get(semconv.LLMTAP_USAGE_SEARCH_UNITS))
@@ -647,6 +652,27 @@ def usage_of(attrs: Mapping[str, Any]) -> Usage | None:
     )
 
 
+def cost_total(attrs: Mapping[str, Any]) -> float | None:
+    """A span's cost total in USD: ``llmtap.cost.total``, else ``gen_ai.usage.cost`` (spans
+    of older llmtap apps and other SDKs); None when neither is a finite number."""
+    for key in COST_TOTAL_NAMES:
+        value = _amount(attrs.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _amount(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _count(value: Any) -> int | None:
     """A token count from an attribute value (ints, floats, numeric strings from OTLP)."""
     if isinstance(value, bool) or value is None:
@@ -676,6 +702,7 @@ __all__ = [
     "COST_PRICE_SOURCE",
     "COST_REASONING",
     "COST_TOTAL",
+    "COST_TOTAL_NAMES",
     "COST_UNKNOWN_MODEL",
     "CURRENCY",
     "LOCAL_PRICE_SOURCE",
@@ -689,6 +716,7 @@ __all__ = [
     "Usage",
     "build_resolver",
     "compute_cost",
+    "cost_total",
     "is_price_field",
     "pricing_file",
     "reset_unpriced_models",

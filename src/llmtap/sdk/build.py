@@ -13,8 +13,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from llmtap.export.presets import build_exporter, destination_name
+from llmtap.export.presets import build_exporter, build_translator_for, destination_name
 from llmtap.export.queue import DestinationQueue
+from llmtap.export.translations.readable_spans import ReadableTranslator
 from llmtap.sdk.processor import exporter_queue
 
 __all__ = ["build_destinations", "build_sampler"]
@@ -34,15 +35,18 @@ def build_destinations(
     queues = []
     for index, export in enumerate(getattr(cfg, "export", None) or ()):
         name = destination_name(export, index)
+        translator = build_translator_for(export, service_name, name)
         queues.append(
             exporter_queue(
                 name,
                 build_exporter(export, service_name),
                 max_items=export.queue_size,
                 batch_size=export.batch_size,
+                translate=ReadableTranslator(translator) if translator else None,
             )
         )
-        _log.info("llmtap: exporting spans to %s (%s)", name, export.preset)
+        translated = f", translated: {', '.join(translator.names)}" if translator else ""
+        _log.info("llmtap: exporting spans to %s (%s%s)", name, export.preset, translated)
     return queues
 
 

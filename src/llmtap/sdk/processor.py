@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -105,17 +105,40 @@ def _reset_connections(exporter: Any) -> None:
 
 
 class _Sender:
-    """Sends a destination's batches with its exporter."""
+    """Sends a destination's batches with its exporter, translated first when the
+    destination has translations (on copies: the other destinations' spans stay as they
+    are; a failed translation sends the batch as it is)."""
 
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        translate: Callable[[Sequence[ReadableSpan]], Sequence[ReadableSpan]] | None = None,
+    ) -> None:
         self.exporter = exporter
+        self.translate = translate
         self._forked = False
+        # the last batch and its translation: a batch retried is not translated again
+        # (the translations' trace memory has moved on by then)
+        self._translated: tuple[Sequence[ReadableSpan], Sequence[ReadableSpan]] | None = None
 
     def __call__(self, batch: Sequence[ReadableSpan]) -> bool:
         if self._forked:  # first export in a forked child (never in one that sends nothing)
             self._forked = False
             _reset_connections(self.exporter)
-        return self.exporter.export(batch) is SpanExportResult.SUCCESS
+        if self.translate is None:
+            return self.exporter.export(batch) is SpanExportResult.SUCCESS
+        sent = self.exporter.export(self._translate(batch)) is SpanExportResult.SUCCESS
+        if sent:
+            self._translated = None
+        return sent
+
+    def _translate(self, batch: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        last = self._translated
+        if last is not None and last[0] is batch:
+            return last[1]
+        out = self.translate(batch)  # type: ignore[misc]
+        self._translated = (batch, out)
+        return out
 
     def after_fork(self) -> None:
         self._forked = True
@@ -130,9 +153,15 @@ class _Sender:
 
 
 def exporter_queue(
-    name: str, exporter: SpanExporter, *, max_items: int = 2048, batch_size: int = 512, **kw: Any
+    name: str,
+    exporter: SpanExporter,
+    *,
+    max_items: int = 2048,
+    batch_size: int = 512,
+    translate: Callable[[Sequence[ReadableSpan]], Sequence[ReadableSpan]] | None = None,
+    **kw: Any,
 ) -> DestinationQueue[ReadableSpan]:
-    sender = _Sender(exporter)
+    sender = _Sender(exporter, translate)
     queue = DestinationQueue(
         name, sender, max_items=max_items, batch_size=batch_size, on_fork=sender.after_fork, **kw
     )

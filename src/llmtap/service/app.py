@@ -11,7 +11,8 @@
 Receiving a request (:meth:`ServiceApp.ingest`): the bytes are parsed once by the C protobuf
 runtime (which validates them); spans with invalid ids are left out and reported as a
 partial success; each other span is checked against the stages' idempotency markers (a
-span an llmtap app already costed and redacted carries ``gen_ai.usage.cost`` and
+span an llmtap app already costed and redacted carries ``llmtap.cost.total`` (or
+``gen_ai.usage.cost``, from older llmtap apps and other SDKs) and
 ``llmtap.redaction.count``; the redaction mark counts only with a valid
 ``llmtap.redaction.seal`` or from a trusted sender, see :class:`ServiceConfig`): only
 spans a stage has work on are decoded into
@@ -98,7 +99,7 @@ _log = logging.getLogger("llmtap.service")
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
-_COST = semconv.USAGE_COST
+_COSTS = semconv.COST_TOTAL_NAMES
 _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
@@ -236,7 +237,8 @@ class ServiceApp:
 
     def _build_destinations(self) -> list[Destination]:
         from llmtap.config_file import effective_service_name
-        from llmtap.export.presets import destination_name
+        from llmtap.export.presets import build_translator_for, destination_name
+        from llmtap.service.translate import request_translator
 
         exports = list(getattr(self.config, "export", None) or ())
         names = [destination_name(e, i) for i, e in enumerate(exports)]
@@ -250,6 +252,7 @@ class ServiceApp:
         out = []
         for name, export in zip(names, exports, strict=True):
             forwarder = build_forwarder(export, service_name)
+            translator = build_translator_for(export, service_name, name)
             out.append(
                 Destination(
                     name,
@@ -261,6 +264,7 @@ class ServiceApp:
                     counts=self._counts,
                     description=f"{export.preset}, {forwarder.kind} {forwarder.target}",
                     wal=self._wal(name),
+                    translate=request_translator(translator) if translator else None,
                 )
             )
         self._warn_orphan_queues(names)
@@ -504,7 +508,9 @@ class ServiceApp:
                         if hook:
                             hook_spans.append(data)
                         row = usage_from_data(data.attributes) if count_usage else None
-                    elif count_usage and (_COST in attrs or _INPUT in attrs or _OUTPUT in attrs):
+                    elif count_usage and (
+                        _INPUT in attrs or _OUTPUT in attrs or any(k in attrs for k in _COSTS)
+                    ):
                         row = usage_from_wire(attrs)
                     else:
                         row = None

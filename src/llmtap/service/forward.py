@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
@@ -48,6 +48,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from llmtap.export.queue import DestinationQueue
 from llmtap.export.retry_after import parse_retry_after
+from llmtap.pipeline.cost import cost_total
 from llmtap.service.spans import SpanItem, decode_items, encode_request, encode_requests
 from llmtap.service.wal import WriteAheadLog
 
@@ -379,7 +380,7 @@ class ConsoleForwarder:
                 for span in ss.spans:
                     attrs = attributes_of(span.attributes)
                     ms = max(span.end_time_unix_nano - span.start_time_unix_nano, 0) / 1e6
-                    cost = attrs.get("gen_ai.usage.cost")
+                    cost = cost_total(attrs)
                     extra = f" ${cost:.6f}" if isinstance(cost, float) else ""
                     lines.append(
                         f"{span.trace_id.hex()} {span.span_id.hex()} [{service}] {span.name} "
@@ -466,6 +467,10 @@ class Destination:
     *best-effort* destination (``best_effort=True``) takes what fits and drops (and counts)
     the rest, so a slow backend of lesser importance never pushes back on senders.
 
+    With ``translate`` (the destination's translations,
+    :func:`llmtap.service.translate.request_translator`) each request is translated just
+    before it is sent; what is queued and written to disk stays as received.
+
     With a ``wal`` (:class:`~llmtap.service.wal.WriteAheadLog`) every span taken is written
     to disk before :meth:`offer` returns, what was not delivered at the last stop or crash
     is queued again first, and spans still queued at :meth:`close` stay on disk (``kept``)
@@ -485,8 +490,12 @@ class Destination:
         max_request_bytes: int = MAX_REQUEST_BYTES,
         description: str = "",
         wal: WriteAheadLog | None = None,
+        translate: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.name = name
+        self.translate = translate
+        # the last request and its translation: a request retried is not translated again
+        self._translated: tuple[bytes, bytes] | None = None
         self.forwarder = forwarder
         self.capacity = max(1, capacity)
         self.max_bytes = max(1, max_bytes)
@@ -638,11 +647,27 @@ class Destination:
         return True
 
     def _send_request(self, payload: bytes, spans: int) -> SendResult:
+        if self.translate is None:
+            return self._forward(payload, spans)
+        result = self._forward(self._translate(payload), spans)
+        if not result.retry:
+            self._translated = None
+        return result
+
+    def _forward(self, payload: bytes, spans: int) -> SendResult:
         try:
             return self.forwarder.send(payload, spans)
         except Exception as exc:  # a forwarder bug must not kill the worker
             _log.debug("forwarding to %s failed", self.name, exc_info=True)
             return SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
+
+    def _translate(self, payload: bytes) -> bytes:
+        last = self._translated
+        if last is not None and last[0] == payload:
+            return last[1]
+        out = self.translate(payload)  # type: ignore[misc]
+        self._translated = (payload, out)
+        return out
 
     def _retry_later(self, result: SendResult, spans: int) -> None:
         self._counts.send_failed(self.name)

@@ -86,7 +86,8 @@ class ServiceMetrics:
         )
         self.cost = r.counter(
             "llmtap_cost_usd_total",
-            "Cost of GenAI calls (gen_ai.usage.cost), by model and llmtap.feature",
+            "Cost of GenAI calls (llmtap.cost.total, else gen_ai.usage.cost), by model and "
+            "llmtap.feature",
             ("model", "feature"),
             max_series=500,
         )
@@ -98,7 +99,8 @@ class ServiceMetrics:
         )
         self.user_cost = r.counter(
             "llmtap_user_cost_usd_total",
-            "Cost of GenAI calls (gen_ai.usage.cost) by user.id (after redaction; an id "
+            "Cost of GenAI calls (llmtap.cost.total, else gen_ai.usage.cost) by user.id "
+            "(after redaction; an id "
             "holding personal data as user:<hmac>) and llmtap.feature; past max_series new "
             "users are counted as other",
             ("user", "feature"),

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Usage", "UsageRow", "usage_from_data", "usage_from_wire", "user_label"]
 
-_COST = semconv.USAGE_COST
+_COST = semconv.LLMTAP_COST_TOTAL
+_LEGACY_COST = semconv.USAGE_COST  # an older llmtap's or another SDK's name of the total
 _INPUT = semconv.USAGE_INPUT_TOKENS
 _OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _REQUEST_MODEL = semconv.REQUEST_MODEL
@@ -87,14 +88,17 @@ UsageRow = tuple[str, str, str, float, float, float]
 
 
 def usage_from_data(attrs: Mapping[str, Any]) -> UsageRow | None:
-    if _COST not in attrs and _INPUT not in attrs and _OUTPUT not in attrs:
+    cost = attrs.get(_COST)
+    if cost is None:
+        cost = attrs.get(_LEGACY_COST)
+    if cost is None and _INPUT not in attrs and _OUTPUT not in attrs:
         return None
     model = attrs.get(_REQUEST_MODEL) or attrs.get(_RESPONSE_MODEL) or ""
     return (
         str(model),
         str(attrs.get(_FEATURE) or ""),
         user_label(str(attrs.get(_USER) or "")),
-        _number(attrs.get(_COST)),
+        _number(cost),
         _number(attrs.get(_INPUT)),
         _number(attrs.get(_OUTPUT)),
     )
@@ -103,6 +107,8 @@ def usage_from_data(attrs: Mapping[str, Any]) -> UsageRow | None:
 def usage_from_wire(attrs: Any) -> UsageRow | None:
     get = attrs.get
     cost, tin, tout = get(_COST), get(_INPUT), get(_OUTPUT)
+    if cost is None:
+        cost = get(_LEGACY_COST)
     if cost is None and tin is None and tout is None:
         return None
     model = _wire_text(get(_REQUEST_MODEL)) or _wire_text(get(_RESPONSE_MODEL))
