@@ -62,7 +62,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--phoenix",
         metavar="URL",
-        help="also forward to Arize Phoenix (its OTLP/HTTP URL, e.g. http://localhost:6006/v1/traces)",
+        help="also forward to Arize Phoenix, to its OTLP/HTTP URL\n"
+        "(e.g. http://localhost:6006/v1/traces)",
     )
     parser.add_argument(
         "--judge-base-url",
@@ -155,6 +156,13 @@ def _demo(args: argparse.Namespace, folder: Path, phoenix: str | None) -> list[S
         service.wait_judged()
     finally:
         service.stop()
+    return _show(service, answers, folder)
+
+
+def _show(
+    service: DemoService, answers: list[tuple[str, str, str | None]], folder: Path
+) -> list[SpanData]:
+    """Print the traces, the totals, the answers and what to run next; the spans."""
     spans = service.spans()
     print()
     print(render(spans))
