@@ -8,6 +8,9 @@ its own. :func:`find_phoenix` looks for its ``phoenix`` command in ``$LLMTAP_PHO
 of ``tools/fetch-phoenix.sh`` (``$LLMTAP_PHOENIX_DIR``, default ``~/.cache/llmtap/phoenix``).
 
 Phoenix runs with its telemetry and every request of its own to the internet turned off.
+Its UI, REST API and OTLP/HTTP listen on loopback only; its OTLP/gRPC receiver (which the
+demo does not use) listens on every interface whatever ``PHOENIX_HOST`` says (Phoenix 20.26
+binds it to ``[::]``), on a free port of the OS's choosing.
 """
 
 from __future__ import annotations
