@@ -14,7 +14,10 @@
 The demo turns on what it needs itself: message content on spans (``span_only``, unless
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` says otherwise) so that the judge
 and the review queue have the questions and answers, and it ignores ``LLMTAP_CONFIG``.
-With ``--jaeger http://localhost:4317`` the service also forwards everything to Jaeger.
+With ``--jaeger http://localhost:4317`` the service also forwards everything to Jaeger, with
+``--phoenix http://localhost:6006/v1/traces`` to Arize Phoenix. ``--ui`` starts Phoenix
+itself (SQLite in the demo's folder), sends it the traces, prints their pages in Phoenix's UI
+and keeps it running until Ctrl-C: the traces in a browser, without Docker.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from llmtap.demo import app
 from llmtap.demo.loop import DemoService, demo_config, summary
 from llmtap.devserver import DevServer
 from llmtap.export.console import render
+from llmtap.pipeline.span import SpanData
 
 
 def _clients(server: DevServer):
@@ -56,6 +60,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--jaeger", metavar="URL", help="also forward to Jaeger (OTLP/gRPC)")
     parser.add_argument(
+        "--phoenix",
+        metavar="URL",
+        help="also forward to Arize Phoenix, to its OTLP/HTTP URL\n"
+        "(e.g. http://localhost:6006/v1/traces)",
+    )
+    parser.add_argument(
         "--judge-base-url",
         metavar="URL",
         default=os.environ.get("LLMTAP_JUDGE_BASE_URL"),
@@ -66,7 +76,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("LLMTAP_JUDGE_MODEL", "gpt-4o-mini"),
         help="the judge model (default: $LLMTAP_JUDGE_MODEL or gpt-4o-mini)",
     )
-    parser.add_argument("--keep", metavar="DIR", help="keep traces.jsonl and review.jsonl here")
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="start Arize Phoenix locally (installed apart, e.g. pipx install arize-phoenix),\n"
+        "send it the demo's traces and keep it running, with its URL, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep traces.jsonl and review.jsonl (and --ui's Phoenix) here"
+    )
     return parser.parse_args(argv)
 
 
@@ -113,24 +131,38 @@ def next_steps(folder: Path, review_entries: int) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    judge = (
-        {"name": args.judge_model, "base_url": args.judge_base_url} if args.judge_base_url else None
-    )
-    folder = Path(args.keep or tempfile.mkdtemp(prefix="llmtap-demo-"))
+def _folder(keep: str | None) -> Path:
+    folder = Path(keep or tempfile.mkdtemp(prefix="llmtap-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("traces.jsonl", "review.jsonl"):  # a kept folder: this run's only
         (folder / name).unlink(missing_ok=True)
-    service = DemoService.start(demo_config(folder, jaeger=args.jaeger, judge=judge))
-    jaeger = f", forwarding to Jaeger at {args.jaeger}" if args.jaeger else ""
+    return folder
+
+
+def _demo(args: argparse.Namespace, folder: Path, phoenix: str | None) -> list[SpanData]:
+    """Run the app through the in-process service and print what it recorded; its spans."""
+    judge = (
+        {"name": args.judge_model, "base_url": args.judge_base_url} if args.judge_base_url else None
+    )
+    config = demo_config(folder, jaeger=args.jaeger, phoenix=phoenix, judge=judge)
+    service = DemoService.start(config)
+    also = [f"Jaeger at {args.jaeger}"] if args.jaeger else []
+    also += [f"Phoenix at {phoenix}"] if phoenix else []
+    forwarding = f", forwarding to {' and '.join(also)}" if also else ""
     print(f"llmtap service {service.otlp_endpoint} (in this process), judging with "
-          f"{len(service.judging.rules)} rules{jaeger}")  # fmt: skip
+          f"{len(service.judging.rules)} rules{forwarding}")  # fmt: skip
     try:
         answers = _run_app(service)
         service.wait_judged()
     finally:
         service.stop()
+    return _show(service, answers, folder)
+
+
+def _show(
+    service: DemoService, answers: list[tuple[str, str, str | None]], folder: Path
+) -> list[SpanData]:
+    """Print the traces, the totals, the answers and what to run next; the spans."""
     spans = service.spans()
     print()
     print(render(spans))
@@ -142,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     review = service.review_entries()
     print()
     print("\n".join(next_steps(folder, len(review))))
+    return spans
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    if args.ui and args.phoenix:
+        print("llmtap demo: --ui starts a Phoenix of its own; leave out --phoenix", file=sys.stderr)
+        return 2
+    folder = _folder(args.keep)
+    if args.ui:
+        from llmtap.demo.ui import run_with_phoenix
+
+        return run_with_phoenix(folder, lambda url: _demo(args, folder, phoenix=url))
+    _demo(args, folder, phoenix=args.phoenix)
     return 0
 
 

@@ -1,6 +1,7 @@
 """The demo's service side: an llmtap service in this process, on loopback, with an embedded
 configuration (rule evaluators always; the LLM judge when an endpoint is given), forwarding
-to a JSON-lines file the demo reads back for its terminal view, and to Jaeger when asked."""
+to a JSON-lines file the demo reads back for its terminal view, and to Jaeger and Phoenix
+when asked."""
 
 from __future__ import annotations
 
@@ -43,12 +44,19 @@ JUDGE_RULES: list[dict[str, Any]] = [
 
 
 def demo_config(
-    folder: Path, *, jaeger: str | None = None, judge: dict[str, Any] | None = None
+    folder: Path,
+    *,
+    jaeger: str | None = None,
+    phoenix: str | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the demo's ``llmtap.yaml`` into ``folder`` and return its path."""
+    """Write the demo's ``llmtap.yaml`` into ``folder`` and return its path (``jaeger``: an
+    OTLP/gRPC endpoint, ``phoenix``: Phoenix's OTLP/HTTP traces URL, each also forwarded to)."""
     export: list[dict[str, Any]] = [{"preset": "file", "path": str(folder / "traces.jsonl")}]
     if jaeger:
         export.append({"preset": "jaeger", "endpoint": jaeger})
+    if phoenix:
+        export.append({"preset": "phoenix", "endpoint": phoenix})
     rules = RULES + (JUDGE_RULES if judge else [])
     config = {
         "service_name": "llmtap-demo",
