@@ -95,8 +95,7 @@ class ServiceMetrics:
         )
         self.tokens = r.counter(
             "llmtap_tokens_total",
-            "GenAI tokens by model, llmtap.feature, llmtap.prompt.version and type (input, "
-            "output)",
+            "GenAI tokens by model, llmtap.feature, llmtap.prompt.version and type (input, output)",
             ("model", "feature", "prompt_version", "type"),
             max_series=1000,
         )
