@@ -44,10 +44,11 @@ def _alert_queries() -> list[tuple[str, str]]:
     return [(f"alert {r['alert']}", r["expr"]) for g in doc["groups"] for r in g["rules"]]
 
 
-def test_the_four_dashboards_are_there() -> None:
+def test_the_five_dashboards_are_there() -> None:
     assert [p.name for p in DASHBOARDS] == [
         "llmtap-cost.json",
         "llmtap-latency.json",
+        "llmtap-prompts.json",
         "llmtap-quality.json",
         "llmtap-service.json",
     ]
