@@ -129,6 +129,23 @@ def test_two_prompt_versions_side_by_side(tmp_path: Path) -> None:
     assert _verdicts(text, "v2", "true") == 0
 
 
+def test_a_failed_agent_or_tool_span_is_not_a_failed_call(tmp_path: Path) -> None:
+    """An agent (or tool) span that failed carries its model call's error too: only the model
+    call counts."""
+    spans = [
+        *simple_spans(1, 10, **FAILED),
+        *simple_spans(1, 11, **{**FAILED, "gen_ai.operation.name": "invoke_agent"}),
+        *simple_spans(1, 12, **{**FAILED, "gen_ai.operation.name": "execute_tool"}),
+    ]
+    with running_service(tmp_path, http_address="off") as app:
+        grpc_call(app, span_request(spans).SerializeToString())
+        text = metrics_text(app)
+    labels = {"model": "gpt-4o-mini", "feature": "support", "prompt_version": ""}
+    calls = "llmtap_genai_calls_total"
+    assert metric_value(text, calls, **labels, error_type="RateLimitError") == 1
+    assert "llmtap_cost_usd_total{" not in text  # failed calls without usage: no cost series
+
+
 def test_versions_past_the_cap_are_other_in_every_metric(tmp_path: Path) -> None:
     first = [*_calls(1, 5, "v1", "refund", 0.1), *_calls(1, 6, "v2", "refund", 0.1)]
     later = [*_calls(2, 7, "v3", "refund", 0.1), *_calls(1, 8, "v4", "wait", 0.1)]

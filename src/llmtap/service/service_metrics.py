@@ -117,9 +117,9 @@ class ServiceMetrics:
         )
         self.calls = r.counter(
             "llmtap_genai_calls_total",
-            "GenAI calls (spans that report usage, and failed model calls: error.type with a "
-            "gen_ai.request.model), by model, feature, prompt version and error_type (empty "
-            "when the call succeeded)",
+            "GenAI calls (spans that report usage, and failed chat, completion and embeddings "
+            "calls: error.type with a gen_ai.request.model), by model, feature, prompt version "
+            "and error_type (empty when the call succeeded)",
             ("model", "feature", "prompt_version", "error_type"),
             max_series=1000,
         )

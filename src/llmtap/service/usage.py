@@ -1,7 +1,9 @@
 """Usage metrics of a request: cost, tokens, call durations, calls and errors and feedback of
 its GenAI spans, by model, feature and prompt version, summed per request before they touch
 the shared metrics. A span counts as a GenAI call when it reports usage (cost or tokens) or
-when it failed (``error.type``) with a ``gen_ai.request.model``; the prompt version label
+when it is a model call (``chat``, ``text_completion``, ``generate_content``,
+``embeddings``) that failed (``error.type``, with a ``gen_ai.request.model``); the prompt
+version label
 is capped (``service.max_prompt_versions``, see :class:`~llmtap.service.metrics.CappedValues`).
 
 A ``user.id`` holding personal data (an email, a phone number, ... : anything the
@@ -39,6 +41,16 @@ _USER = semconv.USER_ID
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
 _VERSION = semconv.LLMTAP_PROMPT_VERSION
 _ERROR = semconv.ERROR_TYPE
+_OPERATION = semconv.OPERATION
+#: operations whose failed spans count as failed model calls
+_MODEL_CALLS = frozenset(
+    {
+        semconv.OP_CHAT,
+        semconv.OP_TEXT_COMPLETION,
+        semconv.OP_GENERATE_CONTENT,
+        semconv.OP_EMBEDDINGS,
+    }
+)
 
 
 _HASH_KEY_ENV = "LLMTAP_REDACTION_HASH_KEY"
@@ -92,13 +104,17 @@ UsageRow = tuple[str, str, str, str, float, float, float, str]
 
 
 def is_call(attrs: Any) -> bool:
-    """Whether a span's attributes (a mapping or the wire's map) make it a GenAI call."""
-    return (
-        _COST in attrs
-        or _INPUT in attrs
-        or _OUTPUT in attrs
-        or (_ERROR in attrs and _REQUEST_MODEL in attrs)
-    )
+    """Whether a span's attributes (a mapping or the wire's map) make it a GenAI call: it
+    reports usage, or it is a model call (chat, completion, embeddings; not an agent or a
+    tool, whose failure is its model call's) that failed."""
+    if _COST in attrs or _INPUT in attrs or _OUTPUT in attrs:
+        return True
+    if _ERROR not in attrs or _REQUEST_MODEL not in attrs:
+        return False
+    operation = attrs.get(_OPERATION)
+    if operation is not None and not isinstance(operation, str):
+        operation = _wire_text(operation)
+    return operation in _MODEL_CALLS
 
 
 def usage_from_data(attrs: Mapping[str, Any]) -> UsageRow | None:
