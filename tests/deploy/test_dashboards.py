@@ -44,10 +44,11 @@ def _alert_queries() -> list[tuple[str, str]]:
     return [(f"alert {r['alert']}", r["expr"]) for g in doc["groups"] for r in g["rules"]]
 
 
-def test_the_four_dashboards_are_there() -> None:
+def test_the_five_dashboards_are_there() -> None:
     assert [p.name for p in DASHBOARDS] == [
         "llmtap-cost.json",
         "llmtap-latency.json",
+        "llmtap-prompts.json",
         "llmtap-quality.json",
         "llmtap-service.json",
     ]
@@ -151,3 +152,96 @@ def test_the_name_check_catches_a_drifted_name(emitted: Catalog) -> None:
         "llmtap_feedback_total": {"verdict"}
     }
     assert "verdict" not in emitted["llmtap_feedback_total"]
+
+
+def _prompt_series() -> list[dict[str, str]]:
+    """An hour of two prompt versions: v1 10 calls a minute (no errors), 0.0125 USD and 120
+    tokens a call, every call 0.16-0.32 s, 9 of 10 verdicts passing; v2 8 calls a minute
+    plus 2 failed, 0.025 USD and 250 tokens a call, every call 0.64-1.28 s, no passes."""
+
+    def usage(v: str, **more: str) -> str:
+        extra = "".join(f',{k}="{x}"' for k, x in more.items())
+        return f'{{model="gpt-4o",feature="support",prompt_version="{v}"{extra}}}'
+
+    def judged(v: str, passed: str) -> str:
+        return (
+            f'llmtap_judge_verdicts_total{{gen_ai_evaluation_name="faithfulness",'
+            f'llmtap_feature="support",llmtap_prompt_version="{v}",'
+            f'llmtap_evaluation_passed="{passed}"}}'
+        )
+
+    calls = "llmtap_genai_calls_total"
+    rows = [
+        (calls + usage("v1", error_type=""), "10"),
+        (calls + usage("v2", error_type=""), "8"),
+        (calls + usage("v2", error_type="RateLimitError"), "2"),
+        ("llmtap_cost_usd_total" + usage("v1"), "0.125"),
+        ("llmtap_cost_usd_total" + usage("v2"), "0.25"),
+        ("llmtap_tokens_total" + usage("v1", type="input"), "1000"),
+        ("llmtap_tokens_total" + usage("v1", type="output"), "200"),
+        ("llmtap_tokens_total" + usage("v2", type="input"), "2000"),
+        ("llmtap_tokens_total" + usage("v2", type="output"), "500"),
+        (judged("v1", "true"), "9"),
+        (judged("v1", "false"), "1"),
+        (judged("v2", "false"), "5"),
+        (judged("v2", "unknown"), "3"),
+    ]
+    for v, bounds, n in (("v1", ("0.16", "0.32"), "10"), ("v2", ("0.64", "1.28"), "8")):
+        for le, step in ((bounds[0], "0"), (bounds[1], n), ("+Inf", n)):
+            rows.append(("llmtap_genai_duration_seconds_bucket" + usage(v, le=le), step))
+    return [{"series": series, "values": f"0+{step}x60"} for series, step in rows]
+
+
+def test_the_prompt_comparison_computes_per_version(promtool: str, tmp_path: Path) -> None:
+    """The side-by-side tables of llmtap-prompts, evaluated by promtool on an hour of series
+    shaped as the service writes them: each version gets its own figures, and a version
+    with no errors (no passes) gets 0, not a missing cell."""
+    board = json.loads((DEPLOY / "grafana" / "dashboards" / "llmtap-prompts.json").read_text())
+    tables = {p["title"]: p for p in _panels(board) if p["type"] == "table"}
+    side = {t["refId"]: t["expr"] for t in tables["Prompt versions side by side"]["targets"]}
+    passes = tables["Pass rate per evaluator and prompt version"]["targets"][0]["expr"]
+    expected = {  # refId -> {version: value}; A (calls) is extrapolated by increase(), left out
+        "B": {"v1": 0.0125, "v2": 0.025},
+        "C": {"v1": 120, "v2": 250},
+        "D": {"v1": 0.24, "v2": 0.96},
+        "E": {"v1": 0.312, "v2": 1.248},
+        "F": {"v1": 0, "v2": 0.2},
+    }
+
+    def query(expr: str) -> str:
+        return grafana_to_promql(expr).replace("[6h]", "[1h]")
+
+    tests = [
+        {
+            "expr": query(side[ref]),
+            "eval_time": "60m",
+            "exp_samples": [
+                {"labels": f'{{prompt_version="{v}"}}', "value": value} for v, value in want.items()
+            ],
+        }
+        for ref, want in expected.items()
+    ]
+    tests.append(
+        {
+            "expr": query(passes),
+            "eval_time": "60m",
+            "exp_samples": [
+                {
+                    "labels": '{gen_ai_evaluation_name="faithfulness",'
+                    f'llmtap_prompt_version="{v}"}}',
+                    "value": value,
+                }
+                for v, value in (("v1", 0.9), ("v2", 0))
+            ],
+        }
+    )
+    unit = {
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": _prompt_series(), "promql_expr_test": tests}],
+    }
+    path = tmp_path / "prompts_test.yaml"
+    path.write_text(yaml.safe_dump(unit, sort_keys=False))
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

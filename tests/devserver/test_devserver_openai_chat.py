@@ -69,6 +69,26 @@ def test_create_returns_deterministic_text_and_usage(backend: Backend) -> None:
     assert again.id == completion.id
 
 
+def test_reply_scenario_scripts_the_message(backend: Backend) -> None:
+    """``reply:TEXT`` (header or model name): the message is TEXT, streamed or not (what a
+    scripted judge answers through the route Ollama and vLLM serve)."""
+    client = backend.openai()
+    verdict = '{"explanation": "ok: 5 days", "label": "faithful", "score": true}'
+    scripted = client.chat.completions.create(
+        model=MODEL,
+        messages=_user("judge this"),
+        response_format={"type": "json_object"},
+        extra_headers={"x-devserver-scenario": f"reply:{verdict}"},
+    )
+    assert scripted.choices[0].message.content == verdict
+    assert scripted.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(
+        model=f"devserver-reply:{verdict}", messages=_user("judge this"), stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == verdict
+
+
 def test_cached_and_reasoning_tokens(backend: Backend) -> None:
     completion = backend.openai().chat.completions.create(
         model="o4-mini",

@@ -81,6 +81,28 @@ def test_names_ignore_accents_case_and_possessives() -> None:
     ]
 
 
+def test_a_nationality_adjective_and_its_country_stand_for_each_other() -> None:
+    docs = [
+        "Marie Curie was born in Poland and worked in France. Her husband Pierre was "
+        "from Paris. The prize committee sits in the Netherlands and the United States."
+    ]
+    assert (
+        found("Marie Curie was a Polish physicist who worked in French laboratories.", docs) == []
+    )
+    assert found("She won a prize from a Dutch committee and an American one.", docs) == []
+    assert found("Curie was honoured in the USA.", docs) == []
+    # the reverse: the documents use the adjective, the answer the country
+    assert found("The film was shot in Germany.", ["The film is a German production."]) == []
+    assert found("They met in South Africa.", ["Both are South African citizens."]) == []
+    # a nationality the documents give no country for is still a finding
+    assert found("Marie Curie was a Russian physicist.", docs) == [
+        'unsupported name "Russian" in sentence 1'
+    ]
+    assert found("Curie worked in Italian laboratories.", docs) == [
+        'unsupported name "Italian" in sentence 1'
+    ]
+
+
 def test_number_forms_and_the_documented_rounding_and_unit_rules() -> None:
     docs = ["The town has 1,523,000 residents and a 5 km ring road. It costs $1k a year."]
     assert found("It costs $1,000 a year.", docs) == []  # 1k == 1,000 == 1000

@@ -433,3 +433,12 @@ async def test_anthropic_judge_end_to_end(judge, make_client) -> None:
     assert req.path == "/v1/messages"
     assert "DOCUMENTS" in fences(req.user_text)
     assert "fenced blocks" in req.system
+
+
+async def test_a_local_judge_costs_nothing(judge, make_client) -> None:
+    """provider: ollama prices the judge's tokens at 0, as the cost stage does the app's."""
+    judge.push_verdict(score=True, explanation="ok")
+    client = make_client(name="llama3.1:8b", provider="ollama")
+    verdict = await build_evaluator({"evaluator": "toxicity"}, client).evaluate(RAG)
+    assert verdict.error_type is None and verdict.input_tokens == 120
+    assert verdict.cost_usd == 0.0

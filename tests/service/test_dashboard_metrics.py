@@ -54,7 +54,9 @@ def test_cost_by_user_and_feature(tmp_path: Path) -> None:
     assert metric_value(text, name, user="u-2", feature="search") == pytest.approx(0.5)
     assert metric_value(text, name, user="", feature="support") == pytest.approx(0.5)
     # the model x feature counter is unchanged by the user split
-    cost = metric_value(text, "llmtap_cost_usd_total", model="gpt-4o-mini", feature="support")
+    cost = metric_value(
+        text, "llmtap_cost_usd_total", model="gpt-4o-mini", feature="support", prompt_version=""
+    )
     assert cost == pytest.approx(1.5)
 
 
@@ -91,13 +93,13 @@ def test_call_duration_by_model_and_feature(tmp_path: Path) -> None:
         grpc_call(app, span_request(spans).SerializeToString())
         text = metrics_text(app)
     name = "llmtap_genai_duration_seconds"
-    labels = {"model": "gpt-4o-mini", "feature": "support"}
+    labels = {"model": "gpt-4o-mini", "feature": "support", "prompt_version": ""}
     assert metric_value(text, f"{name}_count", **labels) == 4
     assert metric_value(text, f"{name}_sum", **labels) == pytest.approx(12.9)
     assert metric_value(text, f"{name}_bucket", **labels, le="0.32") == 3
     assert metric_value(text, f"{name}_bucket", **labels, le="10.24") == 3
     assert metric_value(text, f"{name}_bucket", **labels, le="20.48") == 4
-    assert f'{name}_count{{model="",feature=""}}' not in text
+    assert f'{name}_count{{model="",feature="",prompt_version=""}}' not in text
 
 
 def test_feedback_by_label_and_feature(tmp_path: Path) -> None:

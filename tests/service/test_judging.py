@@ -229,6 +229,7 @@ _ATTRIBUTES = {
     "gen_ai_evaluation_name": "gen_ai.evaluation.name",
     "gen_ai_token_type": "gen_ai.token.type",
     "llmtap_feature": "llmtap.feature",
+    "llmtap_prompt_version": "llmtap.prompt.version",
     "llmtap_evaluation_passed": "llmtap.evaluation.passed",
     "llmtap_evaluation_judge_model": "llmtap.evaluation.judge_model",
     "llmtap_evaluation_late": "llmtap.evaluation.late",
@@ -736,7 +737,8 @@ def test_metrics_on_the_service_registry(harness):
     text = registry.render()
     assert (
         'llmtap_judge_verdicts_total{gen_ai_evaluation_name="check",'
-        'llmtap_evaluation_passed="false",llmtap_feature="support"} 1.0' in text
+        'llmtap_evaluation_passed="false",llmtap_feature="support",'
+        'llmtap_prompt_version=""} 1.0' in text
     )
     assert "llmtap_judge_duration_seconds_bucket" in text
     assert "llmtap_judge_queue_depth 0" in text

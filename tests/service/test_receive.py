@@ -403,7 +403,7 @@ def test_cost_and_token_metrics_by_model_and_feature(tmp_path: Path) -> None:
     with running_service(tmp_path) as app:
         grpc_call(app, span_request(spans).SerializeToString())
         text = metrics_text(app)
-    labels = {"model": "gpt-4o-mini", "feature": "support"}
+    labels = {"model": "gpt-4o-mini", "feature": "support", "prompt_version": ""}
     assert metric_value(text, "llmtap_cost_usd_total", **labels) == pytest.approx(
         0.25 + 1000 * 1.5e-7 + 200 * 6e-7
     )

@@ -53,6 +53,9 @@ def chat_completions(body: dict[str, Any], ctx: Context) -> Reply:
         return json_reply(openai_error_body(problem[1], "invalid_request_error", problem[0]), 400)
     n = body.get("n") if isinstance(body.get("n"), int) else 1
     plans = [_plan(body, index, n) for index in range(max(1, n))]
+    if ctx.is_("reply") and ctx.scenario is not None and ctx.scenario.arg:
+        scripted = c.split_pieces(ctx.scenario.arg)
+        plans = [ChoicePlan(plan.index, "stop", content=scripted) for plan in plans]
     if body.get("stream"):
         return stream_reply(_stream_events(body, plans, ctx))
     return json_reply(_completion(body, plans, ctx))

@@ -13,6 +13,8 @@ when no header is sent, by the model name ``devserver-NAME[:ARG]``. Names:
 - ``slow:MS`` delay the response; ``slow_first_chunk:MS`` delay the first SSE event
   (non-streaming: the response)
 - ``cache_write`` Anthropic: report cached prefix as cache creation instead of cache read
+- ``reply:TEXT`` OpenAI chat completions (``/v1/chat/completions``, the route Ollama and
+  vLLM serve too): the assistant's message is TEXT as given (a judge's JSON verdict, say)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ SCENARIOS = ERROR_SCENARIOS | {
     "slow",
     "slow_first_chunk",
     "cache_write",
+    "reply",
 }
 
 

@@ -5,7 +5,10 @@ Each output sentence is checked for five kinds of finding:
 * **name**: a capitalised name (``Brice Martin``, ``Mumbai``, ``NASA``) found nowhere in the
   documents. Case, a possessive ``'s``, hyphens and a leading "the" are ignored; a name
   whose every word occurs in the documents counts as found (``Robin`` for ``Brice Robin``).
-  A single capitalised word that starts a sentence is not taken for a name.
+  A single capitalised word that starts a sentence is not taken for a name. A nationality
+  adjective and its country stand for each other (``French`` is found by ``France``,
+  ``Dutch`` by ``the Netherlands``, ``United States`` by ``American``), for the countries
+  and continents of a short table.
 * **number**: an amount, percentage or currency value whose value the documents never give.
   ``1,000``, ``1000``, ``1k``, ``1 thousand`` and ``one thousand`` are the same value;
   ``$5M`` is 5,000,000 (``M``/``m`` is a million only after a currency sign); ``45%``,
@@ -312,6 +315,33 @@ def _names(sentence: str) -> list[tuple[int, int, list[str]]]:
     return out
 
 
+# country or continent: its adjectives (and other names), each form standing for the others
+_DEMONYM_GROUPS = (
+    ("france", "french"), ("germany", "german"), ("italy", "italian"), ("spain", "spanish"),
+    ("portugal", "portuguese"), ("britain", "great britain", "united kingdom", "uk", "british"),
+    ("england", "english"), ("scotland", "scottish", "scots"), ("wales", "welsh"),
+    ("ireland", "irish"), ("netherlands", "holland", "dutch"), ("belgium", "belgian"),
+    ("switzerland", "swiss"), ("austria", "austrian"), ("greece", "greek"),
+    ("sweden", "swedish"), ("norway", "norwegian"), ("denmark", "danish"),
+    ("finland", "finnish"), ("iceland", "icelandic"), ("poland", "polish"),
+    ("czech republic", "czechia", "czech"), ("hungary", "hungarian"), ("romania", "romanian"),
+    ("russia", "russian"), ("ukraine", "ukrainian"), ("turkey", "turkish"),
+    ("israel", "israeli"), ("egypt", "egyptian"), ("iran", "iranian"), ("iraq", "iraqi"),
+    ("india", "indian"), ("pakistan", "pakistani"), ("china", "chinese"),
+    ("japan", "japanese"), ("korea", "korean"), ("vietnam", "vietnamese"),
+    ("thailand", "thai"), ("indonesia", "indonesian"), ("philippines", "filipino"),
+    ("australia", "australian"), ("new zealand", "new zealander"), ("canada", "canadian"),
+    ("united states", "usa", "america", "american"), ("mexico", "mexican"),
+    ("brazil", "brazilian"), ("argentina", "argentine", "argentinian"), ("chile", "chilean"),
+    ("cuba", "cuban"), ("nigeria", "nigerian"), ("kenya", "kenyan"),
+    ("south africa", "south african"), ("europe", "european"), ("africa", "african"),
+    ("asia", "asian"),
+)  # fmt: skip
+_DEMONYMS: dict[str, frozenset[str]] = {
+    form: frozenset(group) - {form} for group in _DEMONYM_GROUPS for form in group
+}
+
+
 # negation and antonyms ----------------------------------------------------------------------------
 
 _NEGATIONS = _wordset("not no never without none nobody nothing neither nor cannot nowhere")
@@ -503,9 +533,16 @@ def _date_supported(d: _Date, src: _Sources) -> bool:
 
 def _name_supported(words: list[str], src: _Sources) -> bool:
     phrase = " ".join(w.replace("-", " ") for w in words)
-    if f" {phrase} " in src.text:
+    if f" {phrase} " in src.text or _demonym_found(phrase, src):
         return True
-    return all(_known(w, src.words) for w in words if w not in _CONNECTORS)
+    return all(
+        _known(w, src.words) or _demonym_found(w, src) for w in words if w not in _CONNECTORS
+    )
+
+
+def _demonym_found(phrase: str, src: _Sources) -> bool:
+    """A nationality adjective whose country the documents name, or the reverse."""
+    return any(f" {other} " in src.text for other in _DEMONYMS.get(phrase, ()))
 
 
 def _known(word: str, words: set[str]) -> bool:

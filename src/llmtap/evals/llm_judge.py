@@ -26,8 +26,9 @@ is asked once more, shown the parse error; if that fails too the verdict is
 The verdict's label comes from the score (so it is always one of the rubric's two labels);
 ``passed`` is ``score == true`` (``false`` for rubrics where true means a problem) or the
 score against ``threshold`` (``>=``, or ``<=`` when lower is better). The judge's tokens
-(both calls when there was a repair) and their cost, priced with llmtap's price table,
-are reported on the verdict.
+(both calls when there was a repair) and their cost, priced with llmtap's price table (a
+local provider's model, ``provider: ollama``, at 0 unless an override prices it, as the cost
+stage prices the app's calls), are reported on the verdict.
 """
 
 from __future__ import annotations
@@ -362,14 +363,18 @@ class LLMJudge:
     def _cost(self, usage: _Usage) -> float | None:
         if not usage.calls:
             return None
-        from llmtap.pipeline.cost import Usage, compute_cost
+        from llmtap.pipeline.cost import LOCAL_PROVIDERS, Usage, compute_cost
+        from llmtap.pipeline.pricing import OVERRIDE
 
         try:
             resolver = self._resolver()
             models = dict.fromkeys(m for m in (usage.model, self.model, self.client.model) if m)
+            # a local provider's model (Ollama) costs 0 unless pricing.overrides prices it,
+            # as the cost stage prices the app's calls
+            local = self.client.provider in LOCAL_PROVIDERS
             for model in models:
-                found = resolver.resolve(model, self.client.provider)
-                if found is not None:
+                found = resolver.resolve(model, None if local else self.client.provider)
+                if found is not None and (not local or found.price_source == OVERRIDE):
                     cost = compute_cost(
                         found.entry,
                         Usage(
@@ -380,6 +385,8 @@ class LLMJudge:
                         ),
                     )
                     return cost.total
+            if local:
+                return 0.0
         except Exception:
             _log.debug("llmtap: could not price the judge's tokens", exc_info=True)
         return None

@@ -69,6 +69,10 @@ class ServiceConfig:
     them costs about a quarter of the per-span CPU of spans that need no processing, so
     turn it off when the backends or the apps' own metrics give those numbers.
     ``workers`` is the number of gRPC handler threads.
+    ``max_prompt_versions`` caps the distinct ``llmtap.prompt.version`` values the metrics
+    are labelled by (``prompt_version`` on the usage metrics, ``llmtap_prompt_version`` on
+    the judge's verdicts): the first ones seen keep their name in every metric, later new
+    versions are counted as ``other``.
 
     Redaction marks: a span an llmtap app already redacted carries ``llmtap.redaction.count``,
     but any sender can write that attribute, so the mark alone is ignored and the span is
@@ -152,6 +156,8 @@ class ServiceConfig:
     """an OTLP/HTTP connection without a request (or a byte) this long is closed"""
     usage_metrics: bool = True
     """count cost and tokens by model and feature"""
+    max_prompt_versions: int = 50
+    """distinct llmtap.prompt.version values labelled in the metrics; later new ones are other"""
     trust_upstream: bool = True
     """take the redaction marks of received spans when they are earned (a valid seal, a trusted
     sender's token); false: redact every span again"""
@@ -193,6 +199,7 @@ class ServiceConfig:
             ("queue_max_bytes", 1024),
             ("hook_queue_size", 1),
             ("workers", 1),
+            ("max_prompt_versions", 1),
             ("http_max_connections", 1),
             ("feedback_responses", 0),
             ("feedback_pending", 0),

@@ -90,7 +90,7 @@ from llmtap.service.spans import (
     write_back,
 )
 from llmtap.service.stage_skip import needs_stages
-from llmtap.service.usage import Usage, usage_from_data, usage_from_wire
+from llmtap.service.usage import Usage, is_call, usage_from_data, usage_from_wire
 from llmtap.service.wal import WriteAheadLog, directory_name
 
 __all__ = ["BindError", "ServiceApp", "ServiceConfig", "StopReport", "service_config_of"]
@@ -99,9 +99,6 @@ _log = logging.getLogger("llmtap.service")
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
-_COSTS = semconv.COST_TOTAL_NAMES
-_INPUT = semconv.USAGE_INPUT_TOKENS
-_OUTPUT = semconv.USAGE_OUTPUT_TOKENS
 _FEEDBACK = semconv.LLMTAP_FEEDBACK_LABEL
 _OVER_BUDGET = semconv.LLMTAP_REDACTION_OVER_BUDGET
 _RESPONSE_ID = semconv.RESPONSE_ID
@@ -159,7 +156,7 @@ class ServiceApp:
         self.config = config
         self.service = service if service is not None else service_config_of(config)
         self.metrics = registry if registry is not None else MetricsRegistry()
-        self._m = ServiceMetrics(self.metrics)
+        self._m = ServiceMetrics(self.metrics, self.service.max_prompt_versions)
         self._counts = DestinationCounts(self._m)
         if stages is None:
             from llmtap.pipeline.stages import build_stages
@@ -508,9 +505,7 @@ class ServiceApp:
                         if hook:
                             hook_spans.append(data)
                         row = usage_from_data(data.attributes) if count_usage else None
-                    elif count_usage and (
-                        _INPUT in attrs or _OUTPUT in attrs or any(k in attrs for k in _COSTS)
-                    ):
+                    elif count_usage and is_call(attrs):
                         row = usage_from_wire(attrs)
                     else:
                         row = None

@@ -6,6 +6,7 @@ is registered in ``semconv/model/metrics.yaml`` as the ``llmtap.judge.*`` metric
     llmtap_judge_evaluations_skipped_total   gen_ai_evaluation_name, reason
         reason: sampled_out, duplicate, queue_full, shutdown
     llmtap_judge_verdicts_total              gen_ai_evaluation_name, llmtap_feature,
+                                             llmtap_prompt_version,
                                              llmtap_evaluation_passed (true|false|unknown)
     llmtap_judge_pass_rate (gauge)           gen_ai_evaluation_name, llmtap_feature;
                                              over the last 100 pass/fail verdicts
@@ -22,7 +23,9 @@ is registered in ``semconv/model/metrics.yaml`` as the ``llmtap.judge.*`` metric
     llmtap_judge_traces_open (gauge)
     llmtap_judge_assembly_bytes (gauge)
 
-``llmtap_feature`` values are capped at 100 distinct ones (then ``_other``).
+``llmtap_feature`` values are capped at 100 distinct ones (then ``_other``);
+``llmtap_prompt_version`` values share the service's prompt-version cap
+(``service.max_prompt_versions``, then ``other``) with its usage metrics.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ SEMCONV_NAMES = {
 _EVAL = "gen_ai_evaluation_name"
 _FEATURE = "llmtap_feature"
 _MODEL = "llmtap_evaluation_judge_model"
+_VERSION = "llmtap_prompt_version"
 
 
 class JudgeMetrics:
@@ -85,6 +89,8 @@ class JudgeMetrics:
         self._window = window
         self._rates: dict[tuple[str, str], deque[bool]] = {}
         self._lock = threading.Lock()
+        #: the llmtap_prompt_version label of an llmtap.prompt.version (capped, shared)
+        self.prompt_version = r.capped_values(semconv.LLMTAP_PROMPT_VERSION)
         self._run = r.counter(
             "llmtap_judge_evaluations_run_total",
             "Evaluations that ran to an end (any outcome)",
@@ -103,7 +109,7 @@ class JudgeMetrics:
         self._verdicts = r.counter(
             "llmtap_judge_verdicts_total",
             "Verdicts by outcome",
-            (_EVAL, _FEATURE, "llmtap_evaluation_passed"),
+            (_EVAL, _FEATURE, _VERSION, "llmtap_evaluation_passed"),
         )
         self._duration = r.histogram(
             "llmtap_judge_duration_seconds",
@@ -176,7 +182,11 @@ class JudgeMetrics:
         if reason in EARLY_REASONS:
             self._early.labels(reason).inc()
 
-    def evaluated(self, verdict: Verdict, feature: str, duration_s: float) -> None:
+    def evaluated(
+        self, verdict: Verdict, feature: str, duration_s: float, prompt_version: str = ""
+    ) -> None:
+        """Count a verdict; ``feature`` and ``prompt_version`` are label values already
+        capped (:meth:`feature`, :attr:`prompt_version`)."""
         name = verdict.name
         self._run.labels(name, feature).inc()
         self._duration.observe(duration_s, **{_EVAL: name})
@@ -185,7 +195,7 @@ class JudgeMetrics:
         else:
             passed = verdict.passed
             outcome = "unknown" if passed is None else ("true" if passed else "false")
-            self._verdicts.labels(name, feature, outcome).inc()
+            self._verdicts.labels(name, feature, prompt_version, outcome).inc()
             if passed is not None:
                 with self._lock:
                     window = self._rates.get((name, feature))

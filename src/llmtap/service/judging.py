@@ -599,7 +599,10 @@ class Judging:
                 self._warn_once("log", "judge: cannot emit a gen_ai.evaluation.result event")
         try:
             feature = self.metrics.feature(span.attributes.get(semconv.LLMTAP_FEATURE))
-            self.metrics.evaluated(verdict, feature, duration)
+            version = self.metrics.prompt_version(
+                span.attributes.get(semconv.LLMTAP_PROMPT_VERSION)
+            )
+            self.metrics.evaluated(verdict, feature, duration, version)
         except Exception:
             self._warn_once("metrics", "judge: cannot record judge metrics")
         self._done(run, verdict)

@@ -16,7 +16,10 @@ their Prometheus names::
 
 What this module adds to ``prometheus_client``: every metric keeps at most ``max_series``
 label sets, later new label sets are folded into one series whose label values are all
-``other`` (label values often come from span data: models, features); updates of several
+``other`` (label values often come from span data: models, features); a cap on the distinct
+values of one label shared by every metric that carries it (:meth:`MetricsRegistry.capped_values`:
+the first ``limit`` prompt versions seen keep their name in every metric, later ones are
+``other``); updates of several
 series or values at once (``inc_many``, ``observe_many``); and reading a value back
 (``value``, ``total``) for the service's stop report.
 """
@@ -36,6 +39,7 @@ from prometheus_client.utils import floatToGoString
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "CappedValues",
     "Counter",
     "Gauge",
     "Histogram",
@@ -302,6 +306,27 @@ class Histogram(_Metric):
         return [family]
 
 
+class CappedValues:
+    """At most ``limit`` distinct values of one label: the first ones seen keep their name,
+    later new ones are ``other``; the empty value (the attribute is not there) is kept and
+    not counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: Any) -> str:
+        text = "" if value is None else str(value)
+        if not text or text in self._seen:
+            return text
+        with self._lock:
+            if text in self._seen or len(self._seen) < self.limit:
+                self._seen.add(text)
+                return text
+        return OTHER
+
+
 class MetricsRegistry:
     """Named metrics of one service; ``render()`` gives the Prometheus text format.
 
@@ -312,7 +337,20 @@ class MetricsRegistry:
     def __init__(self) -> None:
         self.registry = prometheus_client.CollectorRegistry()
         self._metrics: dict[str, Any] = {}
+        self._caps: dict[str, CappedValues] = {}
         self._lock = threading.Lock()
+
+    def capped_values(self, key: str, limit: int | None = None, default: int = 50) -> CappedValues:
+        """The cap on the values of ``key`` (an attribute name) that every metric labelled by
+        it shares; ``limit`` sets it (the service's configuration), else the first caller's
+        ``default`` makes it."""
+        with self._lock:
+            cap = self._caps.get(key)
+            if cap is None:
+                cap = self._caps[key] = CappedValues(default if limit is None else limit)
+            elif limit is not None:
+                cap.limit = max(1, limit)
+            return cap
 
     def _register(
         self, kind: str, name: str, labels: Sequence[str], make: Callable[[], Any]

@@ -18,8 +18,10 @@ _log = logging.getLogger("llmtap.service")
 class ServiceMetrics:
     """The service's own metrics on a :class:`MetricsRegistry`."""
 
-    def __init__(self, registry: MetricsRegistry) -> None:
+    def __init__(self, registry: MetricsRegistry, max_prompt_versions: int | None = None) -> None:
         r = registry
+        #: the prompt_version label's value of an ``llmtap.prompt.version`` (capped)
+        self.prompt_version = r.capped_values(semconv.LLMTAP_PROMPT_VERSION, max_prompt_versions)
         self.requests = r.counter(
             "llmtap_service_requests_total",
             "OTLP export requests received, by transport (grpc, http) and outcome (ok, "
@@ -86,15 +88,15 @@ class ServiceMetrics:
         )
         self.cost = r.counter(
             "llmtap_cost_usd_total",
-            "Cost of GenAI calls (llmtap.cost.total, else gen_ai.usage.cost), by model and "
-            "llmtap.feature",
-            ("model", "feature"),
+            "Cost of GenAI calls (llmtap.cost.total, else gen_ai.usage.cost), by model, "
+            "llmtap.feature and llmtap.prompt.version",
+            ("model", "feature", "prompt_version"),
             max_series=500,
         )
         self.tokens = r.counter(
             "llmtap_tokens_total",
-            "GenAI tokens by model, llmtap.feature and type (input, output)",
-            ("model", "feature", "type"),
+            "GenAI tokens by model, llmtap.feature, llmtap.prompt.version and type (input, output)",
+            ("model", "feature", "prompt_version", "type"),
             max_series=1000,
         )
         self.user_cost = r.counter(
@@ -108,10 +110,19 @@ class ServiceMetrics:
         )
         self.call_duration = r.histogram(
             "llmtap_genai_duration_seconds",
-            "Duration of GenAI spans that report usage (model calls), by model and feature",
-            ("model", "feature"),
+            "Duration of GenAI spans that report usage (model calls), by model, feature and "
+            "prompt version",
+            ("model", "feature", "prompt_version"),
             buckets=semconv.DURATION_BUCKETS,
             max_series=500,
+        )
+        self.calls = r.counter(
+            "llmtap_genai_calls_total",
+            "GenAI calls (spans that report usage, and failed chat, completion and embeddings "
+            "calls: error.type with a gen_ai.request.model), by model, feature, prompt version "
+            "and error_type (empty when the call succeeded)",
+            ("model", "feature", "prompt_version", "error_type"),
+            max_series=1000,
         )
         self.feedback = r.counter(
             "llmtap_feedback_total",
