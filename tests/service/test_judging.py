@@ -691,9 +691,7 @@ def test_budget_pressure_judges_oldest_traces_early(harness):
     assert sorted(t for t, _ in check.calls) == [1, 2]  # decided for room, before idle
     h.clock.advance(2)
     assert h.judging.wait_idle(5)
-    early = {
-        judged_trace(s): s.attributes.get("llmtap.evaluation.early") for s in h.emitted.spans
-    }
+    early = {judged_trace(s): s.attributes.get("llmtap.evaluation.early") for s in h.emitted.spans}
     assert early == {1: True, 2: True, 3: None, 4: None}
 
 

@@ -235,9 +235,7 @@ def build_result_span(
         kind="INTERNAL",
         start_ns=start_ns,
         end_ns=end_ns,
-        links=[LinkData(trace_id=evaluated.trace_id, span_id=evaluated.span_id)]
-        if linked
-        else [],
+        links=[LinkData(trace_id=evaluated.trace_id, span_id=evaluated.span_id)] if linked else [],
     )
 
 
