@@ -272,6 +272,15 @@ def test_app_to_collector_to_service_to_jaeger(
     # the other destinations got the same spans; Datadog LLM Observability its headers
     jaeger_ids = {s.span_id for s in spans + evaluations}
     wait_until(lambda: {s.span_id for s in sink.spans()} >= jaeger_ids, 15, "Tempo/Datadog copies")
+    tempo = [s for s in sink.spans() if s.transport == "grpc"]  # the tempo destination's copy
+    assert {s.span_id for s in tempo} >= jaeger_ids
+    tempo_verdicts = [s for s in tempo if s.name.startswith("evaluate ")]
+    assert len(tempo_verdicts) == len(EVALUATIONS)
+    for verdict in tempo_verdicts:
+        assert [(link.trace_id, link.span_id) for link in verdict.links] == [
+            (trace_id, chat.span_id)
+        ]
+        assert verdict.trace_id == evaluation_trace(trace_id)
     datadog = [r for r in sink.requests("traces") if r.transport == "http"]
     assert datadog and datadog[0].headers["dd-otlp-source"] == "llmobs"
     assert datadog[0].headers["dd-api-key"] == "dd-test-key"
