@@ -410,3 +410,16 @@ def test_review_queue_write_failure_is_counted_not_raised(tmp_path):
     assert not queue.append({"a": 1})
     assert not queue.append({"a": 2})
     assert queue.failed == 2
+
+
+def test_the_judged_ids_survive_redaction():
+    """The service runs its stages on result spans: a judged span id that reads as a card
+    number (16 decimal digits, Luhn-valid) stays the id."""
+    from llmtap.pipeline.redact import RedactionStage
+
+    span = evaluated_span()
+    span.span_id = 0x4111111111111111
+    result = build_result_span(judge_verdict(), span, {}, start_ns=1, end_ns=2)
+    RedactionStage().apply(result)
+    assert result.attributes["llmtap.evaluation.target.span_id"] == "4111111111111111"
+    assert not result.attributes.get("llmtap.redaction.count")
