@@ -21,7 +21,9 @@ For every verdict the judge builds
 
   In both span placements it carries ``llmtap.evaluation.target.trace_id`` and
   ``llmtap.evaluation.target.span_id`` (lower-case hex, as backends print ids), so a tag
-  search or TraceQL finds the verdicts of a request from the request's trace id;
+  search or TraceQL finds the verdicts of a request from the request's trace id. (A sampler
+  behind the service that decides by trace id decides an evaluation trace apart from its
+  request's trace.);
 * a **log record** with event name ``gen_ai.evaluation.result``, the same attributes (not
   the two above: the record carries the ids itself), and the trace and span ids of the
   *evaluated* span, as GenAI semconv v1.41 asks, whatever the placement; it is emitted
@@ -47,6 +49,8 @@ Attributes (semconv first, ``llmtap.*`` for the rest):
 ``llmtap.evaluation.early``            ``true`` when the trace was judged before it was complete
 ``llmtap.evaluation.late``             ``true`` when the span was judged in a batch of late spans
 ``llmtap.feature``                     copied from the evaluated span (slice verdicts by feature)
+``llmtap.evaluation.target.trace_id``  the evaluated span's trace id, 32 hex digits (spans only)
+``llmtap.evaluation.target.span_id``   the evaluated span's id, 16 hex digits (spans only)
 =====================================  =========================================================
 
 ``error.type`` values come from the evaluators (``timeout``, ``rate_limited``,
