@@ -162,11 +162,12 @@ class Judging:
     that name (tests, embedders); any other rule's evaluator comes from
     ``llmtap.evals.registry.build_evaluator(spec, config.model)``. Rules are compiled and
     evaluators built here, so a bad rule fails at start-up (``ValueError`` naming
-    ``judge.rules[i]``). ``emit`` receives lists of result spans, on the judge thread: it
-    must be thread-safe and must not block (queue them for the forwarders). ``clock`` is the
-    assembly clock (monotonic seconds; tests pass a fake one); ``time_ns`` stamps the result
-    spans (wall clock). The metrics go on ``metrics_registry`` (the service's), else on a
-    registry of the judge's own (``judging.metrics.registry``).
+    ``judge.rules[i]``). ``emit`` receives lists of result spans (none with
+    ``judge.verdicts: events_only``), on the judge thread: it must be thread-safe and must
+    not block (queue them for the forwarders). ``clock`` is the assembly clock (monotonic
+    seconds; tests pass a fake one); ``time_ns`` stamps the result spans (wall clock). The
+    metrics go on ``metrics_registry`` (the service's), else on a registry of the judge's
+    own (``judging.metrics.registry``).
     """
 
     def __init__(
