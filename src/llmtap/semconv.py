@@ -118,6 +118,9 @@ LLMTAP_RESPONSE_REFUSAL: Final = "llmtap.response.refusal"
 # Evaluation results (judge, rules) and user feedback
 LLMTAP_EVALUATION_SOURCE: Final = "llmtap.evaluation.source"
 LLMTAP_EVALUATION_PASSED: Final = "llmtap.evaluation.passed"
+# the evaluated span, named on a verdict span (hex ids, as backends show them)
+LLMTAP_EVALUATION_TARGET_TRACE_ID: Final = "llmtap.evaluation.target.trace_id"
+LLMTAP_EVALUATION_TARGET_SPAN_ID: Final = "llmtap.evaluation.target.span_id"
 LLMTAP_FEEDBACK_LABEL: Final = "llmtap.feedback.label"
 LLMTAP_FEEDBACK_RESOLVED: Final = "llmtap.feedback.resolved"
 # Cost: the total is llmtap.cost.total. gen_ai.usage.cost (not in semconv v1.41) is the name

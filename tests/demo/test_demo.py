@@ -31,8 +31,10 @@ def test_demo_prints_trace_trees_offline(tmp_path):
     assert out.count("trace ") >= 5
     # the loop: judged by the in-process service, feedback in the trace, failures queued
     assert "judging with 6 rules" in out
-    assert "│  ├─ evaluate no_pii_in_answer" in out
-    assert "evaluate user_feedback" in out and "feedback=negative" in out
+    # verdicts: linked from an evaluation trace of their own, drawn under the judged span
+    assert "│  ├─ ⇢ evaluate no_pii_in_answer" in out
+    assert "⇢ a verdict in an evaluation trace of its own" in out
+    assert "├─ evaluate user_feedback" in out and "feedback=negative" in out
     assert "evaluate gives_a_time_frame" in out and "verdict=no_match" in out
     assert "review queue: 2 entries" in out
     forwarded = (tmp_path / "traces.jsonl").read_text()

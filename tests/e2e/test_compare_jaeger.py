@@ -1,6 +1,7 @@
 """``llmtap compare --jaeger``: the same spans sent to a real Jaeger v2 (OTLP/gRPC in) and
 written by the file preset's exporter; the comparison read from Jaeger's query API
-(``/api/traces``) must match the one read from the file."""
+(``/api/traces``) must match the one read from the file. The verdicts are in evaluation
+traces of their own, linked to the judged calls, as the judge writes them by default."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    SpanContext,
+    Status,
+    StatusCode,
+    format_span_id,
+    format_trace_id,
+)
 
 from llmtap import semconv
 from llmtap.cli import main
@@ -24,7 +33,7 @@ from support.binaries import Processes, http_get, start_jaeger, wait_until
 pytestmark = pytest.mark.e2e
 
 SERVICE = "compare-bot"
-TRACES = 60
+TRACES = 60  # the requests' traces; each has an evaluation trace too
 
 
 def _send(jaeger_grpc: str, path: Path) -> None:
@@ -50,19 +59,29 @@ def _send(jaeger_grpc: str, path: Path) -> None:
                 })  # fmt: skip
                 if version == "v2" and i == 3:
                     chat.set_status(Status(StatusCode.ERROR, "rate limited"))
-                with tracer.start_as_current_span("evaluate truncation") as verdict:
-                    verdict.set_attributes(
-                        {
-                            semconv.EVALUATION_NAME: "truncation",
-                            semconv.LLMTAP_EVALUATION_PASSED: not failed,
-                        }
-                    )
+                _linked_verdict(tracer, chat.get_span_context(), passed=not failed)
                 with tracer.start_as_current_span("evaluate user_feedback") as feedback:
                     feedback.set_attributes({
                         semconv.EVALUATION_NAME: "user_feedback",
                         semconv.LLMTAP_FEEDBACK_LABEL: "negative" if failed else "positive",
                     })  # fmt: skip
     provider.shutdown()
+
+
+def _linked_verdict(tracer: Any, judged: SpanContext, *, passed: bool) -> None:
+    """A verdict as the judge writes it by default (judge.verdicts: linked): the root of a
+    trace of its own, linked to the judged span and naming it."""
+    tracer.start_span(
+        "evaluate truncation",
+        context=Context(),
+        links=[Link(judged)],
+        attributes={
+            semconv.EVALUATION_NAME: "truncation",
+            semconv.LLMTAP_EVALUATION_PASSED: passed,
+            semconv.LLMTAP_EVALUATION_TARGET_TRACE_ID: format_trace_id(judged.trace_id),
+            semconv.LLMTAP_EVALUATION_TARGET_SPAN_ID: format_span_id(judged.span_id),
+        },
+    ).end()
 
 
 def _traces_in_jaeger(url: str) -> int:
@@ -83,7 +102,7 @@ def test_compare_reads_jaegers_query_api(
     path = tmp_path / "spans.jsonl"
     _send(jaeger.endpoint("grpc"), path)
     url = jaeger.url("query")
-    wait_until(lambda: _traces_in_jaeger(url) == TRACES, 30, f"{TRACES} traces in Jaeger")
+    wait_until(lambda: _traces_in_jaeger(url) == 2 * TRACES, 30, f"{2 * TRACES} traces in Jaeger")
 
     fetched = _compare(capsys, "--jaeger", url, "--service", SERVICE, "--lookback", "1h")
     from_file = _compare(capsys, str(path))

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from llmtap.service.results import evaluation_trace_id
 from support.binaries import (
     CONFIG_DIR,
     Proc,
@@ -118,6 +120,28 @@ class JaegerSpan:
     name: str
     parent: str | None
     tags: dict[str, Any]
+    #: (trace id, span id) of its FOLLOWS_FROM references: the OTLP links, as Jaeger shows them
+    links: list[tuple[str, str]]
+    start_us: int
+    duration_us: int
+
+
+def _span(span: dict[str, Any]) -> JaegerSpan:
+    refs = span.get("references") or []
+    parents = [r["spanID"] for r in refs if r["refType"] == "CHILD_OF"]
+    links = [
+        (r["traceID"].rjust(32, "0"), r["spanID"]) for r in refs if r["refType"] == "FOLLOWS_FROM"
+    ]
+    tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+    return JaegerSpan(
+        span["spanID"],
+        span["operationName"],
+        next(iter(parents), None),
+        tags,
+        links,
+        span["startTime"],
+        span["duration"],
+    )
 
 
 def jaeger_trace(jaeger: Proc, trace_id: str) -> tuple[Any, list[JaegerSpan]]:
@@ -126,17 +150,26 @@ def jaeger_trace(jaeger: Proc, trace_id: str) -> tuple[Any, list[JaegerSpan]]:
     if status != 200:
         return None, []
     raw = json.loads(body)
-    spans = []
-    for trace in raw.get("data") or []:
-        for span in trace["spans"]:
-            parents = [
-                r["spanID"] for r in span.get("references", []) if r["refType"] == "CHILD_OF"
-            ]
-            tags = {t["key"]: t["value"] for t in span.get("tags", [])}
-            spans.append(
-                JaegerSpan(span["spanID"], span["operationName"], next(iter(parents), None), tags)
-            )
+    spans = [_span(span) for trace in raw.get("data") or [] for span in trace["spans"]]
     return raw, spans
+
+
+def jaeger_search(jaeger: Proc, tags: dict[str, str], service: str = "e2e-app") -> set[str]:
+    """Trace ids Jaeger's search finds for ``tags`` (``GET /api/traces?service=&tags=``)."""
+    query = {"service": service, "tags": json.dumps(tags), "lookback": "1h", "limit": "20"}
+    status, body = http_get(jaeger.url("query", "/api/traces?" + urllib.parse.urlencode(query)))
+    assert status == 200, body
+    return {trace["traceID"].rjust(32, "0") for trace in json.loads(body)["data"] or ()}
+
+
+def extent_us(spans: list[JaegerSpan]) -> int:
+    """The trace's duration as Jaeger draws it: first start to last end, in microseconds."""
+    return max(s.start_us + s.duration_us for s in spans) - min(s.start_us for s in spans)
+
+
+def evaluation_trace(trace_id: str) -> str:
+    """The id of the evaluation trace of ``trace_id`` (judge.verdicts: linked)."""
+    return f"{evaluation_trace_id(int(trace_id, 16)):032x}"
 
 
 def wait_for_trace(
@@ -186,12 +219,14 @@ def test_app_to_collector_to_service_to_jaeger(
     )
 
     (request,) = run_app(collector, devserver, tmp_path, 1)
-    expected = len(APP_SPANS) + len(EVALUATIONS)
-    raw, spans = wait_for_trace(jaeger, request["trace_id"], expected)
+    trace_id = request["trace_id"]
+    # judge.verdicts: linked (the default): the verdicts are in the evaluation trace
+    _, evaluations = wait_for_trace(jaeger, evaluation_trace(trace_id), len(EVALUATIONS))
+    raw, spans = wait_for_trace(jaeger, trace_id, len(APP_SPANS))
 
-    # the whole trace, once: the app's spans and one evaluation of each rule
-    assert len(spans) == expected, [s.name for s in spans]
-    app = by_name([s for s in spans if not s.name.startswith("evaluate ")])
+    # the whole trace, once: the app's spans
+    assert len(spans) == len(APP_SPANS), [s.name for s in spans]
+    app = by_name(spans)
     assert set(app) == APP_SPANS
     workflow, retrieval, chat = (
         app[n] for n in ("invoke_workflow answer_question", "retrieval kb", "chat gpt-4o-mini")
@@ -217,11 +252,11 @@ def test_app_to_collector_to_service_to_jaeger(
     assert "<EMAIL>" in chat.tags["gen_ai.input.messages"]
     assert chat.tags["llmtap.redaction.credit_card"] >= 1
 
-    # evaluations: children of the evaluated chat span, one per rule
-    evaluations = [s for s in spans if s.name.startswith("evaluate ")]
+    # evaluations: one per rule, each linked to the evaluated chat span
+    assert len(evaluations) == len(EVALUATIONS), [s.name for s in evaluations]
     assert Counter(s.tags["gen_ai.evaluation.name"] for s in evaluations) == Counter(EVALUATIONS)
     assert {s.name for s in evaluations} == {f"evaluate {n}" for n in EVALUATIONS}
-    assert all(s.parent == chat.span_id for s in evaluations)
+    assert all(s.parent is None and s.links == [(trace_id, chat.span_id)] for s in evaluations)
     relevance = next(
         s for s in evaluations if s.tags["gen_ai.evaluation.name"] == "answer_relevance"
     )
@@ -235,8 +270,17 @@ def test_app_to_collector_to_service_to_jaeger(
         assert planted not in prompts
 
     # the other destinations got the same spans; Datadog LLM Observability its headers
-    jaeger_ids = {s.span_id for s in spans}
+    jaeger_ids = {s.span_id for s in spans + evaluations}
     wait_until(lambda: {s.span_id for s in sink.spans()} >= jaeger_ids, 15, "Tempo/Datadog copies")
+    tempo = [s for s in sink.spans() if s.transport == "grpc"]  # the tempo destination's copy
+    assert {s.span_id for s in tempo} >= jaeger_ids
+    tempo_verdicts = [s for s in tempo if s.name.startswith("evaluate ")]
+    assert len(tempo_verdicts) == len(EVALUATIONS)
+    for verdict in tempo_verdicts:
+        assert [(link.trace_id, link.span_id) for link in verdict.links] == [
+            (trace_id, chat.span_id)
+        ]
+        assert verdict.trace_id == evaluation_trace(trace_id)
     datadog = [r for r in sink.requests("traces") if r.transport == "http"]
     assert datadog and datadog[0].headers["dd-otlp-source"] == "llmobs"
     assert datadog[0].headers["dd-api-key"] == "dd-test-key"
@@ -281,16 +325,15 @@ def test_scaled_router_samplers_replicas_judge_each_trace_once(
     count = 16
     requests = run_app(router, devserver, tmp_path, count)
     assert len({r["trace_id"] for r in requests}) == count
-    expected = len(APP_SPANS) + len(EVALUATIONS)
     for request in requests:
-        _, spans = wait_for_trace(jaeger, request["trace_id"], expected)
+        trace_id = request["trace_id"]
+        _, verdicts = wait_for_trace(jaeger, evaluation_trace(trace_id), len(EVALUATIONS))
+        _, spans = wait_for_trace(jaeger, trace_id, len(APP_SPANS))
         chat = by_name(spans)["chat gpt-4o-mini"]
-        evaluations = Counter(
-            s.tags["gen_ai.evaluation.name"] for s in spans if s.name.startswith("evaluate ")
-        )
-        assert evaluations == Counter(EVALUATIONS), request["trace_id"]
-        assert all(s.parent == chat.span_id for s in spans if s.name.startswith("evaluate "))
-        assert len(spans) == expected
+        evaluations = Counter(s.tags["gen_ai.evaluation.name"] for s in verdicts)
+        assert evaluations == Counter(EVALUATIONS), trace_id
+        assert all(s.links == [(trace_id, chat.span_id)] for s in verdicts)
+        assert len(spans) == len(APP_SPANS)
 
     bodies = [metrics_text(replica) for replica in replicas]
     assembled = [
@@ -311,7 +354,8 @@ def test_late_negative_feedback_is_kept_and_judged(
 ) -> None:
     """The user's thumbs-down comes after the trace was judged: it lands in the same trace in
     Jaeger under the answer, and the ``when: {feedback: negative}`` rule judges the answer
-    then (the LLM judge runs only for it: LLMTAP_JUDGE_SAMPLE=0)."""
+    then (the LLM judge runs only for it: LLMTAP_JUDGE_SAMPLE=0); that verdict joins the
+    others in the evaluation trace, linked to the answer."""
     jaeger = start_jaeger(procs)
     env = {**service_env(jaeger, sink, judge), "LLMTAP_JUDGE_SAMPLE": "0"}
     env["LLMTAP_JUDGE_FEEDBACK_SAMPLE"] = "1"
@@ -328,20 +372,105 @@ def test_late_negative_feedback_is_kept_and_judged(
     (request,) = run_app(collector, devserver, tmp_path, 1, "--feedback", "down",
                          "--feedback-delay", "3")  # fmt: skip
     rules = EVALUATIONS - {"answer_relevance"}
-    expected = len(APP_SPANS) + len(rules) + 2  # + the feedback + the judge it triggered
-    _, spans = wait_for_trace(jaeger, request["trace_id"], expected)
-    assert len(spans) == expected, [s.name for s in spans]
+    trace_id = request["trace_id"]
+    expected = len(rules) + 1  # + the judge the feedback triggered
+    _, verdicts = wait_for_trace(jaeger, evaluation_trace(trace_id), expected)
+    assert len(verdicts) == expected, [s.name for s in verdicts]
+    _, spans = wait_for_trace(jaeger, trace_id, len(APP_SPANS) + 1)  # + the feedback
+    assert len(spans) == len(APP_SPANS) + 1, [s.name for s in spans]
     chat = by_name(spans)["chat gpt-4o-mini"]
     feedback = by_name(spans)["evaluate user_feedback"]
     assert feedback.parent == chat.span_id
     assert feedback.tags["llmtap.feedback.label"] == "negative"
     assert feedback.tags["llmtap.evaluation.source"] == "user"
     assert feedback.tags["gen_ai.response.id"] == request["response_id"]
-    judged = by_name(spans)["evaluate answer_relevance"]
-    assert judged.parent == chat.span_id
+    judged = by_name(verdicts)["evaluate answer_relevance"]
+    assert judged.links == [(trace_id, chat.span_id)]
     assert judged.tags["llmtap.evaluation.source"] == "judge"
     assert judged.tags["llmtap.evaluation.late"] is True
     assert judged.tags["gen_ai.evaluation.score.label"] == "irrelevant"
     assert len(judge.requests) == 1
     body = metrics_text(service)
     assert metric_sum(body, "llmtap_feedback_total", label="negative") == 1
+
+
+def start_pipeline(
+    procs: Processes, jaeger: Proc, sink: OtlpReceiver, judge: JudgeServer, **env: str
+) -> Proc:
+    """``llmtap serve`` (llmtap-service.yaml, ``env`` on top) behind a collector; the collector."""
+    service = start_llmtap_serve(
+        procs, SERVICE_CONFIG, env={**service_env(jaeger, sink, judge), **env}
+    )
+    return start_collector(
+        procs,
+        CONFIG_DIR / "single.yaml",
+        env={
+            "LLMTAP_SERVICE_ENDPOINT": service.endpoint("grpc"),
+            "PROMETHEUS_OTLP_METRICS_URL": sink.http_url("metrics"),
+        },
+    )
+
+
+def test_linked_verdicts_leave_the_request_trace_its_own_duration(
+    procs: Processes, devserver: Any, judge: JudgeServer, sink: OtlpReceiver, tmp_path: Path
+) -> None:
+    """``judge.verdicts: linked`` (the default): in Jaeger the request's trace lasts exactly as
+    long as the request's root span, though its verdicts were written a second later; the
+    searches of docs/backends/jaeger.md find the verdicts from the request's trace id, and
+    each verdict leads back to the judged span by its link (a FOLLOWS_FROM reference) and
+    its ``llmtap.evaluation.target.*`` tags."""
+    jaeger = start_jaeger(procs)
+    collector = start_pipeline(procs, jaeger, sink, judge)
+    (request,) = run_app(collector, devserver, tmp_path, 1)
+    trace_id = request["trace_id"]
+
+    # request -> its verdicts: one evaluation trace, found by the judged trace's id
+    target = {"llmtap.evaluation.target.trace_id": trace_id}
+    found = wait_until(lambda: jaeger_search(jaeger, target), 45, "the request's verdicts")
+    assert found == {evaluation_trace(trace_id)}
+    (evaluation_id,) = found
+    _, verdicts = wait_for_trace(jaeger, evaluation_id, len(EVALUATIONS))
+    _, spans = wait_for_trace(jaeger, trace_id, len(APP_SPANS))
+    assert {s.name for s in spans} == APP_SPANS and len(spans) == len(APP_SPANS)
+
+    # the request's trace is as long as its root span: not stretched by the verdicts
+    root = by_name(spans)["invoke_workflow answer_question"]
+    chat = by_name(spans)["chat gpt-4o-mini"]
+    assert extent_us(spans) == root.duration_us
+    request_end = root.start_us + root.duration_us
+
+    # verdict -> the judged span: the link, and the tags naming it
+    assert Counter(s.tags["gen_ai.evaluation.name"] for s in verdicts) == Counter(EVALUATIONS)
+    for verdict in verdicts:
+        assert verdict.parent is None
+        assert verdict.links == [(trace_id, chat.span_id)]
+        assert verdict.tags["llmtap.evaluation.target.trace_id"] == trace_id
+        assert verdict.tags["llmtap.evaluation.target.span_id"] == chat.span_id
+        assert verdict.start_us > request_end  # judged after the request ended
+    # the verdict searches find the evaluation trace
+    passed = {"gen_ai.evaluation.name": "truncation", "llmtap.evaluation.passed": "true"}
+    assert jaeger_search(jaeger, passed) == {evaluation_id}
+
+
+def test_child_verdicts_are_in_the_request_trace(
+    procs: Processes, devserver: Any, judge: JudgeServer, sink: OtlpReceiver, tmp_path: Path
+) -> None:
+    """``judge.verdicts: child``: the verdicts are children of the judged span in the
+    request's trace, which then lasts until the last verdict; no evaluation trace."""
+    jaeger = start_jaeger(procs)
+    collector = start_pipeline(procs, jaeger, sink, judge, LLMTAP_JUDGE_VERDICTS="child")
+    (request,) = run_app(collector, devserver, tmp_path, 1)
+    trace_id = request["trace_id"]
+    _, spans = wait_for_trace(jaeger, trace_id, len(APP_SPANS) + len(EVALUATIONS))
+    assert len(spans) == len(APP_SPANS) + len(EVALUATIONS), [s.name for s in spans]
+    chat = by_name(spans)["chat gpt-4o-mini"]
+    root = by_name(spans)["invoke_workflow answer_question"]
+    verdicts = [s for s in spans if s.name.startswith("evaluate ")]
+    assert Counter(s.tags["gen_ai.evaluation.name"] for s in verdicts) == Counter(EVALUATIONS)
+    assert all(s.parent == chat.span_id and s.links == [] for s in verdicts)
+    # the trace is stretched to its last verdict, past the request's own end
+    last_end = max(s.start_us + s.duration_us for s in verdicts)
+    assert extent_us(spans) == last_end - root.start_us > root.duration_us
+    target = {"llmtap.evaluation.target.trace_id": trace_id}
+    assert jaeger_search(jaeger, target) == {trace_id}
+    assert jaeger_trace(jaeger, evaluation_trace(trace_id))[1] == []

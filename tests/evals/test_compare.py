@@ -164,6 +164,27 @@ def test_verdicts_and_feedback_count_for_the_version_of_the_call_they_judge() ->
     assert list(by_model) == ["gpt-4o-mini"] and len(by_model["gpt-4o-mini"].calls) == 3
 
 
+def test_linked_verdicts_count_for_the_version_of_the_call_they_judge() -> None:
+    """Verdicts in an evaluation trace of their own (``judge.verdicts: linked``) name the
+    judged span by ``llmtap.evaluation.target.*``; the judged trace may be read after them."""
+    spans = Spans()
+    spans.call("1", passed=None)
+    spans.call("2", passed=None)
+    for judged, passed in ((1, False), (2, True), (99, True)):  # 99: its trace was not read
+        spans.spans.insert(0, SpanData(
+            name="evaluate truncation",
+            attributes={semconv.EVALUATION_NAME: "truncation", PASSED: passed,
+                        "llmtap.evaluation.target.trace_id": f"{judged:032x}",
+                        "llmtap.evaluation.target.span_id": f"{2:016x}"},
+            trace_id=1000 + judged, span_id=7, start_ns=judged * 10**9 + 5,
+        ))  # fmt: skip
+    groups, left_out = group_spans(spans.spans, "prompt.version")
+    assert groups["1"].verdicts == {"truncation": [False]}
+    assert groups["2"].verdicts == {"truncation": [True]}
+    assert groups["1"].traces == {1} and groups["2"].traces == {2}  # the judged traces
+    assert left_out == 1
+
+
 def test_groups_are_picked_by_recency_or_by_name() -> None:
     spans = Spans()
     for version in ("v1", "v2", "v3"):

@@ -66,3 +66,34 @@ def test_verdicts_are_marked() -> None:
     assert describe(errored).endswith("error=missing_input  ✗")
     tree = render([passed, failed])
     assert "✗ failed" in tree
+
+
+def test_a_linked_verdict_is_drawn_under_the_span_it_judged() -> None:
+    from llmtap.pipeline.span import LinkData
+
+    root = SpanData(name="invoke_workflow answer", attributes={}, trace_id=7, span_id=1)
+    chat = SpanData(name="chat gpt-4o", attributes={}, trace_id=7, span_id=2, parent_span_id=1)
+    verdict = SpanData(
+        name="evaluate truncation",
+        attributes={semconv.EVALUATION_NAME: "truncation"},
+        trace_id=0x70,
+        span_id=3,
+        links=[LinkData(trace_id=7, span_id=2)],
+        start_ns=10,
+    )
+    elsewhere = SpanData(  # linked to a span that is not shown: a tree of its own
+        name="evaluate refusal",
+        attributes={},
+        trace_id=0x80,
+        span_id=4,
+        links=[LinkData(trace_id=8, span_id=9)],
+    )
+    lines = render([verdict, chat, root, elsewhere]).splitlines()
+    assert lines == [
+        f"trace {7:032x}",
+        "  invoke_workflow answer  0.0 ms",
+        "  └─ chat gpt-4o  0.0 ms",
+        "     └─ ⇢ evaluate truncation  0.0 ms",
+        f"trace {0x80:032x}",
+        "  evaluate refusal  0.0 ms",
+    ]

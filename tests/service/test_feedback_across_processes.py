@@ -6,8 +6,8 @@ llmtap and exporting OTLP/gRPC to a real llmtap service (``ServiceApp`` with its
 A answers a chat (the loopback dev server is the model); once the service has judged that
 trace, worker B records a thumbs down for the answer's response id, which B never saw. The
 backend must get B's feedback copied into A's trace under the chat span, and the feedback
-rule's verdict on the chat span in the same trace (judged late, as for feedback recorded in
-the answer's own process).
+rule's verdict on the chat span (judged late, as for feedback recorded in the answer's own
+process), linked to it from the evaluation trace.
 """
 
 from __future__ import annotations
@@ -177,8 +177,12 @@ def test_feedback_from_another_worker_lands_in_the_answers_trace(
     assert [(link.trace_id, link.span_id) for link in copy.links] == [
         (original.trace_id, original.span_id)
     ]
-    # the feedback rule judged the answer, in its trace, as a late batch
-    assert (verdict.trace_id, verdict.parent_span_id) == (chat.trace_id, chat.span_id)
+    # the feedback rule judged the answer, as a late batch; the verdict is in the evaluation
+    # trace (judge.verdicts: linked), linked to the chat span
+    assert verdict.trace_id != chat.trace_id and verdict.parent_span_id is None
+    assert [(link.trace_id, link.span_id) for link in verdict.links] == [
+        (chat.trace_id, chat.span_id)
+    ]
     assert verdict.attributes["llmtap.evaluation.passed"] is False
     assert verdict.attributes["llmtap.evaluation.late"] is True
     assert app.feedback is not None and app.feedback.counts()["resolved"] == 1

@@ -115,6 +115,11 @@ class Emitted:
             return [s for s in self.spans if s.name == f"evaluate {name}"]
 
 
+def judged_trace(result: SpanData) -> int:
+    """The trace id of the span a result span judged (results are in a trace of their own)."""
+    return int(result.attributes["llmtap.evaluation.target.trace_id"], 16)
+
+
 def messages(role: str, text: str) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
 
@@ -687,7 +692,7 @@ def test_budget_pressure_judges_oldest_traces_early(harness):
     assert sorted(t for t, _ in check.calls) == [1, 2]  # decided for room, before idle
     h.clock.advance(2)
     assert h.judging.wait_idle(5)
-    early = {s.trace_id: s.attributes.get("llmtap.evaluation.early") for s in h.emitted.spans}
+    early = {judged_trace(s): s.attributes.get("llmtap.evaluation.early") for s in h.emitted.spans}
     assert early == {1: True, 2: True, 3: None, 4: None}
 
 
@@ -762,7 +767,7 @@ def test_rule_built_by_the_evaluator_registry(harness):
     h.judging.on_spans(make_trace(1, output="Sorry, I cannot help with refunds."))
     h.judging.on_spans(make_trace(2, output="Your refund is on its way."))
     h.settle()
-    by_trace = {s.trace_id: s.attributes for s in h.emitted.named("no_apology")}
+    by_trace = {judged_trace(s): s.attributes for s in h.emitted.named("no_apology")}
     assert by_trace[1]["llmtap.evaluation.passed"] is False
     assert by_trace[2]["llmtap.evaluation.passed"] is True
     assert by_trace[1]["llmtap.evaluation.source"] == "rule"

@@ -1,5 +1,6 @@
-"""Verdicts written back: the ``evaluate {name}`` child span (pass, fail, error), the
-``gen_ai.evaluation.result`` log record, and the review queue of failing spans."""
+"""Verdicts written out: the ``evaluate {name}`` span (pass, fail, error) in each placement
+(linked in an evaluation trace of its own, a child, no span), the ``gen_ai.evaluation.result``
+log record, and the review queue of failing spans."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from llmtap.service.results import (
     build_log_record,
     build_result_span,
     evaluation_attributes,
+    evaluation_trace_id,
 )
 from llmtap.service.review import ReviewQueue, review_entry
 
@@ -62,18 +64,29 @@ def judge_verdict(**kw: Any) -> Verdict:
     return Verdict(**base)
 
 
-def result_for(verdict: Verdict, **kw: Any) -> SpanData:
+def result_for(verdict: Verdict, placement: str = "linked", **kw: Any) -> SpanData:
     span = evaluated_span()
     attrs = evaluation_attributes(verdict, span, source="judge", **kw)
-    return build_result_span(verdict, span, attrs, start_ns=5_000_000, end_ns=7_500_000)
+    return build_result_span(
+        verdict, span, attrs, start_ns=5_000_000, end_ns=7_500_000, placement=placement
+    )
+
+
+TARGET = {
+    "llmtap.evaluation.target.trace_id": "0af7651916cd43dd8448eb211c80319c",
+    "llmtap.evaluation.target.span_id": "b7ad6b7169203331",
+}
 
 
 def test_passing_verdict_span():
     evaluated = evaluated_span()
     result = result_for(judge_verdict())
     assert result.name == "evaluate faithfulness"
-    assert result.trace_id == evaluated.trace_id
-    assert result.parent_span_id == evaluated.span_id
+    # linked (the default): a root span in the evaluation trace, linked to the judged span
+    assert result.trace_id == evaluation_trace_id(evaluated.trace_id) != evaluated.trace_id
+    assert result.parent_span_id == 0
+    (link,) = [(link.trace_id, link.span_id) for link in result.links]
+    assert link == (evaluated.trace_id, evaluated.span_id)
     assert result.span_id not in (0, evaluated.span_id)
     assert result.kind == "INTERNAL"
     assert (result.start_ns, result.end_ns) == (5_000_000, 7_500_000)
@@ -94,10 +107,35 @@ def test_passing_verdict_span():
         "llmtap.evaluation.cost": 0.00015,
         "llmtap.evaluation.source": "judge",
         "llmtap.feature": "support",
+        **TARGET,
     }
     assert isinstance(result.attributes["gen_ai.evaluation.score.value"], float)
     assert "gen_ai.operation.name" not in result.attributes  # not a GenAI operation
     assert not any(k.startswith("gen_ai.usage.") for k in result.attributes)
+
+
+def test_child_placement_puts_the_span_under_the_evaluated_span():
+    evaluated = evaluated_span()
+    result = result_for(judge_verdict(), placement="child")
+    assert result.trace_id == evaluated.trace_id
+    assert result.parent_span_id == evaluated.span_id
+    assert result.links == []
+    assert result.attributes.items() >= TARGET.items()
+    assert result.attributes == result_for(judge_verdict()).attributes
+
+
+def test_evaluation_trace_id_is_one_per_judged_trace():
+    ids = [evaluation_trace_id(t) for t in (1, 2, 0x0AF7651916CD43DD8448EB211C80319C)]
+    assert len(set(ids)) == 3 and all(0 < i < 1 << 128 for i in ids)
+    assert evaluation_trace_id(2) == ids[1]  # derived, not drawn: the same everywhere
+    one = result_for(judge_verdict(name="a"))
+    other = result_for(judge_verdict(name="b"))
+    assert one.trace_id == other.trace_id and one.span_id != other.span_id
+
+
+def test_no_result_span_for_events_only():
+    with pytest.raises(ValueError, match="events_only"):
+        result_for(judge_verdict(), placement="events_only")
 
 
 def test_failing_verdict_span_keeps_its_score():
@@ -152,15 +190,24 @@ def test_odd_values_are_cleaned():
 
 
 def test_result_span_encodes_as_otlp():
-    spans = pytest.importorskip("llmtap.service.spans")
-    if not hasattr(spans, "from_span_data"):
-        pytest.skip("llmtap.service.spans.from_span_data is not there yet")
-    pb = spans.from_span_data(result_for(judge_verdict(error_type="timeout")))
+    from llmtap.service.spans import from_span_data, to_span_data
+
     evaluated = evaluated_span()
-    assert pb.trace_id == evaluated.trace_id.to_bytes(16, "big")
-    assert pb.parent_span_id == evaluated.span_id.to_bytes(8, "big")
-    assert pb.kind == 1  # SPAN_KIND_INTERNAL
-    assert pb.status.code == 2  # STATUS_CODE_ERROR
+    child = from_span_data(result_for(judge_verdict(error_type="timeout"), placement="child"))
+    assert child.trace_id == evaluated.trace_id.to_bytes(16, "big")
+    assert child.parent_span_id == evaluated.span_id.to_bytes(8, "big")
+    assert child.kind == 1  # SPAN_KIND_INTERNAL
+    assert child.status.code == 2  # STATUS_CODE_ERROR
+    assert not child.links
+    linked = from_span_data(result_for(judge_verdict()))
+    assert linked.trace_id == evaluation_trace_id(evaluated.trace_id).to_bytes(16, "big")
+    assert linked.parent_span_id == b""
+    (link,) = linked.links
+    assert link.trace_id == evaluated.trace_id.to_bytes(16, "big")
+    assert link.span_id == evaluated.span_id.to_bytes(8, "big")
+    # and back, as a service downstream receives it
+    (back,) = to_span_data(linked, RESOURCE).links
+    assert (back.trace_id, back.span_id) == (evaluated.trace_id, evaluated.span_id)
 
 
 def test_log_record():
@@ -238,12 +285,16 @@ def run_judge(tmp_path, spans: list[SpanData], passed: dict[str, bool], **kw: An
     return emitted, [r.log_record for r in exporter.get_finished_logs()], tmp_path / "review.jsonl"
 
 
-def test_judge_emits_spans_and_events_under_the_evaluated_span(tmp_path):
+def test_judge_emits_linked_spans_and_events_on_the_evaluated_span(tmp_path):
     span = chat(7, 70, "Sure, refunds take 5 days.")
     emitted, logs, _ = run_judge(tmp_path, [span], {"faithfulness": True, "no_apology": True})
     assert sorted(s.name for s in emitted) == ["evaluate faithfulness", "evaluate no_apology"]
     for result in emitted:
-        assert (result.trace_id, result.parent_span_id) == (7, 70)
+        # one evaluation trace for the judged trace; the request's trace gets no span
+        assert (result.trace_id, result.parent_span_id) == (evaluation_trace_id(7), 0)
+        assert [(link.trace_id, link.span_id) for link in result.links] == [(7, 70)]
+        assert result.attributes["llmtap.evaluation.target.trace_id"] == f"{7:032x}"
+        assert result.attributes["llmtap.evaluation.target.span_id"] == f"{70:016x}"
         assert result.resource["service.name"] == "support-bot"
         assert result.start_ns <= result.end_ns and result.start_ns > 0
     sources = {s.attributes["gen_ai.evaluation.name"]: s.attributes for s in emitted}
@@ -254,6 +305,39 @@ def test_judge_emits_spans_and_events_under_the_evaluated_span(tmp_path):
         assert record.event_name == "gen_ai.evaluation.result"
         assert (record.trace_id, record.span_id) == (7, 70)  # the evaluated span's ids
         assert record.attributes["gen_ai.response.id"] == "chatcmpl-42"
+        assert "llmtap.evaluation.target.trace_id" not in record.attributes
+
+
+def test_judge_child_placement_writes_under_the_evaluated_span(tmp_path):
+    span = chat(7, 70, "Sure, refunds take 5 days.")
+    emitted, logs, _ = run_judge(tmp_path, [span], {"no_apology": True}, verdicts="child")
+    (result,) = emitted
+    assert (result.trace_id, result.parent_span_id) == (7, 70)
+    assert result.links == []
+    (record,) = logs
+    assert (record.trace_id, record.span_id) == (7, 70)
+
+
+def test_judge_events_only_writes_log_records_and_no_span(tmp_path):
+    bad = chat(7, 70, "I cannot help.")
+    emitted, logs, path = run_judge(tmp_path, [bad], {"no_apology": False}, verdicts="events_only")
+    assert emitted == []
+    (record,) = logs
+    assert (record.trace_id, record.span_id) == (7, 70)
+    assert record.attributes["llmtap.evaluation.passed"] is False
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 1  # the review queue too
+
+
+def test_events_only_without_a_logs_exporter_says_so(caplog):
+    config = JudgeConfig(rules=[JudgeRule(evaluator="no_apology")], verdicts="events_only")
+    with caplog.at_level("WARNING", logger="llmtap.service"):
+        Judging(config, evaluators={"no_apology": Fixed("no_apology", True)}, emit=print)
+    assert "events_only" in caplog.text and "only the metrics" in caplog.text
+
+
+def test_verdicts_placement_is_checked():
+    with pytest.raises(ValueError, match="verdicts: expected one of linked, child, events_only"):
+        JudgeConfig(verdicts="nested")
 
 
 # Review queue -----------------------------------------------------------------------------
@@ -326,3 +410,16 @@ def test_review_queue_write_failure_is_counted_not_raised(tmp_path):
     assert not queue.append({"a": 1})
     assert not queue.append({"a": 2})
     assert queue.failed == 2
+
+
+def test_the_judged_ids_survive_redaction():
+    """The service runs its stages on result spans: a judged span id that reads as a card
+    number (16 decimal digits, Luhn-valid) stays the id."""
+    from llmtap.pipeline.redact import RedactionStage
+
+    span = evaluated_span()
+    span.span_id = 0x4111111111111111
+    result = build_result_span(judge_verdict(), span, {}, start_ns=1, end_ns=2)
+    RedactionStage().apply(result)
+    assert result.attributes["llmtap.evaluation.target.span_id"] == "4111111111111111"
+    assert not result.attributes.get("llmtap.redaction.count")

@@ -247,12 +247,17 @@ def test_serve_runs_the_judge_of_the_config_and_forwards_its_results(
                 }
             )
             chat_id = f"{span.get_span_context().span_id:016x}"
+            chat_trace = f"{span.get_span_context().trace_id:032x}"
         provider.shutdown()
         rx.wait_for(lambda: rx.spans("evaluate truncation"), timeout=15, message="the verdict")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     (verdict,) = rx.spans("evaluate truncation")
-    assert verdict.parent_span_id == chat_id
+    # judge.verdicts: linked (the default): a trace of its own, linked to the chat span
+    assert verdict.trace_id != chat_trace and verdict.parent_span_id is None
+    assert [(link.trace_id, link.span_id) for link in verdict.links] == [(chat_trace, chat_id)]
+    assert verdict.attributes["llmtap.evaluation.target.trace_id"] == chat_trace
+    assert verdict.attributes["llmtap.evaluation.target.span_id"] == chat_id
     assert verdict.attributes["gen_ai.evaluation.name"] == "truncation"
 
 
@@ -278,6 +283,7 @@ def test_serve_judges_with_the_llm_judge_of_the_config(tmp_path: Path, serve_pro
                         "model": {"name": "judge-mini", "base_url": judge.openai_base_url},
                         "trace_idle_s": 0.2,
                         "trace_max_wait_s": 1.0,
+                        "verdicts": "child",
                         "rules": [{"evaluator": "faithfulness", "when": {"llmtap.feature": "faq"}}],
                     },
                 }
@@ -320,7 +326,8 @@ def test_serve_judges_with_the_llm_judge_of_the_config(tmp_path: Path, serve_pro
         provider.shutdown()
         rx.wait_for(lambda: rx.spans("evaluate faithfulness"), timeout=20, message="verdict")
     (verdict,) = rx.spans("evaluate faithfulness")
-    assert verdict.parent_span_id == chat_id
+    assert verdict.parent_span_id == chat_id  # judge.verdicts: child
+    assert not verdict.links
     attrs = verdict.attributes
     assert attrs["gen_ai.evaluation.name"] == "faithfulness"
     assert attrs["gen_ai.evaluation.score.label"] == "unfaithful"

@@ -9,7 +9,10 @@
 3. the user gives the support answer a thumbs down (``llmtap.record_feedback``): the
    feedback lands in the same trace, and the service judges the trace again;
 4. the traces come back from the service and print as trees, verdicts under the spans they
-   judge; failing verdicts are in the review queue, ready for ``llmtap golden add``.
+   judge: the judge writes them in evaluation traces of their own, linked to those spans
+   (``judge.verdicts: linked``, marked ``⇢``), so a request's trace keeps its own duration;
+   the user's feedback is a child of the answer's span. Failing verdicts are in the review
+   queue, ready for ``llmtap golden add``.
 
 The demo turns on what it needs itself: message content on spans (``span_only``, unless
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` says otherwise) so that the judge
@@ -119,6 +122,12 @@ def _run_app(service: DemoService) -> list[tuple[str, str, str | None]]:
     return answers
 
 
+LINKED_LEGEND = (
+    "⇢ a verdict in an evaluation trace of its own, linked to the span it judged "
+    "(judge.verdicts: linked); the request's trace keeps its own duration"
+)
+
+
 def next_steps(folder: Path, review_entries: int) -> list[str]:
     """What to run next; every command runs as printed (from any directory)."""
     review = folder / "review.jsonl"
@@ -166,6 +175,7 @@ def _show(
     spans = service.spans()
     print()
     print(render(spans))
+    print(LINKED_LEGEND)
     print()
     print("\n".join(summary(spans)))
     print("\nanswers:")

@@ -6,7 +6,9 @@ Grouping: a span belongs to the group named by the ``--by`` attribute (``prompt.
 ``llmtap.feature``; any other key is an attribute or resource attribute name), looked up on
 the span, then its parents, then the first span of its trace that has it. Verdict and
 feedback spans start the look-up at the span they judge, so the verdicts of an answer count
-for the answer's prompt version.
+for the answer's prompt version: their parent, or for a verdict in an evaluation trace of
+its own (``judge.verdicts: linked``) the span its ``llmtap.evaluation.target.trace_id`` and
+``.span_id`` name, when that trace was read too.
 
 Metrics of a group:
 
@@ -141,9 +143,13 @@ class _Trace:
         )
 
     def value(self, span: SpanData) -> str | None:
-        current: SpanData | None = span
         if _is_verdict(span):
-            current = self.by_id.get(span.parent_span_id)
+            return self.value_at(span.parent_span_id)
+        return self.value_at(span.span_id)
+
+    def value_at(self, span_id: int) -> str | None:
+        """The value of span ``span_id`` (its own, its parents', else the trace's)."""
+        current = self.by_id.get(span_id)
         seen = 0
         while current is not None and seen < 64:
             found = _own(current, self.keys)
@@ -161,22 +167,43 @@ def group_spans(spans: Iterable[SpanData], by: str) -> tuple[dict[str, Group], i
     traces: dict[int, list[SpanData]] = {}
     for span in spans:
         traces.setdefault(span.trace_id, []).append(span)
+    built = {trace_id: _Trace(members, keys) for trace_id, members in traces.items()}
     groups: dict[str, Group] = {}
     unassigned = 0
     for trace_id, members in traces.items():
-        trace = _Trace(members, keys)
         for span in members:
             counted = _is_call(span) or _is_verdict(span)
-            name = trace.value(span) if counted else None
+            home, name = _locate(span, trace_id, built) if counted else (trace_id, None)
             if name is None:
                 unassigned += counted
                 continue
             group = groups.setdefault(name, Group(name, first_ns=span.start_ns))
             group.first_ns = min(group.first_ns, span.start_ns)
-            group.traces.add(trace_id)
+            group.traces.add(home)
             _add(group, span)
     ordered = sorted(groups.values(), key=lambda g: (g.first_ns, g.name))
     return {g.name: g for g in ordered}, unassigned
+
+
+def _target(span: SpanData) -> tuple[int, int] | None:
+    """(trace id, span id) of the span a verdict names, or None."""
+    attrs = span.attributes
+    trace_hex = attrs.get(semconv.LLMTAP_EVALUATION_TARGET_TRACE_ID)
+    span_hex = attrs.get(semconv.LLMTAP_EVALUATION_TARGET_SPAN_ID)
+    try:
+        return int(str(trace_hex), 16), int(str(span_hex), 16)
+    except ValueError:
+        return None
+
+
+def _locate(span: SpanData, trace_id: int, built: Mapping[int, _Trace]) -> tuple[int, str | None]:
+    """The trace a model call or verdict counts for, and its group: a linked verdict's is the
+    judged span's trace when it was read."""
+    if _is_verdict(span):
+        target = _target(span)
+        if target is not None and target[0] != trace_id and target[0] in built:
+            return target[0], built[target[0]].value_at(target[1])
+    return trace_id, built[trace_id].value(span)
 
 
 def _add(group: Group, span: SpanData) -> None:

@@ -20,6 +20,7 @@ and its rules (:class:`JudgeRule`)::
       eval_timeout_s: 300           # one evaluation at most, retries included
       review_queue: review.jsonl    # JSON lines of spans with failing verdicts (optional)
       review_max_bytes: 64MiB       # then rotated to review.jsonl.1
+      verdicts: linked              # where verdict spans go: linked, child or events_only
       rules:
         - evaluator: faithfulness   # a name, or a mapping, given to the evaluator registry
           when: {llmtap.feature: support}
@@ -53,6 +54,12 @@ Spans that are themselves evaluation results or feedback (they carry
 trace, allowed only at the top level of ``when``: ``negative``, ``positive`` or ``any``
 (how the service finds feedback in a trace: :mod:`llmtap.service.judge_when`).
 
+``verdicts`` places the verdict spans (:mod:`llmtap.service.results`): ``linked`` (default)
+in an evaluation trace of their own, one per judged trace, each linked to the span it
+judged, so the request's trace keeps its own duration; ``child`` as children of the judged
+span, in its trace (the trace then lasts until its last verdict); ``events_only`` no spans,
+only the ``gen_ai.evaluation.result`` log records and the metrics.
+
 Kept under ``evals`` so that ``llmtap eval run`` reads the judge's rules and model without
 importing the service.
 """
@@ -71,6 +78,7 @@ from llmtap.when import Matcher, compile_when
 __all__ = [
     "FEEDBACK_VALUES",
     "TARGETS",
+    "VERDICT_PLACEMENTS",
     "JudgeConfig",
     "JudgeRule",
     "compile_rule_when",
@@ -81,6 +89,8 @@ __all__ = [
 
 TARGETS = ("inference", "root", "all_matching")
 FEEDBACK_VALUES = ("negative", "positive", "any")
+#: where the judge writes its verdict spans (``judge.verdicts``)
+VERDICT_PLACEMENTS = ("linked", "child", "events_only")
 
 
 # A rule's when -----------------------------------------------------------------------------
@@ -295,6 +305,10 @@ class JudgeConfig:
     """JSON lines of spans with failing verdicts (unset: none)"""
     review_max_bytes: int | str = 64 * 1024 * 1024
     """size of the review queue before it is rotated"""
+    verdicts: str = "linked"
+    """where verdict spans go: linked (a trace of their own, linked to the judged span; the
+    request's trace keeps its duration), child (under the judged span, in its trace) or
+    events_only (no spans: gen_ai.evaluation.result log records and metrics)"""
 
     def __post_init__(self) -> None:
         errors: list[str] = []
@@ -330,6 +344,8 @@ class JudgeConfig:
                 f"trace_max_wait_s: {self.trace_max_wait_s} is shorter than trace_idle_s "
                 f"{self.trace_idle_s}; a trace would never be judged as complete"
             )
+        if self.verdicts not in VERDICT_PLACEMENTS:
+            errors.append(f"verdicts: {expected_one_of(self.verdicts, VERDICT_PLACEMENTS)}")
         if self.review_queue is not None and not self.review_queue.strip():
             errors.append("review_queue: is empty; leave it out to turn the review queue off")
         if errors:

@@ -88,18 +88,39 @@ def describe(span: SpanData) -> str:
     return "  ".join(bits)
 
 
+def _linked_under(spans: Sequence[SpanData], by_id: set[tuple[int, int]]) -> dict:
+    """Spans with no parent among ``spans`` whose first link is to one of them (a verdict in
+    an evaluation trace, linked to the span it judged) -> that span; never a chain."""
+    linked: dict[tuple[int, int], tuple[int, int]] = {}
+    for s in spans:
+        if (s.trace_id, s.parent_span_id) in by_id:
+            continue
+        for link in s.links:
+            target = (link.trace_id, link.span_id)
+            if target in by_id and link.trace_id != s.trace_id:
+                linked[(s.trace_id, s.span_id)] = target
+                break
+    return {key: target for key, target in linked.items() if target not in linked}
+
+
 def render(spans: Sequence[SpanData]) -> str:
-    """Trees of the given spans, one per trace, children under parents in start order."""
+    """Trees of the given spans, one per trace, children under parents in start order. A span
+    of another trace linked to a span shown here (a verdict of ``judge.verdicts: linked``)
+    is drawn under that span, marked ``⇢``."""
     by_id = {(s.trace_id, s.span_id) for s in spans}
+    linked = _linked_under(spans, by_id)
     children: dict[tuple[int, int] | None, list[SpanData]] = defaultdict(list)
     for s in spans:
         parent = (s.trace_id, s.parent_span_id)
-        children[parent if parent in by_id else None].append(s)
+        if parent not in by_id:
+            parent = linked.get((s.trace_id, s.span_id))  # type: ignore[assignment]
+        children[parent].append(s)
     lines: list[str] = []
 
     def walk(span: SpanData, prefix: str, last: bool, root: bool) -> None:
         branch = "" if root else ("└─ " if last else "├─ ")
-        lines.append(prefix + branch + describe(span))
+        mark = "⇢ " if (span.trace_id, span.span_id) in linked else ""
+        lines.append(prefix + branch + mark + describe(span))
         kids = sorted(children.get((span.trace_id, span.span_id), []), key=lambda s: s.start_ns)
         deeper = prefix + ("" if root else ("   " if last else "│  "))
         for i, kid in enumerate(kids):

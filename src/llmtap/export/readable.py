@@ -53,7 +53,13 @@ def to_span_data(span: ReadableSpan) -> SpanData:
         start_ns=start,
         end_ns=end,
         links=[
-            LinkData(dict(link.attributes or {}), _trace_state(link.context)) for link in span.links
+            LinkData(
+                dict(link.attributes or {}),
+                _trace_state(link.context),
+                link.context.trace_id if link.context else 0,
+                link.context.span_id if link.context else 0,
+            )
+            for link in span.links
         ]
         if span.links
         else [],

@@ -177,6 +177,7 @@ DEFAULT_ALLOW_KEYS: Final[tuple[str, ...]] = (
     "llmtap.usage.*",
     "llmtap.content.*",
     "llmtap.redaction.*",
+    "llmtap.evaluation.target.*",
 )
 
 _CUSTOM_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -801,6 +802,7 @@ _MACHINE_KEYS: Final = re.compile(
             "llmtap.usage.*",
             "llmtap.content.*",
             "llmtap.redaction.*",
+            "llmtap.evaluation.target.*",  # the judged span's hex ids, written by the judge
         )
     )
 )

@@ -24,11 +24,14 @@ class EventData:
 
 @dataclass
 class LinkData:
-    """A link's attributes and the W3C ``tracestate`` of the linked context (its ids stay
-    with the span it came from)."""
+    """A link's attributes, the W3C ``tracestate`` of the linked context and its ids. Stages
+    may change the attributes and the trace state; the ids are read-only (a received span
+    keeps the ids it came with)."""
 
     attributes: dict[str, Any] = field(default_factory=dict)
     trace_state: str = ""
+    trace_id: int = 0
+    span_id: int = 0
 
 
 @dataclass

@@ -21,10 +21,12 @@ event loop, so **forwarding never waits for judging**:
    (``queue_size``; when full the job is skipped and counted,
    ``skipped{reason=queue_full}``); ``concurrency`` workers run evaluators, each evaluation
    bounded by ``eval_timeout_s`` on top of the evaluators' own timeouts and retries.
-4. **Results** (:mod:`llmtap.service.results`): an ``evaluate {name}`` child span of the
-   evaluated span, handed to ``emit`` (the service's forwarders); a
-   ``gen_ai.evaluation.result`` log record when a ``logger_provider`` is given; the review
-   queue (:mod:`llmtap.service.review`) for spans with a failing verdict; metrics.
+4. **Results** (:mod:`llmtap.service.results`): an ``evaluate {name}`` span, placed as
+   ``judge.verdicts`` says (``linked``: in an evaluation trace of its own with a link to the
+   evaluated span; ``child``: under it; ``events_only``: none), handed to ``emit`` (the
+   service's forwarders); a ``gen_ai.evaluation.result`` log record when a
+   ``logger_provider`` is given; the review queue (:mod:`llmtap.service.review`) for spans
+   with a failing verdict; metrics.
 
 Configuration: :mod:`llmtap.evals.judge_config`; the rules' ``when`` and feedback:
 :mod:`llmtap.service.judge_when`; target selection and sampling:
@@ -56,7 +58,12 @@ from llmtap.service.assembly import ReadyTrace, TraceAssembler
 from llmtap.service.judge_metrics import JudgeMetrics
 from llmtap.service.judge_rules import CompiledRule, TraceFacts
 from llmtap.service.metrics import MetricsRegistry
-from llmtap.service.results import build_log_record, build_result_span, evaluation_attributes
+from llmtap.service.results import (
+    EVENTS_ONLY,
+    build_log_record,
+    build_result_span,
+    evaluation_attributes,
+)
 from llmtap.service.review import ReviewQueue, review_entry
 from llmtap.version import __version__
 
@@ -155,13 +162,14 @@ class Judging:
     that name (tests, embedders); any other rule's evaluator comes from
     ``llmtap.evals.registry.build_evaluator(spec, config.model)``. Rules are compiled and
     evaluators built here, so a bad rule fails at start-up (``ValueError`` naming
-    ``judge.rules[i]``). ``emit`` receives lists of result spans, on the judge thread: it
-    must be thread-safe and must not block (queue them for the forwarders). ``on_verdict``
-    receives ``(attributes, evaluated span, end time in ns)`` for every verdict, on the judge
-    thread, under the same rules (the evaluation sinks, :mod:`llmtap.service.sinks`).
-    ``clock`` is the assembly clock (monotonic seconds; tests pass a fake one); ``time_ns``
-    stamps the result spans (wall clock). The metrics go on ``metrics_registry`` (the
-    service's), else on a registry of the judge's own (``judging.metrics.registry``).
+    ``judge.rules[i]``). ``emit`` receives lists of result spans (none with
+    ``judge.verdicts: events_only``), on the judge thread: it must be thread-safe and must
+    not block (queue them for the forwarders). ``on_verdict`` receives ``(attributes,
+    evaluated span, end time in ns)`` for every verdict, on the judge thread, under the same
+    rules (the evaluation sinks, :mod:`llmtap.service.sinks`). ``clock`` is the assembly clock
+    (monotonic seconds; tests pass a fake one); ``time_ns`` stamps the result spans (wall
+    clock). The metrics go on ``metrics_registry`` (the service's), else on a registry of the
+    judge's own (``judging.metrics.registry``).
     """
 
     def __init__(
@@ -195,13 +203,19 @@ class Judging:
         self.review = review_queue
         if self.review is None and config.review_queue:
             self.review = ReviewQueue(config.review_queue, max_bytes=int(config.review_max_bytes))
-        self._emit = emit
+        self._emit = emit if config.verdicts != EVENTS_ONLY else None
         self._on_verdict = on_verdict
         self._logger = (
             logger_provider.get_logger("llmtap.service.judging", __version__)
             if logger_provider is not None
             else None
         )
+        if config.verdicts == EVENTS_ONLY and self._logger is None:
+            _log.warning(
+                "judge.verdicts: events_only writes no verdict spans, and this process "
+                "exports no log records: verdicts reach only the metrics%s",
+                " and the review queue" if self.review is not None else "",
+            )
         self._extract = extract_input or _default_extract()
         self._time_ns = time_ns
         self.tick_s = tick_s
@@ -583,7 +597,14 @@ class Judging:
         )
         if self._emit is not None:
             try:
-                result = build_result_span(verdict, span, attrs, start_ns=start_ns, end_ns=end_ns)
+                result = build_result_span(
+                    verdict,
+                    span,
+                    attrs,
+                    start_ns=start_ns,
+                    end_ns=end_ns,
+                    placement=self.config.verdicts,
+                )
                 self._emit([result])
             except Exception:
                 self._warn_once("emit", "judge: cannot emit a result span")

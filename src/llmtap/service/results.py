@@ -1,15 +1,32 @@
-"""Verdicts written back into the trace: result spans and ``gen_ai.evaluation.result`` events.
+"""Verdicts written out: result spans and ``gen_ai.evaluation.result`` events.
 
 For every verdict the judge builds
 
-* a **child span** ``evaluate {name}`` of the evaluated span: same trace id, parent = the
-  evaluated span's id, a new span id, kind INTERNAL, start and end = when the judging ran,
-  and the evaluated span's resource (so it shows under the same ``service.name`` in
-  Jaeger/Tempo). It is not a GenAI operation, so it has no ``gen_ai.operation.name`` (and
-  no ``gen_ai.usage.*``: the judge's tokens and cost are ``llmtap.evaluation.*`` so that they
-  are never added to the application's own usage and cost);
-* a **log record** with event name ``gen_ai.evaluation.result``, the same attributes, and
-  the trace and span ids of the *evaluated* span, as GenAI semconv v1.41 asks; it is emitted
+* a **result span** ``evaluate {name}``: a new span id, kind INTERNAL, start and end = when
+  the judging ran, and the evaluated span's resource (so it shows under the same
+  ``service.name`` in Jaeger/Tempo). It is not a GenAI operation, so it has no
+  ``gen_ai.operation.name`` (and no ``gen_ai.usage.*``: the judge's tokens and cost are
+  ``llmtap.evaluation.*`` so that they are never added to the application's own usage and
+  cost). Where it goes is ``judge.verdicts`` (:data:`PLACEMENTS`):
+
+  - ``linked`` (the default): the root of its own span tree in the **evaluation trace** of
+    the judged trace, whose id is derived from the judged trace's id
+    (:func:`evaluation_trace_id`), so every verdict on one request (several evaluators, a
+    late batch, a restarted service) shares one evaluation trace, and the request's trace
+    keeps its own duration. The span carries an OpenTelemetry **link** to the evaluated
+    span (Jaeger shows it as a ``FOLLOWS_FROM`` reference);
+  - ``child``: a child of the evaluated span, in its trace (the trace then lasts until its
+    last verdict, seconds after the request ended);
+  - ``events_only``: no span at all, only the log record below and the metrics.
+
+  In both span placements it carries ``llmtap.evaluation.target.trace_id`` and
+  ``llmtap.evaluation.target.span_id`` (lower-case hex, as backends print ids), so a tag
+  search or TraceQL finds the verdicts of a request from the request's trace id. (A sampler
+  behind the service that decides by trace id decides an evaluation trace apart from its
+  request's trace.);
+* a **log record** with event name ``gen_ai.evaluation.result``, the same attributes (not
+  the two above: the record carries the ids itself), and the trace and span ids of the
+  *evaluated* span, as GenAI semconv v1.41 asks, whatever the placement; it is emitted
   where a logs exporter is configured.
 
 Attributes (semconv first, ``llmtap.*`` for the rest):
@@ -32,6 +49,8 @@ Attributes (semconv first, ``llmtap.*`` for the rest):
 ``llmtap.evaluation.early``            ``true`` when the trace was judged before it was complete
 ``llmtap.evaluation.late``             ``true`` when the span was judged in a batch of late spans
 ``llmtap.feature``                     copied from the evaluated span (slice verdicts by feature)
+``llmtap.evaluation.target.trace_id``  the evaluated span's trace id, 32 hex digits (spans only)
+``llmtap.evaluation.target.span_id``   the evaluated span's id, 16 hex digits (spans only)
 =====================================  =========================================================
 
 ``error.type`` values come from the evaluators (``timeout``, ``rate_limited``,
@@ -43,6 +62,7 @@ exception class name when an evaluator broke its promise not to raise.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Mapping
@@ -53,7 +73,8 @@ from opentelemetry._logs import LogRecord, SeverityNumber
 
 from llmtap import semconv
 from llmtap.evals.base import Verdict
-from llmtap.pipeline.span import SpanData
+from llmtap.evals.judge_config import VERDICT_PLACEMENTS
+from llmtap.pipeline.span import LinkData, SpanData
 
 __all__ = [
     "ATTR_COST",
@@ -65,10 +86,17 @@ __all__ = [
     "ATTR_PASSED",
     "ATTR_RULE",
     "ATTR_SOURCE",
+    "ATTR_TARGET_SPAN_ID",
+    "ATTR_TARGET_TRACE_ID",
+    "CHILD",
+    "EVENTS_ONLY",
+    "LINKED",
+    "PLACEMENTS",
     "SPAN_NAME_PREFIX",
     "build_log_record",
     "build_result_span",
     "evaluation_attributes",
+    "evaluation_trace_id",
     "new_span_id",
 ]
 
@@ -82,6 +110,12 @@ ATTR_SOURCE = semconv.LLMTAP_EVALUATION_SOURCE
 ATTR_RULE = "llmtap.evaluation.rule"
 ATTR_EARLY = "llmtap.evaluation.early"
 ATTR_LATE = "llmtap.evaluation.late"
+ATTR_TARGET_TRACE_ID = semconv.LLMTAP_EVALUATION_TARGET_TRACE_ID
+ATTR_TARGET_SPAN_ID = semconv.LLMTAP_EVALUATION_TARGET_SPAN_ID
+
+#: ``judge.verdicts``: where the result spans go (see the module documentation)
+PLACEMENTS = VERDICT_PLACEMENTS
+LINKED, CHILD, EVENTS_ONLY = PLACEMENTS
 
 MAX_EXPLANATION_CHARS = 4096
 MAX_LABEL_CHARS = 128
@@ -160,6 +194,15 @@ def evaluation_attributes(
     return attrs
 
 
+def evaluation_trace_id(trace_id: int) -> int:
+    """The id of the evaluation trace of trace ``trace_id`` (``linked`` placement): derived
+    from it, the same in every service replica and after a restart, never zero."""
+    digest = hashlib.blake2b(
+        int(trace_id).to_bytes(16, "big"), digest_size=16, person=b"llmtap-verdicts"
+    ).digest()
+    return int.from_bytes(digest, "big") or 1
+
+
 def build_result_span(
     verdict: Verdict,
     evaluated: SpanData,
@@ -168,26 +211,35 @@ def build_result_span(
     start_ns: int,
     end_ns: int,
     span_id: int | None = None,
+    placement: str = LINKED,
 ) -> SpanData:
-    """The ``evaluate {name}`` child span of ``evaluated`` for ``verdict``."""
+    """The ``evaluate {name}`` span of ``verdict`` on ``evaluated``: in the evaluation trace
+    with a link to ``evaluated`` (``linked``), or its child (``child``)."""
+    if placement not in (LINKED, CHILD):
+        raise ValueError(f"no result span for placement {placement!r}")
     end_ns = max(end_ns, start_ns)
     failed = bool(verdict.error_type)
     message = None
     if failed:
         message = _cap(str(verdict.explanation or verdict.error_type), 1024)
+    attrs = dict(attributes)
+    attrs[ATTR_TARGET_TRACE_ID] = f"{evaluated.trace_id:032x}"
+    attrs[ATTR_TARGET_SPAN_ID] = f"{evaluated.span_id:016x}"
+    linked = placement == LINKED
     return SpanData(
         name=SPAN_NAME_PREFIX + verdict.name,
-        attributes=dict(attributes),
+        attributes=attrs,
         status_message=message,
         is_error=failed,
         duration_s=(end_ns - start_ns) / 1e9,
         resource=dict(evaluated.resource),
-        trace_id=evaluated.trace_id,
+        trace_id=evaluation_trace_id(evaluated.trace_id) if linked else evaluated.trace_id,
         span_id=span_id if span_id is not None else new_span_id(),
-        parent_span_id=evaluated.span_id,
+        parent_span_id=0 if linked else evaluated.span_id,
         kind="INTERNAL",
         start_ns=start_ns,
         end_ns=end_ns,
+        links=[LinkData(trace_id=evaluated.trace_id, span_id=evaluated.span_id)] if linked else [],
     )
 
 

@@ -196,7 +196,15 @@ def to_span_data(
         kind=KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "UNSPECIFIED",
         start_ns=start,
         end_ns=end,
-        links=[LinkData(attributes_of(link.attributes), link.trace_state) for link in span.links]
+        links=[
+            LinkData(
+                attributes_of(link.attributes),
+                link.trace_state,
+                int.from_bytes(link.trace_id, "big"),
+                int.from_bytes(link.span_id, "big"),
+            )
+            for link in span.links
+        ]
         if span.links
         else [],
         scope_name=scope_name,
@@ -370,6 +378,13 @@ def from_span_data(data: SpanData) -> trace_pb2.Span:
         pb.name = event.name
         pb.time_unix_nano = event.timestamp
         set_attributes(pb.attributes, event.attributes)
+    for link in data.links:
+        pb_link = span.links.add(
+            trace_id=_id_bytes(link.trace_id, 16), span_id=_id_bytes(link.span_id, 8)
+        )
+        if link.trace_state:
+            pb_link.trace_state = link.trace_state
+        set_attributes(pb_link.attributes, link.attributes)
     code = STATUS_ERROR if data.is_error else getattr(data, "status_code", STATUS_UNSET)
     if code or data.status_message:
         span.status.code = code  # type: ignore[assignment]
