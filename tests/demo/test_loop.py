@@ -19,7 +19,8 @@ def test_phoenix_is_one_more_destination_with_the_phoenix_preset(tmp_path):
     ]
     config = load_config(str(path))  # a configuration llmtap takes as it is
     # the verdicts and the feedback go to the same Phoenix, as span annotations
-    assert config.service.evaluation_sinks == [{"sink": "phoenix", "endpoint": url}]
+    sinks = [{"sink": "phoenix", "endpoint": "http://127.0.0.1:6006"}]
+    assert config.service.evaluation_sinks == sinks
     from llmtap.service.sinks.config import build_sinks
 
     ((options, sink),) = build_sinks(config.service.evaluation_sinks)

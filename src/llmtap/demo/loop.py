@@ -44,6 +44,13 @@ JUDGE_RULES: list[dict[str, Any]] = [
 ]
 
 
+def phoenix_sink(traces_url: str) -> dict[str, Any]:
+    """The ``service.evaluation_sinks`` entry for the Phoenix at ``traces_url``: its base URL."""
+    from llmtap.service.sinks.phoenix import base_url
+
+    return {"sink": "phoenix", "endpoint": base_url(traces_url)}
+
+
 def demo_config(
     folder: Path,
     *,
@@ -68,7 +75,7 @@ def demo_config(
             "grpc_address": "127.0.0.1:0",
             "http_address": "off",
             "metrics_address": "off",
-            **({"evaluation_sinks": [{"sink": "phoenix", "endpoint": phoenix}]} if phoenix else {}),
+            **({"evaluation_sinks": [phoenix_sink(phoenix)]} if phoenix else {}),
         },
         "judge": {
             "trace_idle_s": 0.3,
