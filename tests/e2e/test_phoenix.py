@@ -412,6 +412,51 @@ def test_an_annotation_sent_before_its_span_is_attached_when_the_span_arrives(
     assert found[key]["result"]["score"] == 1.0
 
 
+# finding failing verdicts with Phoenix's span filters (docs/backends/phoenix.md) ----------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "backends" / "phoenix.md"
+FILTERED_SPANS = """
+query($id: ID!, $filter: String!) { node(id: $id) { ... on Project {
+  spans(first: 1000, filterCondition: $filter) { edges { node { context { spanId } } } } } } }
+"""
+
+
+def failing_verdicts(demo: DemoInPhoenix) -> list[SpanData]:
+    return [s for s in demo.sent.values() if s.attributes.get("llmtap.evaluation.passed") is False]
+
+
+def judged_by(demo: DemoInPhoenix, name: str, label: str) -> set[str]:
+    return {
+        span_id
+        for (span_id, evaluation), verdict in verdicts(demo.sent).items()
+        if evaluation == name and verdict.attributes.get("gen_ai.evaluation.score.label") == label
+    }
+
+
+def test_the_documented_filters_find_the_failing_verdicts(demo):
+    """Each filter of the Phoenix page, in Phoenix's span filter (the Spans tab's search
+    bar; GraphQL's filterCondition), finds exactly the spans llmtap says it should."""
+    (project,) = [p for p in demo.phoenix.projects() if p["name"] == demo.project]
+    expected = {
+        "span_kind == 'EVALUATOR' and llmtap.evaluation.passed == False": {
+            hex_id(s.span_id) for s in failing_verdicts(demo)
+        },
+        "annotations['grounded'].label == 'ungrounded'": judged_by(demo, "grounded", "ungrounded"),
+        "annotations['user_feedback'].label == 'negative'": judged_by(
+            demo, "user_feedback", "negative"
+        ),
+    }
+    assert {"grounded", "gives_a_time_frame"} <= {
+        str(s.attributes["gen_ai.evaluation.name"]) for s in failing_verdicts(demo)
+    }
+    documented = DOC.read_text(encoding="utf-8")
+    for condition, spans in expected.items():
+        assert condition in documented, condition
+        found = demo.phoenix.graphql(FILTERED_SPANS, id=project["id"], filter=condition)
+        edges = found["node"]["spans"]["edges"]
+        assert spans and {e["node"]["context"]["spanId"] for e in edges} == spans, condition
+
+
 # Phoenix's UI in a browser -------------------------------------------------------------------
 
 SUPPORT_TRACE_SPANS = (
