@@ -260,6 +260,34 @@ def test_a_workflow_root_gets_the_traces_first_input_and_last_output() -> None:
     assert translator.trace.pending == 0  # forgotten once the root passed
 
 
+def test_a_root_first_in_its_batch_gets_what_its_children_later_in_the_batch_carry() -> None:
+    first = chat(span_id=2, start=10, end=20)
+    second = chat(span_id=3, start=30, end=40)
+    second.attributes[semconv.OUTPUT_MESSAGES] = '"final answer"'
+    root = workflow()
+    translator = build_translator(["openinference", "langfuse"])
+    assert translator is not None
+    translator.spans([root, second, first])  # e.g. the root's scope first in a request
+    assert root.attributes["input.value"] == MESSAGES_IN
+    assert root.attributes["output.value"] == '"final answer"'
+    assert root.attributes["langfuse.trace.input"] == MESSAGES_IN
+    assert first.attributes["input.value"] == MESSAGES_IN  # each child keeps its own
+    assert second.attributes["output.value"] == '"final answer"'
+    assert translator.trace.pending == 0
+
+
+def test_a_root_is_not_given_what_arrives_after_it() -> None:
+    root = workflow()
+    translator = build_translator(["openinference"])
+    assert translator is not None
+    translator.spans([root])
+    late = chat(span_id=2)
+    translator.spans([late])
+    assert "input.value" not in root.attributes and "output.value" not in root.attributes
+    assert late.attributes["input.value"] == MESSAGES_IN
+    assert translator.trace.pending == 0  # the trace's root has gone: nothing is kept
+
+
 def test_a_root_with_its_own_input_keeps_it() -> None:
     root = chat(parent=0)
     root.attributes[semconv.INPUT_MESSAGES] = '"own"'
@@ -273,7 +301,7 @@ def test_the_trace_memory_is_bounded() -> None:
     for trace in range(10):
         span = step("execute_tool x", 5, ROOT, **{semconv.TOOL_CALL_ARGUMENTS: "a"})
         span.trace_id = trace + 1
-        memory.note(span)
+        memory.remember(span)
     assert memory.pending == 3
 
 

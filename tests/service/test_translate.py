@@ -151,3 +151,39 @@ def test_a_retried_request_keeps_its_translation(tmp_path) -> None:
     attrs = spans["invoke_workflow answer"].attributes
     assert attrs["input.value"] == MESSAGES
     assert attrs["output.value"] == ANSWER
+
+
+def test_a_root_before_its_children_in_one_request_still_gets_their_input_and_output() -> None:
+    """The root in a scope of its own that comes first in the request (a workflow step's
+    scope before the model call's): the request is one batch, so the root still takes its
+    trace's input and output."""
+    chat, root = _trace()
+    request = span_request([root], scope="llmtap.steps")
+    second = span_request([chat], scope="llmtap.openai").resource_spans[0]
+    request.resource_spans.add().CopyFrom(second)
+    translator = build_translator(["openinference"])
+    assert translator is not None
+    out = ExportTraceServiceRequest.FromString(
+        translate_request(translator, request.SerializeToString())
+    )
+    root_attrs = attributes_of(out.resource_spans[0].scope_spans[0].spans[0].attributes)
+    assert root_attrs["input.value"] == MESSAGES
+    assert root_attrs["output.value"] == ANSWER
+    assert translator.trace.pending == 0
+
+
+def test_children_in_a_later_request_than_their_root_are_not_guessed_for_it() -> None:
+    chat, root = _trace()
+    translator = build_translator(["openinference"])
+    assert translator is not None
+    first = translate_request(translator, span_request([root]).SerializeToString())
+    translate_request(translator, span_request([chat]).SerializeToString())
+    root_attrs = attributes_of(
+        ExportTraceServiceRequest.FromString(first)
+        .resource_spans[0]
+        .scope_spans[0]
+        .spans[0]
+        .attributes
+    )
+    assert "input.value" not in root_attrs and "output.value" not in root_attrs
+    assert translator.trace.pending == 0  # nothing kept for a root that has gone

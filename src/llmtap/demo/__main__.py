@@ -18,7 +18,8 @@ The demo turns on what it needs itself: message content on spans (``span_only``,
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` says otherwise) so that the judge
 and the review queue have the questions and answers, and it ignores ``LLMTAP_CONFIG``.
 With ``--jaeger http://localhost:4317`` the service also forwards everything to Jaeger, with
-``--phoenix http://localhost:6006/v1/traces`` to Arize Phoenix. ``--ui`` starts Phoenix
+``--phoenix http://localhost:6006/v1/traces`` to Arize Phoenix, with the verdicts and the
+feedback as Phoenix span annotations of the judged spans. ``--ui`` starts Phoenix
 itself (SQLite in the demo's folder), sends it the traces, prints their pages in Phoenix's UI
 and keeps it running until Ctrl-C: the traces in a browser, without Docker.
 """
@@ -156,7 +157,7 @@ def _demo(args: argparse.Namespace, folder: Path, phoenix: str | None) -> list[S
     config = demo_config(folder, jaeger=args.jaeger, phoenix=phoenix, judge=judge)
     service = DemoService.start(config)
     also = [f"Jaeger at {args.jaeger}"] if args.jaeger else []
-    also += [f"Phoenix at {phoenix}"] if phoenix else []
+    also += [f"Phoenix at {phoenix} (verdicts as span annotations)"] if phoenix else []
     forwarding = f", forwarding to {' and '.join(also)}" if also else ""
     print(f"llmtap service {service.otlp_endpoint} (in this process), judging with "
           f"{len(service.judging.rules)} rules{forwarding}")  # fmt: skip

@@ -1,7 +1,8 @@
 """The demo's service side: an llmtap service in this process, on loopback, with an embedded
 configuration (rule evaluators always; the LLM judge when an endpoint is given), forwarding
 to a JSON-lines file the demo reads back for its terminal view, and to Jaeger and Phoenix
-when asked."""
+when asked (Phoenix also gets every verdict and the user's feedback as span annotations of
+the judged spans, from a ``phoenix`` evaluation sink)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ JUDGE_RULES: list[dict[str, Any]] = [
 ]
 
 
+def phoenix_sink(traces_url: str) -> dict[str, Any]:
+    """The ``service.evaluation_sinks`` entry for the Phoenix at ``traces_url``: its base URL."""
+    from llmtap.service.sinks.phoenix import base_url
+
+    return {"sink": "phoenix", "endpoint": base_url(traces_url)}
+
+
 def demo_config(
     folder: Path,
     *,
@@ -51,7 +59,9 @@ def demo_config(
     judge: dict[str, Any] | None = None,
 ) -> Path:
     """Write the demo's ``llmtap.yaml`` into ``folder`` and return its path (``jaeger``: an
-    OTLP/gRPC endpoint, ``phoenix``: Phoenix's OTLP/HTTP traces URL, each also forwarded to)."""
+    OTLP/gRPC endpoint, ``phoenix``: Phoenix's OTLP/HTTP traces URL, each also forwarded to;
+    Phoenix also gets the verdicts and the user feedback as span annotations, through a
+    ``phoenix`` evaluation sink)."""
     export: list[dict[str, Any]] = [{"preset": "file", "path": str(folder / "traces.jsonl")}]
     if jaeger:
         export.append({"preset": "jaeger", "endpoint": jaeger})
@@ -65,6 +75,7 @@ def demo_config(
             "grpc_address": "127.0.0.1:0",
             "http_address": "off",
             "metrics_address": "off",
+            **({"evaluation_sinks": [phoenix_sink(phoenix)]} if phoenix else {}),
         },
         "judge": {
             "trace_idle_s": 0.3,
@@ -93,7 +104,13 @@ class DemoService:
 
         cfg = load_config(str(config_path))
         app = ServiceApp(cfg, service_config_of(cfg))
-        judging = Judging.from_config(cfg, emit=app.submit, metrics_registry=app.metrics)
+        sinks = app.evaluation_sinks  # verdicts as a backend's own evaluations
+        judging = Judging.from_config(
+            cfg,
+            emit=app.submit,
+            on_verdict=sinks.on_verdict if sinks is not None else None,
+            metrics_registry=app.metrics,
+        )
         app.on_spans(judging.on_spans)
         app.start()
         judging.start()

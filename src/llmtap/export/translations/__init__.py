@@ -11,7 +11,8 @@ The one mechanism is :class:`Translator`: it works on a :class:`~llmtap.pipeline
 (plain attribute mappings), so the app (its ``ReadableSpan``, :mod:`.readable_spans`) and
 the service (its OTLP protobuf requests) share it. It also remembers, per trace, the first
 input and the last output its spans carried (:class:`TraceIO`), so that a root span that
-records neither (a workflow) can still show the trace's input and output. A translation
+records neither (a workflow) can still show the trace's input and output: every span of a
+batch (:meth:`Translator.spans`) counts, wherever the root is in it. A translation
 never raises into the caller's path: :meth:`Translator.guard` logs the failure once and the
 spans go untranslated. A destination without translations gets no translator at all.
 """
@@ -63,10 +64,28 @@ class Translator:
         return [t.name for t in self.translations]
 
     def span(self, span: SpanData) -> None:
-        """Translate ``span`` in place: its attributes must be a copy the caller owns; its
-        ``resource`` is replaced (see :meth:`resource`), never mutated."""
-        if self._uses_io:
-            self.trace.note(span)
+        """Translate one span alone (a batch of one, see :meth:`spans`)."""
+        self.spans((span,))
+
+    def spans(self, spans: Sequence[SpanData]) -> None:
+        """Translate a batch in place: each span's attributes must be a copy the caller
+        owns; its ``resource`` is replaced (see :meth:`resource`), never mutated. Every span
+        of the batch counts towards its root's input and output, wherever it is in the
+        batch (a root before its children: another scope's or resource's spans)."""
+        if not self._uses_io:
+            for span in spans:
+                self._translate(span)
+            return
+        try:
+            for span in spans:
+                self.trace.remember(span)
+            for span in spans:
+                self.trace.note(span)
+                self._translate(span)
+        finally:
+            self.trace.end_batch()
+
+    def _translate(self, span: SpanData) -> None:
         for translation in self.translations:
             translation.span(span, self.trace)
         span.resource = self.resource(span.resource)

@@ -5,7 +5,11 @@ A model call's input and output are its ``gen_ai.input.messages`` and
 goes to events only); a tool's are its call arguments and result; a retrieval's are its
 query and documents; a verdict span's output is its label, score and explanation. A root
 span that carries none of these (a workflow step) takes the first input and the last output
-of its trace's other spans, which end, and so pass a destination, before it does.
+of its trace's other spans that reach the destination before it or with it: in an earlier
+batch (children usually end, and are exported, before their root), or anywhere in the same
+batch, even after the root (a request whose spans are grouped by scope or resource, a
+collector's batch). Spans that arrive after their root are not guessed at: the root has
+gone by then.
 """
 
 from __future__ import annotations
@@ -108,7 +112,8 @@ def span_output(span: SpanData) -> Value | None:
 class TraceIO:
     """The input and output of the span being translated (:meth:`note` sets them) and,
     for a root span, of its trace: its own, else the first input (by start time) and the
-    last output (by end time) of the trace's spans that passed before it."""
+    last output (by end time) of the trace's spans :meth:`remember` was given before it
+    (the spans of earlier batches and all the spans of its own batch)."""
 
     def __init__(self, max_traces: int = MAX_TRACES) -> None:
         self.max_traces = max(1, max_traces)
@@ -118,28 +123,51 @@ class TraceIO:
         self.trace_output: Value | None = None
         # trace id -> [start of the first input, input, end of the last output, output]
         self._traces: OrderedDict[int, list[Any]] = OrderedDict()
+        # traces whose root passed: what comes later for them is not remembered
+        self._done: OrderedDict[int, None] = OrderedDict()
+        # what remember() found for each span of the batch, so note() does not look again
+        self._found: dict[int, tuple[SpanData, Value | None, Value | None]] = {}
 
-    def note(self, span: SpanData) -> None:
-        self.input, self.output = span_input(span), span_output(span)
-        self.trace_input = self.trace_output = None
-        if not span.trace_id or is_verdict(span):
+    def remember(self, span: SpanData) -> None:
+        """Take a span that is not a root into its trace's input and output (a batch's
+        spans are all remembered before any of them is translated)."""
+        found = span_input(span), span_output(span)
+        self._found[id(span)] = (span, *found)
+        if not span.trace_id or not span.parent_span_id or is_verdict(span):
             return
-        if not span.parent_span_id:
-            seen = self._traces.pop(span.trace_id, None) or [0, None, 0, None]
-            self.trace_input = self.input or seen[1]
-            self.trace_output = self.output or seen[3]
-            return
-        if self.input is None and self.output is None:
+        if span.trace_id in self._done or found == (None, None):
             return
         seen = self._traces.get(span.trace_id)
         if seen is None:
             seen = self._traces[span.trace_id] = [0, None, 0, None]
             while len(self._traces) > self.max_traces:
                 self._traces.popitem(last=False)
-        if self.input is not None and (seen[1] is None or span.start_ns < seen[0]):
-            seen[0], seen[1] = span.start_ns, self.input
-        if self.output is not None and (seen[3] is None or span.end_ns >= seen[2]):
-            seen[2], seen[3] = span.end_ns, self.output
+        value_in, value_out = found
+        if value_in is not None and (seen[1] is None or span.start_ns < seen[0]):
+            seen[0], seen[1] = span.start_ns, value_in
+        if value_out is not None and (seen[3] is None or span.end_ns >= seen[2]):
+            seen[2], seen[3] = span.end_ns, value_out
+
+    def note(self, span: SpanData) -> None:
+        """The span about to be translated: its input and output, and a root's trace's."""
+        cached = self._found.pop(id(span), None)
+        if cached is not None and cached[0] is span:
+            self.input, self.output = cached[1], cached[2]
+        else:
+            self.input, self.output = span_input(span), span_output(span)
+        self.trace_input = self.trace_output = None
+        if not span.trace_id or span.parent_span_id or is_verdict(span):
+            return
+        seen = self._traces.pop(span.trace_id, None) or [0, None, 0, None]
+        self.trace_input = self.input or seen[1]
+        self.trace_output = self.output or seen[3]
+        self._done[span.trace_id] = None
+        while len(self._done) > self.max_traces:
+            self._done.popitem(last=False)
+
+    def end_batch(self) -> None:
+        """Forget what :meth:`remember` found for the batch's spans."""
+        self._found.clear()
 
     @property
     def pending(self) -> int:

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from llmtap.export.readable import to_span_data, with_data
 from llmtap.export.translations import Translator
+from llmtap.pipeline.span import SpanData
 
 __all__ = ["ReadableTranslator"]
 
@@ -23,11 +24,14 @@ class ReadableTranslator:
         self._resources: dict[int, tuple[object, Resource]] = {}
 
     def __call__(self, batch: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        return self.translator.guard(lambda: [self._one(span) for span in batch], batch)
+        return self.translator.guard(lambda: self._all(batch), batch)
 
-    def _one(self, span: ReadableSpan) -> ReadableSpan:
-        data = to_span_data(span)
-        self.translator.span(data)
+    def _all(self, batch: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+        data = [to_span_data(span) for span in batch]
+        self.translator.spans(data)  # one batch: a root counts its children wherever they are
+        return [self._one(span, d) for span, d in zip(batch, data, strict=True)]
+
+    def _one(self, span: ReadableSpan, data: SpanData) -> ReadableSpan:
         resource = self._resource(span.resource, data.resource)
         if resource is not None:
             data.resource = resource.attributes  # the same object: with_data keeps it

@@ -11,8 +11,12 @@ feedback on one answer are two annotations), so a verdict sent twice is stored o
 annotations people make in Phoenix's UI are left alone.
 
 Without ``?sync=true`` Phoenix queues the annotations and answers at once, so an
-annotation may arrive before its span does. The name ``note`` is Phoenix's own (span
-notes) and refused; such a verdict is counted as rejected.
+annotation may arrive before its span does (the judge's verdict can overtake the
+forwarder's request): Phoenix then keeps it and looks for the span again every 10 s, for
+10 minutes (Phoenix 20.26; tests/e2e/test_phoenix.py checks that such an annotation is
+attached once its span arrives). With ``?sync=true`` Phoenix would refuse the whole batch
+(404) while one of its spans is missing. The name ``note`` is Phoenix's own (span notes)
+and refused; such a verdict is counted as rejected.
 """
 
 from __future__ import annotations
