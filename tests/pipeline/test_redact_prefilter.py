@@ -154,6 +154,15 @@ def test_a_private_key_block_with_a_plain_body_is_found_in_json() -> None:
         assert "<SECRET>" in out and "abcdefghijklmnopqrstu" not in out, engine
 
 
+def test_a_quoted_name_is_read_as_find_reads_it_by_the_python_pre_check() -> None:
+    """No opening quote before the name: find() reads the identifier before the quote,
+    and so does may_find now (it used to read the whole text before it)."""
+    text = '\x1bpassword"://2001:db8'
+    for engine in ("python", "hyperscan"):
+        d = Detectors(engine=engine)
+        assert d.find(text) and d.may_find(text), engine
+
+
 def test_the_patterns_follow_the_enabled_detectors() -> None:
     assert TOKEN_CHARS == detectors_module._TOKEN_CHARS
     assert trigger_patterns(["email"]) == [b"@"]
