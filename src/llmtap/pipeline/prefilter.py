@@ -58,8 +58,11 @@ _SECRET_WORD: Final = (
 )
 # Characters that Python's case-insensitive matching takes for ASCII letters (U+0130,
 # U+0131, U+017F long s, U+212A Kelvin sign): SECRET_KEY_NAME sees a credential word in
-# "pa\u017f\u017fword", which the Latin-1 form loses.
-_FOLDS_TO_ASCII: Final = ("\u0130", "\u0131", "\u017f", "\u212a")
+# "pa\u017f\u017fword", which the Latin-1 form loses. A text holding one is scanned with
+# each written as that letter in lower case (which, like the character itself and unlike
+# the Latin-1 replacement "?", ends no credential word).
+_FOLDS_TO_ASCII: Final = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+_FOLD: Final = str.maketrans(_FOLDS_TO_ASCII)
 
 
 def trigger_patterns(enabled: Iterable[str]) -> list[bytes]:
@@ -106,7 +109,8 @@ class Prefilter:
     def may_match(self, text: str, raw: bytes) -> bool:
         """``raw`` is ``text`` in its Latin-1 form (detectors._latin1)."""
         if not text.isascii() and any(c in text for c in _FOLDS_TO_ASCII):
-            return True
+            folded = text.translate(_FOLD)
+            raw = folded.encode("latin-1", "replace")
         scan = self._scan
         if scan is None:
             scan = self._scan = _compiled(tuple(self.patterns))
