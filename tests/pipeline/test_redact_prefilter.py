@@ -205,6 +205,25 @@ def test_engine_is_checked_with_the_key_named(monkeypatch: pytest.MonkeyPatch) -
         RedactionConfigError, match=r"redaction\.engine: hyperscan is not installed"
     ):
         RedactionConfig(engine="hyperscan")
+    monkeypatch.setattr(prefilter_module, "_installed", lambda: False)
     r = Redactor(RedactionConfig(engine="auto"))  # auto falls back to the detectors alone
     assert r.detectors.prefilter is None
     assert r.redact_text("mail a@b.co") == "mail <EMAIL>"
+
+
+def test_a_prefilter_that_cannot_be_built_passes_every_text(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """hyperscan installed but failing to load or compile here: a warning, and the
+    detectors judge every text (our own builder is replaced to fail, as a broken install
+    would)."""
+
+    def broken(patterns: list[bytes]) -> Any:
+        raise OSError("libhs.so: cannot open shared object file")
+
+    monkeypatch.setattr(prefilter_module, "_hyperscan_scan", broken)
+    monkeypatch.setattr(prefilter_module, "_databases", {})
+    d = Detectors(["email"], engine="auto")
+    with caplog.at_level("WARNING", logger="llmtap.pipeline.prefilter"):
+        assert d.may_find("mail a@b.co") and not d.may_find("plain prose, nothing here")
+    assert "could not be built" in caplog.text

@@ -19,6 +19,7 @@ before.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -169,10 +170,18 @@ def _hyperscan_scan(patterns: list[bytes]) -> Callable[[bytes], bool]:
     return scan
 
 
+def _installed() -> bool:
+    """Whether hyperscan is installed, without importing it (tens of ms, paid on first use)."""
+    try:
+        return importlib.util.find_spec("hyperscan") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def make_prefilter(engine: str, enabled: Iterable[str]) -> Prefilter | None:
     """The pre-filter for ``engine`` (None for python, or auto without hyperscan: the
     detectors then run on every text, as they would with it)."""
-    if engine == "python" or (engine == "auto" and not engine_available("hyperscan")):
+    if engine == "python" or (engine == "auto" and not _installed()):
         return None
     enabled = list(enabled)
     patterns = trigger_patterns(enabled)
