@@ -245,9 +245,10 @@ class RedactionConfig:
     ``<OVER_BUDGET>`` (in the service the request's budget, ``service.request_budget_s``,
     also applies); 0: no time limit"""
     engine: str = "auto"
-    """auto, hyperscan or python: hyperscan (the ``redaction-fast`` extra) pre-filters each text
-    in one compiled pass and skips the detectors where none can find anything; python runs
-    them on every text; auto is hyperscan when it is installed. The findings are the same"""
+    """auto, hyperscan or python: with hyperscan (the ``redaction-fast`` extra) one compiled pass
+    over a JSON content attribute tells clean ones, which then skip the detectors, from the
+    rest; python checks them in Python; auto is hyperscan when it is installed. The findings
+    are the same"""
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
