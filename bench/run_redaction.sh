@@ -21,10 +21,10 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   printf '*\n' > "$VENV/.gitignore"
   "$VENV/bin/pip" install -q -U pip
 fi
-echo "[run_redaction] installing llmtap, presidio-analyzer, presidio-anonymizer, faker into $VENV"
-"$VENV/bin/pip" install -q -e "$REPO" presidio-analyzer presidio-anonymizer faker
+echo "[run_redaction] installing llmtap[redaction-fast], presidio-analyzer, presidio-anonymizer, faker into $VENV"
+"$VENV/bin/pip" install -q -e "$REPO[redaction-fast]" presidio-analyzer presidio-anonymizer faker
 "$VENV/bin/pip" list 2>/dev/null \
-  | grep -iE '^(llmtap|presidio[-_]analyzer|presidio[-_]anonymizer|spacy|phonenumbers|faker|tldextract) ' \
+  | grep -iE '^(llmtap|presidio[-_]analyzer|presidio[-_]anonymizer|spacy|phonenumbers|faker|tldextract|hyperscan) ' \
   | tee "$RESULTS/install-redaction.txt"
 
 "$VENV/bin/python" "$HERE/redaction.py" "$@" --out "$RESULTS"

@@ -22,12 +22,14 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from llmtap.pipeline.prefilter import TOKEN_CHARS, Prefilter, make_prefilter
 from llmtap.secret_names import SECRET_KEY_NAME as SECRET_KEY_NAME
 from llmtap.secret_names import is_secret_name as is_secret_name
 
@@ -91,9 +93,7 @@ def _shape_byte(i: int) -> int:
     return i
 
 
-_TOKEN_CHARS: Final = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.+/="
-)
+_TOKEN_CHARS: Final = TOKEN_CHARS  # the pre-filter's long tokens are the same
 _SHAPE: Final = _table(_shape_byte)
 _TOKSHAPE: Final = _table(lambda i: ord("t") if i in _TOKEN_CHARS else ord(" "))
 
@@ -780,6 +780,18 @@ def _ident_before(text: str, i: int) -> str:
     return m.group(1)[::-1] if m else ""
 
 
+def _credential_name(name: str) -> bool:
+    """A name that may hold a credential (long names: only their end is read)."""
+    return len(name) >= 64 or is_secret_name(name) or name[-13:].lower() == "authorization"
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted_name(name: str) -> tuple[bool, bool]:
+    """For the text between quotes before ":" or "=": whether it may name a credential
+    (also as a JSON key), and whether :func:`_ident_before` reads it as it is."""
+    return _credential_name(name), _IDENT_ONLY.fullmatch(name) is not None
+
+
 def _find_assignments(text: str, out: list[Finding]) -> None:
     """``password: hunter22``, ``AWS_SECRET_ACCESS_KEY=…``, ``Authorization: Bearer …``."""
     for op in ":=":
@@ -846,13 +858,21 @@ class Detectors:
 
     ``find(text)`` returns non-overlapping findings ``(start, end, type)`` sorted by start,
     never inside an existing placeholder.
+
+    ``engine``: ``python``, or ``hyperscan`` / ``auto`` (hyperscan when installed) for a
+    compiled pre-filter (:mod:`llmtap.pipeline.prefilter`) in :meth:`may_find`, which then
+    tells most clean texts from the rest in one pass; the answers are the same either way.
+    (``find`` does without it: on short texts the detectors' own triggers cost less than a
+    call into the engine.)
     """
 
     def __init__(
         self,
         enabled: Iterable[str] = ALL_DETECTORS,
         custom: Sequence[tuple[str, re.Pattern[str]]] = (),
+        engine: str = "python",
     ) -> None:
+        enabled = list(enabled)
         types = {DETECTOR_TYPES[name] for name in enabled}
         self.email = EMAIL in types
         self.phone = PHONE in types
@@ -866,6 +886,7 @@ class Detectors:
         self.priority = dict(_PRIORITY)
         for name, _ in self.custom:
             self.priority[name] = _CUSTOM_PRIORITY
+        self.prefilter: Prefilter | None = make_prefilter(engine, enabled)
 
     def find(self, text: str) -> list[Finding]:
         out: list[Finding] = []
@@ -893,11 +914,13 @@ class Detectors:
         Custom patterns always count as a possible finding."""
         if self.custom:
             return True
+        raw = _latin1(text)
+        if self.prefilter is not None and not self.prefilter.may_match(text, raw):
+            return False
         if (self.email or self.secrets) and "@" in text:
             return True
         if self.ip and ":" in text and _V6_HINT.search(text):
             return True
-        raw = _latin1(text)
         shape = raw.translate(_SHAPE)
         if self.numeric:
             for m in _NUM_RUN.finditer(shape):
@@ -912,6 +935,8 @@ class Detectors:
                     if m.group().count(b"D") >= 7 and _lower_iban_starts(shape, m.start()):
                         return True
         if self.secrets:
+            if "-----BEGIN" in text:  # a private key block, whatever its body holds
+                return True
             for s, e in _long_tokens(raw):
                 if shape.find(b"D", s, e) != -1 or shape.find(b"A", s, e) != -1:
                     return True
@@ -923,14 +948,13 @@ class Detectors:
                         continue
                     if text[i - 1] == '"':  # "name": — a JSON key, or a quoted name
                         j = text.rfind('"', 0, i - 1)
-                        name = text[j + 1 : i - 1]
-                    else:
-                        name = _ident_before(text, i)
-                    if (
-                        len(name) >= 64
-                        or is_secret_name(name)
-                        or name[-13:].lower() == "authorization"
-                    ):
+                        secret, plain = _quoted_name(text[j + 1 : i - 1])
+                        if secret:
+                            return True
+                        if plain and j != -1 and i - 66 <= j and text[j - 1 : j] != "\\":
+                            i = text.find(op, i + 1)
+                            continue  # the name find reads (_ident_before)
+                    if _credential_name(_ident_before(text, i)):
                         return True
                     i = text.find(op, i + 1)
         return False
