@@ -623,3 +623,23 @@ def test_a_run_without_an_answer_keeps_its_history_as_input_messages() -> None:
     assert tidy({"gen_ai.system": "openai"}) == {semconv.PROVIDER: "openai"}
     assert tidy({"gen_ai.system": "x"}, {semconv.PROVIDER: "openai"}) == {}
     assert tidy({"logfire.msg": "run", "gen_ai.agent.name": "a"}) == {semconv.AGENT_NAME: "a"}
+
+
+def test_a_tidied_span_used_as_a_context_manager_still_fills_in_error_type(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    """PydanticAI ends its spans through ``use_span``; a ``with span:`` ends them through the
+    wrapper too (the real OpenTelemetry SDK underneath; no PydanticAI needed for this)."""
+    from llmtap.instrumentation.pydantic_ai import tidy_provider
+
+    tracer = tidy_provider(tracer_provider).get_tracer("pydantic-ai")
+    with (
+        pytest.raises(KeyError),
+        tracer.start_span("invoke_agent a", attributes={"agent_name": "a"}),
+    ):
+        raise KeyError("boom")
+
+    (span,) = span_exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE] == "KeyError"
+    assert "agent_name" not in span.attributes
