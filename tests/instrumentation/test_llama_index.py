@@ -26,6 +26,7 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.llms.types import (
     ChatMessage,
     CompletionResponse,
+    CompletionResponseAsyncGen,
     CompletionResponseGen,
     LLMMetadata,
 )
@@ -154,6 +155,22 @@ class UsageLLM(CustomLLM):
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         def gen() -> CompletionResponseGen:
+            yield CompletionResponse(text="an", delta="an")
+            yield CompletionResponse(text="an answer", delta=" answer")
+
+        return gen()
+
+
+class AsyncUsageLLM(UsageLLM):
+    """``UsageLLM`` with a stream of its own for ``astream_complete`` (``CustomLLM``'s runs
+    ``stream_complete`` inside once read: a second model call LlamaIndex starts outside the
+    first's dispatcher span)."""
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        async def gen() -> CompletionResponseAsyncGen:
             yield CompletionResponse(text="an", delta="an")
             yield CompletionResponse(text="an answer", delta=" answer")
 
@@ -371,6 +388,88 @@ def test_streaming_query_keeps_the_llm_under_the_query(instrumented, span_export
     llm = named(spans, "text_completion house-model")
     assert llm.end_time <= query.end_time
     assert text_of(llm, semconv.OUTPUT_MESSAGES) == "an answer"
+    for span in (query, llm):
+        assert span.attributes[semconv.LLMTAP_STREAM_END] == "completed"
+
+
+def stream_ends(spans: Sequence[Any]) -> dict[str, tuple[Any, StatusCode]]:
+    """How each span's stream ended (``llmtap.stream.end``) and its status."""
+    return {
+        s.name: (s.attributes.get(semconv.LLMTAP_STREAM_END), s.status.status_code)
+        for s in spans
+        if s.name.startswith(("text_completion", "invoke_workflow"))
+    }
+
+
+def test_a_model_stream_the_app_drops_ends_its_span_as_abandoned(instrumented, span_exporter):
+    llm = UsageLLM()
+    half_read = llm.stream_complete("hi")
+    assert next(half_read).delta == "an"
+    del half_read  # collected at once (reference counting): no gc.collect() needed
+    never_read = llm.stream_complete("hi")
+    del never_read
+
+    spans = span_exporter.get_finished_spans()
+    assert [stream_ends([s]) for s in spans] == [
+        {"text_completion house-model": ("abandoned", StatusCode.UNSET)}
+    ] * 2
+    assert len(instrumented._runs.spans) == 0  # nothing left open
+
+
+def test_a_streamed_answer_the_app_drops_ends_the_query_and_the_model_call(
+    instrumented, span_exporter
+):
+    engine = mock_index().as_query_engine(llm=UsageLLM(), streaming=True)
+    span_exporter.clear()
+
+    half_read = engine.query(QUESTION)
+    assert next(half_read.response_gen) == "an"
+    del half_read
+    spans = span_exporter.get_finished_spans()
+    assert stream_ends(spans) == {
+        "invoke_workflow RetrieverQueryEngine": ("abandoned", StatusCode.UNSET),
+        "text_completion house-model": ("abandoned", StatusCode.UNSET),
+    }
+    llm = named(spans, "text_completion house-model")
+    assert llm.end_time <= named(spans, "invoke_workflow RetrieverQueryEngine").end_time
+
+    span_exporter.clear()
+    never_read = engine.query(QUESTION)  # the model is never called
+    del never_read
+    assert stream_ends(span_exporter.get_finished_spans()) == {
+        "invoke_workflow RetrieverQueryEngine": ("abandoned", StatusCode.UNSET),
+    }
+    assert len(instrumented._runs.spans) == 0
+
+
+def test_a_streamed_answer_the_app_closes_ends_as_closed(instrumented, span_exporter):
+    engine = mock_index().as_query_engine(llm=UsageLLM(), streaming=True)
+    span_exporter.clear()
+
+    response = engine.query(QUESTION)
+    assert next(response.response_gen) == "an"
+    response.response_gen.close()
+
+    assert stream_ends(span_exporter.get_finished_spans()) == {
+        "invoke_workflow RetrieverQueryEngine": ("closed", StatusCode.UNSET),
+        "text_completion house-model": ("closed", StatusCode.UNSET),
+    }
+    assert len(instrumented._runs.spans) == 0
+
+
+def test_an_async_model_stream_the_app_drops_ends_as_abandoned(instrumented, span_exporter):
+    async def go() -> None:
+        stream = await AsyncUsageLLM().astream_complete("hi")
+        assert (await stream.__anext__()).delta == "an"
+        await stream.aclose()  # what asyncio does to a dropped async generator
+        dropped = await AsyncUsageLLM().astream_complete("hi")
+        del dropped
+
+    asyncio.run(go())
+    assert [stream_ends([s]) for s in span_exporter.get_finished_spans()] == [
+        {"text_completion house-model": ("closed", StatusCode.UNSET)},
+        {"text_completion house-model": ("abandoned", StatusCode.UNSET)},
+    ]
 
 
 CHAT_ENGINE = [

@@ -33,8 +33,9 @@ from mcp.shared import exceptions
 
 V2 = importlib.util.find_spec("mcp.server.mcpserver") is not None
 MCPError = getattr(exceptions, "MCPError", None) or exceptions.McpError
-# the spans of the handshake: 2.x traces the server's initialize and initialized too
-HANDSHAKE = 3 if V2 else 1
+# the spans of the handshake: 2.x traces the server's initialize and the initialized
+# notification on both sides too
+HANDSHAKE = 4 if V2 else 1
 
 TARGET = "llmtap.instrumentation.mcp:McpInstrumentor"
 REPO = Path(__file__).resolve().parents[2]
@@ -170,12 +171,17 @@ async def test_tool_call_is_one_client_and_one_server_span(instrument: Any, span
         assert json.loads(attrs["gen_ai.tool.call.result"]) == {"result": 5}
         assert "gen_ai.provider.name" not in attrs and "error.type" not in attrs
     # the handshake, and the tools/list that call_tool sends after the call to learn the
-    # tool's output schema: a client and a server span each (a notification: server only);
-    # mcp 1.x answers initialize in its session, not in a handler
+    # tool's output schema: a client and a server span each (the initialized notification
+    # too); mcp 1.x answers initialize in its session, not in a handler, and traces no
+    # notification
     names = sorted((s.name, s.kind.name) for s in span_exporter.get_finished_spans())
     handshake = [("initialize", "CLIENT")]
     if V2:
-        handshake += [("initialize", "SERVER"), ("notifications/initialized", "SERVER")]
+        handshake += [
+            ("initialize", "SERVER"),
+            ("notifications/initialized", "CLIENT"),
+            ("notifications/initialized", "SERVER"),
+        ]
     assert names == [
         *handshake,
         ("tools/call add", "CLIENT"),
@@ -279,6 +285,120 @@ async def test_no_content_without_capture(instrument: Any, span_exporter: Any):
         assert span.attributes["gen_ai.tool.name"] == "add"
         assert "gen_ai.tool.call.arguments" not in span.attributes
         assert "gen_ai.tool.call.result" not in span.attributes
+
+
+PEER_CODE = """
+from mcp import types
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+
+
+def build():
+    server = MCPServer("peer")
+
+    @server.tool()
+    async def ask(question: str, ctx: Context) -> str:
+        \"\"\"Asks the client's model, telling the client first.\"\"\"
+        await ctx.info("asking the client's model")
+        text = types.TextContent(type="text", text=question)
+        message = types.SamplingMessage(role="user", content=text)
+        try:
+            result = await ctx.session.create_message([message], max_tokens=10)
+        except MCPError as exc:
+            return f"declined: {exc}"
+        return result.content.text
+
+    return server
+"""
+
+
+# mcp 2.3 warns that sampling and logging are deprecated from the 2026-07-28 protocol on
+SEP_2577 = "ignore:The .* capability is deprecated"
+
+
+def peer_server() -> Any:
+    scope: dict[str, Any] = {}
+    exec(compile(PEER_CODE, "peer.py", "exec", dont_inherit=True), scope)
+    return scope["build"]()
+
+
+def one_each(exporter: Any, name: str) -> tuple[Any, Any]:
+    spans = spans_named(exporter, name)
+    assert set(spans) == {SpanKind.CLIENT, SpanKind.SERVER}, name
+    return spans[SpanKind.CLIENT], spans[SpanKind.SERVER]
+
+
+@pytest.mark.skipif(not V2, reason="mcp 1.x: llmtap traces its client's requests only")
+@pytest.mark.filterwarnings(SEP_2577)
+async def test_server_requests_and_notifications_to_the_client(instrument: Any, span_exporter: Any):
+    """A server's sampling request and log notification to its client, sent while it runs
+    a tool: on each side a span, the client's handling a child of the server's sending,
+    which is a child of the server's tool call; one trace from the client's call."""
+    from mcp import Client, types
+
+    instrument(TARGET)
+    logged: list[Any] = []
+
+    async def sampling(ctx: Any, params: Any) -> Any:
+        text = types.TextContent(type="text", text="42")
+        return types.CreateMessageResult(role="assistant", content=text, model="house")
+
+    async def logging_callback(params: Any) -> None:
+        logged.append(params.data)
+
+    async with Client(
+        peer_server(),
+        mode="legacy",
+        sampling_callback=sampling,
+        logging_callback=logging_callback,
+        log_level="info",
+    ) as session:
+        result = await session.call_tool("ask", {"question": "meaning?"})
+
+    assert result.content[0].text == "42" and logged == ["asking the client's model"]
+    call, handler = one_each(span_exporter, "tools/call ask")
+    sent, answered = one_each(span_exporter, "sampling/createMessage")
+    told, heard = one_each(span_exporter, "notifications/message")
+    for outbound in (sent, told):  # sent by the server while its tool runs
+        assert outbound.parent.span_id == handler.context.span_id
+    assert_child(answered, sent)  # through the trace context in params._meta
+    assert_child(heard, told)
+    assert {s.context.trace_id for s in (call, sent, answered, told, heard)} == {
+        call.context.trace_id
+    }
+    assert sent.attributes["mcp.method.name"] == "sampling/createMessage"
+    assert answered.attributes["jsonrpc.request.id"] == sent.attributes["jsonrpc.request.id"]
+    assert answered.attributes["mcp.protocol.version"] == "2025-11-25"
+    assert "jsonrpc.request.id" not in told.attributes  # a notification has none
+    for span in (sent, answered, told, heard):
+        assert span.instrumentation_scope.name == "llmtap"
+        assert span.status.status_code is StatusCode.UNSET
+        assert "gen_ai.operation.name" not in span.attributes
+    # the client's initialized notification: the server's span continues the client's
+    initialized, received = one_each(span_exporter, "notifications/initialized")
+    assert_child(received, initialized)
+
+
+@pytest.mark.skipif(not V2, reason="mcp 1.x: llmtap traces its client's requests only")
+@pytest.mark.filterwarnings(SEP_2577)
+async def test_a_client_callback_that_declines_fails_both_spans(
+    instrument: Any, span_exporter: Any
+):
+    from mcp import Client, types
+
+    instrument(TARGET)
+
+    async def sampling(ctx: Any, params: Any) -> Any:
+        return types.ErrorData(code=-32603, message="no model here")  # the callback declines
+
+    async with Client(peer_server(), mode="legacy", sampling_callback=sampling) as session:
+        result = await session.call_tool("ask", {"question": "meaning?"})
+    assert result.content[0].text == "declined: no model here"
+    sent, answered = one_each(span_exporter, "sampling/createMessage")
+    assert_child(answered, sent)
+    for span in (sent, answered):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"] == "-32603"
 
 
 @pytest.mark.skipif(not V2, reason="mcp 1.x has no in-process path without JSON-RPC")

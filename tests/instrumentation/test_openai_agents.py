@@ -165,6 +165,18 @@ TOOL_TREE = [
 ]
 
 
+def model_call_ids(chat: ReadableSpan) -> list[str]:
+    """The ids of the tool calls in a chat span's output messages."""
+    (message,) = json.loads(chat.attributes[semconv.OUTPUT_MESSAGES])
+    return [p["id"] for p in message["parts"] if p["type"] == "tool_call"]
+
+
+def app_call_id(result: Any) -> str:
+    """The call id the app sees in the run's items."""
+    (call,) = [i.raw_item for i in result.new_items if i.type == "tool_call_item"]
+    return call.call_id if hasattr(call, "call_id") else call["call_id"]
+
+
 async def test_tool_run_is_one_tree_under_the_apps_span(
     both: Any, aclient: Any, span_exporter: Any, tracer_provider: Any
 ) -> None:
@@ -208,6 +220,9 @@ async def test_tool_run_is_one_tree_under_the_apps_span(
     assert tool.attributes[semconv.TOOL_TYPE] == "function"
     assert tool.attributes[semconv.TOOL_CALL_ARGUMENTS] == '{"city":"Paris"}'
     assert tool.attributes[semconv.TOOL_CALL_RESULT] == '"sunny in Paris"'
+    # the model's call id, from the response the SDK's response span keeps
+    assert [tool.attributes[semconv.TOOL_CALL_ID]] == model_call_ids(first)
+    assert tool.attributes[semconv.TOOL_CALL_ID] == app_call_id(result)
 
     for chat in (first, second):
         # the OpenAI adapter merged into the agent's chat span: its request and response
@@ -347,6 +362,8 @@ async def test_run_streamed(
         c.attributes[semconv.USAGE_INPUT_TOKENS] for c in chats
     )
     assert len({s.context.trace_id for s in spans}) == 1
+    tool = one(spans, "execute_tool get_weather")
+    assert tool.attributes[semconv.TOOL_CALL_ID] == app_call_id(result)
 
 
 def test_run_sync(both: Any, devserver: Any, span_exporter: Any, tracer_provider: Any) -> None:
@@ -361,12 +378,41 @@ def test_run_sync(both: Any, devserver: Any, span_exporter: Any, tracer_provider
 
 async def test_chat_completions_model(both: Any, aclient: Any, span_exporter: Any) -> None:
     model = OpenAIChatCompletionsModel(model=MODEL, openai_client=aclient)
-    await Runner.run(weather_agent(aclient, model=model), QUESTION)
+    result = await Runner.run(weather_agent(aclient, model=model), QUESTION)
     spans = finished(span_exporter)
     assert outline(spans) == TOOL_TREE
     for chat in named(spans, "chat gpt-4o-mini"):
         assert chat.attributes[semconv.OPENAI_API_TYPE] == "chat_completions"
         assert chat.attributes[semconv.RESPONSE_ID].startswith("chatcmpl")
+    # the call id from the generation span's assistant message
+    tool = one(spans, "execute_tool get_weather")
+    assert tool.attributes[semconv.TOOL_CALL_ID] == app_call_id(result)
+
+
+async def test_no_tool_call_id_when_the_sdk_keeps_no_data(
+    both: Any, aclient: Any, span_exporter: Any
+) -> None:
+    # the SDK's span data then has no model output: nothing holds the call id
+    config = RunConfig(trace_include_sensitive_data=False)
+    await Runner.run(weather_agent(aclient), QUESTION, run_config=config)
+    tool = one(finished(span_exporter), "execute_tool get_weather")
+    assert semconv.TOOL_CALL_ID not in tool.attributes
+
+
+def test_a_function_span_takes_the_call_its_arguments_match() -> None:
+    from llmtap.instrumentation.openai_agents._calls import PendingCalls
+
+    pending = PendingCalls()
+    pending.add("agent", [("c1", "f", '{"a":1}'), ("c2", "g", "{}"), ("c3", "f", '{"a":2}')])
+    first = pending.take("agent", "f")
+    assert first == ("c1", "f", '{"a":1}')  # in the order the model made them
+    # ...unless it turns out to run the other call of that name (the SDK skipped c1)
+    assert pending.settle("agent", first, '{"a":2}')[0] == "c3"
+    assert pending.take("agent", "f") == first  # c1 is pending again
+    assert pending.take("agent", "f") is None
+    assert pending.take("other agent", "g") is None
+    pending.forget("agent")
+    assert pending.take("agent", "g") is None
 
 
 async def test_several_runs_in_one_app_trace(both: Any, aclient: Any, span_exporter: Any) -> None:

@@ -17,7 +17,8 @@ and workflow steps. What becomes a span (and what is looked through) is in ``_ru
   under ``llama-index-llms-anthropic``, ``ollama`` under ``llama-index-embeddings-ollama``)
   merges into it and records the request and response; an LLM no llmtap instrumentation sees
   (``MockLLM``, a custom LLM) has its model, usage and output recorded from LlamaIndex's
-  events. A streamed call's span ends with the stream;
+  events. A streamed call's span ends with the stream, when the app closes it, or when the
+  app drops it unread (garbage-collected), with ``llmtap.stream.end`` saying which;
 - embeddings: ``embeddings {model}``; tools: ``execute_tool {name}``; workflow runs:
   ``invoke_agent {name}`` for agents, ``invoke_workflow {class}`` for other workflows.
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import inspect
 import json
 import threading
+import weakref
 from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -156,11 +157,14 @@ def _model(instance: Any) -> str | None:
 class _Info:
     """What llmtap remembers of one dispatcher span."""
 
-    __slots__ = ("call_id", "ended", "exited", "instance", "kind", "parent")
+    __slots__ = ("above", "call_id", "ended", "exited", "instance", "kind", "parent")
 
     def __init__(self, kind: str | None, parent: Hashable | None, instance: Any) -> None:
         self.kind = kind  # "llm", "embedding", "tool", ... or None for a skipped run
         self.parent = parent
+        # the nearest enclosing run that is no skipped one (skipped runs are forgotten as
+        # they return, a stream's runs outlive them)
+        self.above: Hashable | None = None
         self.instance = instance
         self.call_id: str | None = None  # an agent's tool-calling step: the model's call id
         self.exited = False  # the method returned (a stream may still be running)
@@ -189,6 +193,7 @@ class LlamaIndexRuns:
             return
         kind, inv = self._classify(span_id, parent_id, instance, bound.arguments)
         info = _Info(kind, parent_id, instance)
+        info.above = next((r for r, i in self._ancestry(parent_id) if i.kind is not None), None)
         call_id = getattr(bound.arguments.get("ev"), "tool_id", None)
         if isinstance(call_id, str):
             info.call_id = call_id
@@ -318,6 +323,7 @@ class LlamaIndexRuns:
             if info.kind == "llm" and not info.ended and _is_stream(result):
                 info.exited = True  # the stream ends it (the LLM's end event)
                 self.spans.release(span_id)
+                self._watch(result, span_id)
                 return
             if info.kind == "query" and inv is not None and self._follow(span_id, inv, result):
                 self.spans.release(span_id)
@@ -340,7 +346,47 @@ class LlamaIndexRuns:
             result.response_gen = self._astream(run_id, inv, gen)
         else:
             return False
+        self._watch(result.response_gen, run_id)
         return True
+
+    def _watch(self, stream: Any, run_id: Hashable) -> None:
+        """A stream the app drops without reading it to its end (never started, or left
+        half-read) ends its run's span, and the streamed runs under it, when it is
+        garbage-collected: ``llmtap.stream.end`` says ``abandoned``."""
+        # a stream class without weak references: its span ends when it ends, as before
+        with suppress(TypeError):
+            weakref.finalize(stream, self._abandoned, run_id)
+
+    def _abandoned(self, run_id: Hashable) -> None:
+        try:
+            self._end_stream(run_id, "abandoned")
+        except Exception as exc:
+            log_once("llama_index abandoned stream", exc)
+
+    def _end_stream(self, run_id: Hashable, end: str, error: BaseException | None = None) -> None:
+        """Close ``run_id`` and the runs still open under it (the innermost first), each span
+        marked with how its stream ended (``llmtap.stream.end``); a stream ended earlier is
+        no longer known and is left alone."""
+        with self._lock:
+            known = list(self._info)
+        under = [r for r in known if r != run_id and self._descends(r, run_id)]
+        for each in [*reversed(under), run_id]:
+            inv = self.spans.get(each)
+            if inv is not None and not inv.ended:
+                inv.attributes[semconv.LLMTAP_STREAM_END] = end
+            if each in self._info:
+                self._close(each, error)
+
+    def _descends(self, run_id: Hashable, ancestor: Hashable) -> bool:
+        """Whether ``ancestor`` encloses ``run_id`` (through the runs that make spans)."""
+        for _ in range(1000):  # a bound against a cycle
+            info = self._info.get(run_id) if run_id is not None else None
+            if info is None:
+                return False
+            if info.above == ancestor:
+                return True
+            run_id = info.above
+        return False
 
     def _stream(self, run_id: str, inv: Invocation, gen: Any) -> Any:
         texts: list[str] = []
@@ -355,13 +401,15 @@ class LlamaIndexRuns:
                     texts.append(item)
                 yield item
         except GeneratorExit:
+            # ended first: closing LlamaIndex's generator drops the model's stream inside,
+            # which would otherwise end as abandoned
+            self._stream_end(run_id, inv, texts, "closed")
             gen.close()
-            self._stream_end(run_id, inv, texts, None)
             raise
         except BaseException as exc:
-            self._stream_end(run_id, inv, texts, exc)
+            self._stream_end(run_id, inv, texts, "error", exc)
             raise
-        self._stream_end(run_id, inv, texts, None)
+        self._stream_end(run_id, inv, texts, "completed")
 
     async def _astream(self, run_id: str, inv: Invocation, gen: Any) -> Any:
         texts: list[str] = []
@@ -376,13 +424,15 @@ class LlamaIndexRuns:
                     texts.append(item)
                 yield item
         except GeneratorExit:
+            # ended first: closing LlamaIndex's generator drops the model's stream inside,
+            # which would otherwise end as abandoned
+            self._stream_end(run_id, inv, texts, "closed")
             await gen.aclose()
-            self._stream_end(run_id, inv, texts, None)
             raise
         except BaseException as exc:
-            self._stream_end(run_id, inv, texts, exc)
+            self._stream_end(run_id, inv, texts, "error", exc)
             raise
-        self._stream_end(run_id, inv, texts, None)
+        self._stream_end(run_id, inv, texts, "completed")
 
     @contextmanager
     def _inside_run(self, run_id: str, inv: Invocation) -> Iterator[None]:
@@ -405,13 +455,20 @@ class LlamaIndexRuns:
                 log_once("llama_index stream context", exc)
 
     def _stream_end(
-        self, run_id: str, inv: Invocation, texts: list[str], error: BaseException | None
+        self,
+        run_id: str,
+        inv: Invocation,
+        texts: list[str],
+        end: str,
+        error: BaseException | None = None,
     ) -> None:
         try:
+            if inv.ended:
+                return  # abandoned: ended when the app dropped the stream
             if self._capture and texts:
                 reason = "stop" if error is None else "error"
                 inv.output_messages = [_answer_message("".join(texts), reason)]
-            self._close(run_id, error)
+            self._end_stream(run_id, end, error)
         except Exception as exc:
             log_once("llama_index stream end", exc)
 
@@ -467,7 +524,12 @@ class LlamaIndexRuns:
             run_id = self._enclosing(event.span_id, "llm")
             info = self._info.get(run_id) if run_id is not None else None
             if info is not None and info.exited:
-                self._close(run_id, event.exception)
+                # a streamed answer closed before its end is no failure of the model call
+                error = event.exception
+                if isinstance(error, GeneratorExit):
+                    self._end_stream(run_id, "closed")
+                else:
+                    self._end_stream(run_id, "error", error)
 
     def _enclosing(self, run_id: Hashable | None, kind: str) -> Hashable | None:
         return next((r for r, info in self._ancestry(run_id) if info.kind == kind), None)
@@ -479,7 +541,7 @@ class LlamaIndexRuns:
         if inv is not None and response is not None and not self.spans.merged(run_id):
             _record_response(inv, response, self._capture)
         if info.exited:
-            self._close(run_id)
+            self._end_stream(run_id, "completed")
 
 
 def _safe_metadata(instance: Any) -> Any:

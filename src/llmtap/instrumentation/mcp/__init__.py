@@ -15,6 +15,10 @@ client put in ``params._meta`` (see ``_server``), made through llmtap with the t
 content. The SDK's own send span is merged into the client span (see ``_client``), so each
 request has one span on each side. mcp 1.x has neither the middleware nor the propagation:
 there llmtap does both (see ``_legacy``).
+
+Notifications either way and the requests a server sends its client (sampling, elicitation,
+roots): a CLIENT span where they are sent, a SERVER span continuing it where they are
+handled, over JSON-RPC in mcp 2.x (see ``_peer``); mcp 1.x traces the client's requests only.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from llmtap.instrumentation.mcp._legacy import (
     handle_request_wrapper,
     respond_wrapper,
 )
+from llmtap.instrumentation.mcp._peer import notify_wrapper, received_wrapper
 from llmtap.instrumentation.mcp._server import middleware_wrapper, server_span_wrapper
 
 
@@ -40,7 +45,12 @@ class McpInstrumentor(SdkInstrumentor):
     def patch(self, settings: Settings, telemetry: Telemetry) -> None:
         wrap = self.patcher.wrap
         wrap("mcp.client.session", "ClientSession.send_request", send_request_wrapper(telemetry))
-        wrap("mcp.shared.jsonrpc_dispatcher", "otel_span", send_span_wrapper)
+        wrap("mcp.shared.jsonrpc_dispatcher", "otel_span", send_span_wrapper(telemetry))
+        # mcp 2.x: notifications either way, what the server sends its client (see _peer)
+        dispatcher = "JSONRPCDispatcher.notify"
+        wrap("mcp.shared.jsonrpc_dispatcher", dispatcher, notify_wrapper(telemetry))
+        wrap("mcp.client.session", "ClientSession._on_request", received_wrapper(telemetry))
+        wrap("mcp.client.session", "ClientSession._on_notify", received_wrapper(telemetry))
         wrap("mcp.server._otel", "otel_span", server_span_wrapper(telemetry))
         wrap("mcp.server._otel", "OpenTelemetryMiddleware.__call__", middleware_wrapper(telemetry))
         # mcp 1.x: no tracing of its own (modules and methods that 2.x does not have)

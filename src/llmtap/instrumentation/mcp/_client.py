@@ -32,6 +32,7 @@ from llmtap.instrumentation.mcp._common import (
     to_json,
     tool_result,
 )
+from llmtap.instrumentation.mcp._peer import sent_request_span
 
 # The invocation of the request being sent (its span is current): the SDK's send span merges.
 REQUEST_KEY = otel_context.create_key("llmtap.mcp.client_request")
@@ -142,13 +143,20 @@ def _detach(token: object) -> None:
         log_once("restoring the context after an MCP request", exc)
 
 
-def send_span_wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+def send_span_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
     """The SDK's send span (``otel_span`` in ``jsonrpc_dispatcher``): inside llmtap's request
-    span it is that span, else the SDK's own."""
-    inv = otel_context.get_value(REQUEST_KEY)
-    if not isinstance(inv, Invocation) or inv.ended or trace.get_current_span() is not inv.span:
-        return wrapped(*args, **kwargs)
-    return _merged(inv, kwargs.get("attributes"))
+    span it is that span; a request sent otherwise (a server's to its client) gets a CLIENT
+    span of llmtap's (``_peer``); with llmtap off, the SDK's own."""
+
+    def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        inv = otel_context.get_value(REQUEST_KEY)
+        if isinstance(inv, Invocation) and not inv.ended and trace.get_current_span() is inv.span:
+            return _merged(inv, kwargs.get("attributes"))
+        name = args[0] if args else kwargs.get("name")
+        own = sent_request_span(telemetry, kwargs, name)
+        return own if own is not None else wrapped(*args, **kwargs)
+
+    return wrapper
 
 
 @contextmanager

@@ -21,7 +21,9 @@ to any processor. A custom ``TraceProvider`` of the app's own is not instrumente
   not the agent again). An error the SDK puts on a turn (a guardrail's tripwire) is the
   agent span's.
 - A function tool: ``execute_tool {tool}`` (``gen_ai.tool.type`` ``function``, or
-  ``extension`` for an MCP server's tool); arguments and result with content capture on.
+  ``extension`` for an MCP server's tool); arguments and result with content capture on;
+  ``gen_ai.tool.call.id`` from the model call that made the call (``_calls``: the SDK's span
+  data has none of its own, the model call's keeps it while the SDK includes data in traces).
 - A handoff: ``handoff {from} -> {to}``, a guardrail: ``guardrail {name}`` with
   ``llmtap.guardrail.triggered`` (``llmtap.step.kind`` ``handoff`` / ``guardrail``).
 - A model call (``response`` / ``generation`` span): the ``chat`` span. It is current while

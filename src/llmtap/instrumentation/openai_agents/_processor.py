@@ -16,7 +16,7 @@ from typing import Any
 from llmtap import semconv
 from llmtap.instrumentation._framework import RunSpans, add_model_call
 from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
-from llmtap.instrumentation.openai_agents import _spans
+from llmtap.instrumentation.openai_agents import _calls, _spans
 
 
 class AgentsProcessor:
@@ -26,6 +26,8 @@ class AgentsProcessor:
         self._runs: RunSpans | None = None
         self._conversations: dict[str, str] = {}  # trace id -> its group id
         self._skipped: dict[str, str] = {}  # span id of a span that makes none -> its parent
+        self._calls = _calls.PendingCalls()  # the model's tool calls, by the agent's span id
+        self._taken: dict[str, tuple[str, _calls.Call]] = {}  # function span -> its call
         self._lock = threading.Lock()
 
     def bind(self, telemetry: Telemetry) -> None:
@@ -35,6 +37,8 @@ class AgentsProcessor:
         self._runs = None
         self._conversations.clear()
         self._skipped.clear()
+        self._calls.clear()
+        self._taken.clear()
 
     @property
     def bound(self) -> bool:
@@ -101,11 +105,29 @@ class AgentsProcessor:
             self._skipped[span.span_id] = parent
             runs.skip(span.span_id, parent)
             return
+        if data.type == "function":
+            self._take_call(span.span_id, parent, data.name, inv)
         runs.open(span.span_id, parent, inv, attach=data.type in _spans.ATTACHED)
+
+    def _take_call(self, span_id: str, owner: str, name: Any, inv: Invocation) -> None:
+        call = self._calls.take(owner, name) if isinstance(name, str) else None
+        if call is not None:
+            self._taken[span_id] = (owner, call)
+            inv.attributes[semconv.TOOL_CALL_ID] = call[0]
+
+    def _settle_call(self, span: Any, inv: Invocation | None) -> None:
+        owner, call = self._taken.pop(span.span_id, (None, None))
+        if owner is not None and call is not None and inv is not None:
+            settled = self._calls.settle(owner, call, span.span_data.input)
+            inv.attributes[semconv.TOOL_CALL_ID] = settled[0]
 
     def _close(self, runs: RunSpans, span: Any) -> None:
         inv = runs.get(span.span_id)
         parent = span.parent_id or span.trace_id
+        self._settle_call(span, inv)
+        self._calls.forget(span.span_id)  # an agent's span: its calls not run are no more
+        if span.span_data.type in _spans.MODEL_SPANS:
+            self._calls.add(parent, _calls.made_by(span.span_data))
         if inv is not None:
             self._finish(runs, span, inv)
         else:

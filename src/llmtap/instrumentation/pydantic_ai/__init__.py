@@ -24,7 +24,12 @@ redaction, head sampling) and reach the judge like any other.
   only with ``capture_blobs``. PydanticAI's ``model_request_parameters`` attribute (not a
   semconv one; the tool definitions are in ``gen_ai.tool.definitions``) is left out where the
   release lets it be. Run spans carry their usage as ``gen_ai.aggregated_usage.*``, so a run is
-  not costed again on top of its model requests.
+  not costed again on top of its model requests: llmtap renames it ``gen_ai.usage.*`` (no model
+  on the run span, so the cost stage still leaves it alone).
+- PydanticAI's spans in registered names (``_spans``): PydanticAI gets llmtap's tracer provider
+  wrapped, so its deprecated and Logfire-only attributes are renamed or dropped as it sets them,
+  an agent run's history becomes its ``gen_ai.input/output.messages``, a failed span gets
+  ``error.type`` and each model call records ``gen_ai.client.operation.duration``.
 """
 
 from __future__ import annotations
@@ -37,10 +42,16 @@ from types import ModuleType
 from typing import Any
 
 import wrapt
+from opentelemetry import trace
+from opentelemetry.metrics import get_meter
 
+from llmtap import semconv
 from llmtap.config import Settings
 from llmtap.instrumentation._instrumentor import SdkInstrumentor
 from llmtap.instrumentation._invocation import Telemetry, log_once
+from llmtap.instrumentation.pydantic_ai._spans import TidyTracerProvider
+from llmtap.runtime import SCOPE
+from llmtap.version import __version__
 
 _log = logging.getLogger("llmtap")
 
@@ -119,6 +130,18 @@ class PydanticAIInstrumentor(SdkInstrumentor):
         super()._uninstrument(**kwargs)
 
 
+def tidy_provider(tracer_provider: Any = None, meter_provider: Any = None) -> TidyTracerProvider:
+    """The tracer provider PydanticAI gets: ``tracer_provider`` (else the global one) with its
+    spans tidied (``_spans``) and its model calls' durations recorded on llmtap's meter."""
+    duration = get_meter(SCOPE, __version__, meter_provider).create_histogram(
+        semconv.METRIC_OPERATION_DURATION,
+        unit="s",
+        description="GenAI operation duration.",
+        explicit_bucket_boundaries_advisory=semconv.DURATION_BUCKETS,
+    )
+    return TidyTracerProvider(tracer_provider or trace.get_tracer_provider(), duration)
+
+
 def instrumentation_settings(
     settings: Settings, tracer_provider: Any = None, meter_provider: Any = None
 ) -> Any:
@@ -126,7 +149,7 @@ def instrumentation_settings(
     from pydantic_ai.models.instrumented import InstrumentationSettings
 
     options: dict[str, Any] = {
-        "tracer_provider": tracer_provider,
+        "tracer_provider": tidy_provider(tracer_provider, meter_provider),
         "meter_provider": meter_provider,
         "include_content": settings.capture.on_span,
         "include_binary_content": settings.capture.on_span and settings.limits.capture_blobs,
