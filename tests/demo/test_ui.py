@@ -23,6 +23,10 @@ from support.binaries import http_get, port_open, wait_until
 from support.phoenix_server import require_phoenix
 
 TRACE_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/redirects/traces/([0-9a-f]{32})")
+#: a request's trace line, and the line of its evaluation trace under it
+REQUEST_LINE = re.compile(r"^  [^ ⇢].*" + TRACE_URL.pattern, re.MULTILINE)
+EVALUATION_LINE = re.compile(r"^    ⇢ its \d+ verdicts? +" + TRACE_URL.pattern, re.MULTILINE)
+TARGET_TRACE = "llmtap.evaluation.target.trace_id"
 READY = "Ctrl-C to stop it"
 
 
@@ -58,22 +62,49 @@ def test_ui_and_a_phoenix_url_together_are_refused(tmp_path):
     assert "--ui starts a Phoenix of its own; leave out --phoenix" in done.stderr
 
 
-def test_trace_links_name_each_trace_by_its_feature_and_root():
+def test_trace_links_name_each_request_trace_with_its_evaluation_trace_under_it():
     class Fake(LocalPhoenix):  # only its URLs are used
         def __init__(self) -> None:
             self.port = 6006
 
+    def verdict(name: str, span_id: int, **more: int) -> SpanData:
+        target = {TARGET_TRACE: f"{1:032x}", "llmtap.evaluation.target.span_id": f"{2:016x}"}
+        return SpanData(f"evaluate {name}", target, span_id=span_id, **more)
+
     spans = [
         SpanData("invoke_workflow support-answer", {"llmtap.feature": "support"}, trace_id=1),
         SpanData("chat gpt-4o-mini", {}, trace_id=1, span_id=2, parent_span_id=5),
+        verdict("faithfulness", 7, trace_id=0xE1),  # linked: roots of the evaluation trace
+        verdict("grounded", 8, trace_id=0xE1),
+        verdict("user_feedback", 9, trace_id=1, parent_span_id=2),  # feedback: in the trace
         SpanData("chat claude-sonnet-4-5", {}, trace_id=0xAB),
     ]
-    lines = trace_links(Fake(), spans)
-    assert lines == [
-        f"  {'[support] invoke_workflow support-answer':<48} "
-        f"http://127.0.0.1:6006/redirects/traces/{1:032x}",
-        f"  {'chat claude-sonnet-4-5':<48} http://127.0.0.1:6006/redirects/traces/{0xAB:032x}",
+    url = "http://127.0.0.1:6006/redirects/traces/"
+    assert trace_links(Fake(), spans) == [
+        f"  {'[support] invoke_workflow support-answer':<48} {url}{1:032x}",
+        f"    {'⇢ its 2 verdicts':<46} {url}{0xE1:032x}",
+        f"  {'chat claude-sonnet-4-5':<48} {url}{0xAB:032x}",
     ]
+
+
+def value_of(span: dict, key: str) -> str | None:
+    """A string attribute of an OTLP/JSON span."""
+    found = [a["value"].get("stringValue") for a in span.get("attributes", ()) if a["key"] == key]
+    return found[0] if found else None
+
+
+def evaluation_pairs(shown: str) -> set[tuple[str, str]]:
+    """(request trace id, evaluation trace id) for each evaluation line of the output, the
+    request being the trace line above it."""
+    pairs, request = set(), None
+    for line in shown.splitlines():
+        if found := REQUEST_LINE.match(line):
+            request = found.group(2)
+        elif found := EVALUATION_LINE.match(line):
+            assert request is not None, line
+            pairs.add((request, found.group(2)))
+    assert pairs, shown
+    return pairs
 
 
 class Lines:
@@ -126,14 +157,21 @@ def test_ui_serves_the_demo_in_phoenix_until_ctrl_c(tmp_path, record_property):
         output = Lines(proc)
         shown = output.until(READY, timeout=240)
         record_property("demo_ui_ready_s", round(time.monotonic() - began, 1))
-        links = TRACE_URL.findall(shown)
-        assert len(links) == 5, shown
+        links = REQUEST_LINE.findall(shown)
+        assert len(links) == 5, shown  # the demo's requests, not their evaluation traces
         port = int(links[0][0])
         base = f"http://127.0.0.1:{port}"
         assert f"Phoenix {base} ready in" in shown
         sent = [json.loads(line) for line in (folder / "traces.jsonl").read_text().splitlines()]
-        count = sum(len(ss["spans"]) for r in sent for rs in r["resourceSpans"] for ss in
-                    rs["scopeSpans"])  # fmt: skip
+        spans = [sp for r in sent for rs in r["resourceSpans"] for ss in rs["scopeSpans"]
+                 for sp in ss["spans"]]  # fmt: skip
+        count = len(spans)
+        # under each request, its evaluation trace: every one the judge wrote, under its request
+        assert evaluation_pairs(shown) == {
+            (value_of(sp, TARGET_TRACE), sp["traceId"])
+            for sp in spans
+            if value_of(sp, TARGET_TRACE) and not sp.get("parentSpanId")
+        }
 
         def stored() -> bool:
             projects = json.loads(http_get(f"{base}/v1/projects")[1])["data"]

@@ -8,6 +8,9 @@ headless Chromium.
 
 The demo's own file export (``traces.jsonl``) is what Phoenix is compared with: the same span
 ids, the token counts, messages and cost llmtap recorded, each span's duration, the verdicts.
+The judge's and the rules' verdict spans are in evaluation traces of their own, one per judged
+request, linked to the spans they judged (``judge.verdicts: linked``, the default); the user's
+feedback is a child of the answer's span, in the request's trace.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 
 from llmtap.export.file import read_otlp_json_lines
 from llmtap.pipeline.span import SpanData
+from llmtap.service.results import evaluation_trace_id
 from llmtap.service.spans import attributes_of, to_span_data
 from support.binaries import Processes, http_get, wait_until
 from support.judge_server import JudgeServer
@@ -47,6 +51,8 @@ COST_NAMES = ("llmtap.cost.total", "gen_ai.usage.cost")
 PLANTED = ("jane.doe@example.com", "7946 0958", "4111 1111 1111 1111")
 #: who gave a verdict (llmtap.evaluation.source) -> the annotator kind Phoenix shows
 ANNOTATOR_KINDS = {"judge": "LLM", "rule": "CODE", "user": "HUMAN"}
+TARGET_TRACE = "llmtap.evaluation.target.trace_id"
+TARGET_SPAN = "llmtap.evaluation.target.span_id"
 
 
 @dataclass
@@ -95,11 +101,27 @@ def file_spans(path: Path) -> list[SpanData]:
     return out
 
 
+def judged_span(verdict: SpanData) -> str:
+    """The id (hex) of the span a verdict span judged: the one it names (a judge's or a
+    rule's verdict, in an evaluation trace), else its parent (the user's feedback)."""
+    return str(verdict.attributes.get(TARGET_SPAN) or hex_id(verdict.parent_span_id))
+
+
+def request_roots(sent: dict[str, SpanData]) -> list[SpanData]:
+    """The root spans of the demo's requests (not of the evaluation traces)."""
+    return [s for s in sent.values() if not s.parent_span_id and TARGET_TRACE not in s.attributes]
+
+
+def evaluation_roots(sent: dict[str, SpanData]) -> list[SpanData]:
+    """The verdict spans at the root of an evaluation trace (``judge.verdicts: linked``)."""
+    return [s for s in sent.values() if not s.parent_span_id and TARGET_TRACE in s.attributes]
+
+
 def verdicts(sent: dict[str, SpanData]) -> dict[tuple[str, str], SpanData]:
     """The demo's verdict spans that are evaluations (not evaluator errors), by (judged span
     id, evaluation name)."""
     return {
-        (hex_id(s.parent_span_id), str(s.attributes["gen_ai.evaluation.name"])): s
+        (judged_span(s), str(s.attributes["gen_ai.evaluation.name"])): s
         for s in sent.values()
         if s.name.startswith("evaluate ") and "error.type" not in s.attributes
     }
@@ -177,11 +199,46 @@ def test_phoenix_stores_every_span_of_the_demo_in_one_project(demo, record_prope
         parent = demo.sent[sid(span)].parent_span_id
         assert span["parent_id"] == (hex_id(parent) if parent else None), span["name"]
     traces = {s.trace_id for s in demo.sent.values()}
+    requests = {s.trace_id for s in request_roots(demo.sent)}
+    evaluations = {s.trace_id for s in evaluation_roots(demo.sent)}
+    assert len(requests) == 5 and evaluations and traces == requests | evaluations
     (project,) = [p for p in demo.phoenix.projects() if p["name"] == demo.project]
     counted = demo.phoenix.graphql(
         "query($id: ID!) { node(id: $id) { ... on Project { traceCount } } }", id=project["id"]
     )
-    assert counted["node"]["traceCount"] == len(traces) == 5
+    # the 5 requests' traces and, for each request the judge judged, its evaluation trace
+    assert counted["node"]["traceCount"] == len(traces) == 5 + len(evaluations)
+    record_property("evaluation_traces", len(evaluations))
+
+
+def test_judges_verdicts_are_in_evaluation_traces_linked_to_the_judged_spans(demo):
+    """Each judge's or rule's verdict span is a root in the evaluation trace of the trace it
+    judged (its id derived from that trace's), with a link to the judged span and the
+    ``llmtap.evaluation.target.*`` ids naming it; Phoenix stores it there as a root. Phoenix
+    keeps no OpenTelemetry links (the file export has them): the target attributes and the
+    annotation on the judged span are what tie a verdict to its span there. The user's
+    feedback is a child of the answer's span, in the answer's trace."""
+    roots = evaluation_roots(demo.sent)
+    assert {str(s.attributes["llmtap.evaluation.source"]) for s in roots} == {"judge", "rule"}
+    for verdict in roots:
+        judged = demo.sent[str(verdict.attributes[TARGET_SPAN])]
+        assert verdict.attributes[TARGET_TRACE] == hex_id(judged.trace_id, 32)
+        assert verdict.trace_id == evaluation_trace_id(judged.trace_id) != judged.trace_id
+        assert [(x.trace_id, x.span_id) for x in verdict.links] == [
+            (judged.trace_id, judged.span_id)
+        ], verdict.name
+        stored = demo.span(hex_id(verdict.span_id))
+        assert stored["parent_id"] is None, verdict.name
+        assert stored["context"]["trace_id"] == hex_id(verdict.trace_id, 32), verdict.name
+        assert stored["attributes"][TARGET_SPAN] == hex_id(judged.span_id), verdict.name
+        assert stored["attributes"][TARGET_TRACE] == hex_id(judged.trace_id, 32), verdict.name
+    feedback = [
+        s for s in demo.sent.values() if s.attributes.get("llmtap.evaluation.source") == "user"
+    ]
+    assert feedback
+    for verdict in feedback:
+        answer = demo.sent[hex_id(verdict.parent_span_id)]
+        assert verdict.trace_id == answer.trace_id and not verdict.links
 
 
 def test_span_kinds_from_the_genai_conventions(demo):
@@ -264,37 +321,66 @@ query($id: ID!, $trace: ID!) { node(id: $id) { ... on Project { trace(traceId: $
 """
 
 
+def trace_latency(demo: DemoInPhoenix, project_id: str, trace_id: int) -> dict[str, Any]:
+    """Phoenix's ``latencyMs`` of a trace and the name and latency of its root span."""
+    found = demo.phoenix.graphql(TRACE_LATENCY, id=project_id, trace=hex_id(trace_id, 32))
+    return found["node"]["trace"]
+
+
+def extent_ms(spans: list[SpanData]) -> float:
+    """From the first span's start to the last span's end."""
+    return (max(s.end_ns for s in spans) - min(s.start_ns for s in spans)) / 1e6
+
+
 def test_trace_latency_phoenix_reports_against_the_requests_own_duration(demo, record_property):
-    """Phoenix's root span latency is the request's duration; its trace latency runs from the
-    first span's start to the last span's end of the trace. Verdict spans in the request's
-    own trace (the judge's ``evaluate`` spans, the user's feedback seconds later) stretch it;
-    verdicts in a trace of their own do not."""
+    """Phoenix's trace latency runs from the first span's start to the last span's end of the
+    trace; its root span latency is the request's duration. The judge's and the rules'
+    verdicts are in evaluation traces of their own, so a request's trace is the request: its
+    latency is the request's own, except where the user gave feedback. The feedback verdict
+    stays a child of the answer's span in the answer's trace, and the demo records it after
+    the request ended and was judged (the user's thumbs down on the support answer), so that
+    trace lasts until the feedback."""
     (project,) = [p for p in demo.phoenix.projects() if p["name"] == demo.project]
-    roots = [s for s in demo.sent.values() if not s.parent_span_id]
+    by_trace: dict[int, list[SpanData]] = {}
+    for span in demo.sent.values():
+        by_trace.setdefault(span.trace_id, []).append(span)
+    feedback = {
+        s.trace_id
+        for s in demo.sent.values()
+        if s.attributes.get("llmtap.evaluation.source") == "user"
+    }
+    # the demo's one thumbs down, on the support answer
+    assert feedback == {support_root(demo).trace_id}
     rows = []
-    for root in roots:
-        trace_id = hex_id(root.trace_id, 32)
-        found = demo.phoenix.graphql(TRACE_LATENCY, id=project["id"], trace=trace_id)
-        trace = found["node"]["trace"]
+    for root in request_roots(demo.sent):
+        trace = trace_latency(demo, project["id"], root.trace_id)
         request_ms = (root.end_ns - root.start_ns) / 1e6
-        spans = [s for s in demo.sent.values() if s.trace_id == root.trace_id]
-        extent_ms = (max(s.end_ns for s in spans) - min(s.start_ns for s in spans)) / 1e6
         assert trace["rootSpan"]["name"] == root.name
         assert trace["rootSpan"]["latencyMs"] == pytest.approx(request_ms, abs=0.01)
-        assert trace["latencyMs"] == pytest.approx(extent_ms, abs=0.01)
+        assert trace["latencyMs"] == pytest.approx(extent_ms(by_trace[root.trace_id]), abs=0.01)
+        if root.trace_id in feedback:  # lasts until the user's feedback, after the request
+            assert trace["latencyMs"] > request_ms + 500, root.name
+        else:  # the request's own duration: no verdict span in its trace
+            assert trace["latencyMs"] == pytest.approx(request_ms, abs=0.01), root.name
         rows.append((root.name, round(request_ms, 1), round(trace["latencyMs"], 1)))
+    evaluations = []
+    for verdict in evaluation_roots(demo.sent):
+        if verdict.trace_id in evaluations:
+            continue
+        evaluations.append(verdict.trace_id)
+        trace = trace_latency(demo, project["id"], verdict.trace_id)
+        assert trace["latencyMs"] == pytest.approx(extent_ms(by_trace[verdict.trace_id]), abs=0.01)
+        (judged,) = [
+            r.name
+            for r in request_roots(demo.sent)
+            if hex_id(r.trace_id, 32) == verdict.attributes[TARGET_TRACE]
+        ]
+        rows.append((f"evaluation trace of {judged}", None, round(trace["latencyMs"], 1)))
     record_property("request_ms_vs_phoenix_trace_latency_ms", rows)
-    sys.stdout.write("".join(f"\n{n}: request {r} ms, Phoenix trace {t} ms" for n, r, t in rows))
-    root = support_root(demo)
-    support = next(r for r in rows if r[0] == root.name)
-    feedback_in_trace = any(
-        s.trace_id == root.trace_id and s.attributes.get("llmtap.evaluation.source") == "user"
-        for s in demo.sent.values()
-    )
-    if feedback_in_trace:  # the feedback verdict came a while later, in the same trace
-        assert support[2] > support[1] + 500, rows
-    else:  # verdicts in traces of their own: the trace is the request
-        assert support[2] == pytest.approx(support[1], abs=0.1), rows
+    for name, request, phoenix in rows:
+        own = f"request {request} ms, " if request is not None else ""
+        sys.stdout.write(f"\n{name}: {own}Phoenix trace {phoenix} ms")
+    assert len(rows) == 5 + len(evaluations) and evaluations
 
 
 # what the phoenix preset's OpenInference translation and evaluation sink add ----------------
@@ -319,8 +405,12 @@ def test_root_spans_show_input_and_output(demo):
     """A root that records its own input and output (a model call) shows them; a workflow
     or agent root shows its trace's first input (by start) and last output (by end). The
     embedding call records no content, so there is nothing to show and nothing is made up."""
-    roots = {s["name"]: s["attributes"] for s in demo.stored[demo.project] if not s["parent_id"]}
-    assert len(roots) == 5
+    roots = {
+        s["name"]: s["attributes"]
+        for s in demo.stored[demo.project]
+        if not s["parent_id"] and TARGET_TRACE not in s["attributes"]
+    }
+    assert len(roots) == 5  # the requests' (the evaluation traces' roots are verdicts)
     sent = sorted(demo.sent.values(), key=lambda s: s.start_ns)
     # the support workflow: the question the retrieval was asked, the model call's answer
     workflow = roots["invoke_workflow support-answer"]
@@ -459,11 +549,11 @@ def test_the_documented_filters_find_the_failing_verdicts(demo):
 
 # Phoenix's UI in a browser -------------------------------------------------------------------
 
+#: the support request's trace: the request and the user's feedback (a child of the answer)
 SUPPORT_TRACE_SPANS = (
     "invoke_workflow support-answer",
     "retrieval knowledge-base",
     "chat gpt-4o-mini",
-    "evaluate no_pii_in_answer",
     "evaluate user_feedback",
 )
 
@@ -485,6 +575,19 @@ def test_ui_renders_the_support_trace_tree(demo, tmp_path):
     assert trace_id in page.text, seen
     assert shot.stat().st_size > 10_000, seen
     assert [h for h in page.hosts if not loopback(h)] == [], f"requests off loopback; {seen}"
+
+
+def test_ui_renders_the_support_requests_evaluation_trace(demo, tmp_path):
+    """The judge's and the rules' verdicts on the support request, in its evaluation trace."""
+    trace_id = evaluation_trace_id(support_root(demo).trace_id)
+    names = sorted({s.name for s in evaluation_roots(demo.sent) if s.trace_id == trace_id})
+    assert {"evaluate faithfulness", "evaluate no_pii_in_answer"} <= set(names)
+    shot = tmp_path / "phoenix-support-evaluation-trace.png"
+    page = open_page(f"{demo.phoenix.url}/redirects/traces/{hex_id(trace_id, 32)}", shot, names)
+    seen = f"screenshot: {shot}; page {page.url}"
+    assert not page.missing, f"not rendered: {page.missing}; {seen}"
+    assert hex_id(trace_id, 32) in page.text, seen
+    assert shot.stat().st_size > 10_000, seen
 
 
 def support_chat(demo: DemoInPhoenix) -> SpanData:

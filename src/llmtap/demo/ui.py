@@ -2,8 +2,9 @@
 
 Phoenix starts first (its ``phoenix`` command, found by :func:`~llmtap.demo.phoenix.
 find_phoenix`; SQLite under ``<demo folder>/phoenix``), the demo runs and forwards to it with
-the ``phoenix`` export preset, then the URL of each trace is printed and Phoenix keeps running
-until Ctrl-C (or SIGTERM), when it is stopped.
+the ``phoenix`` export preset, then the URL of each request's trace is printed (under it, that
+of the evaluation trace with the judge's verdicts on it) and Phoenix keeps running until Ctrl-C
+(or SIGTERM), when it is stopped.
 """
 
 from __future__ import annotations
@@ -23,15 +24,40 @@ from llmtap.pipeline.span import SpanData
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
+def _judged_trace(span: SpanData) -> str | None:
+    """The trace id (hex) a verdict span names as judged, for a root in an evaluation trace."""
+    target = span.attributes.get(semconv.LLMTAP_EVALUATION_TARGET_TRACE_ID)
+    return str(target) if target and span.trace_id else None
+
+
+def _evaluation_traces(spans: Sequence[SpanData]) -> dict[str, dict[int, int]]:
+    """Judged trace id (hex) → its evaluation traces → how many verdict spans each holds."""
+    found: dict[str, dict[int, int]] = {}
+    for span in spans:
+        judged = _judged_trace(span)
+        if judged is not None and not span.parent_span_id:
+            counts = found.setdefault(judged, {})
+            counts[span.trace_id] = counts.get(span.trace_id, 0) + 1
+    return found
+
+
 def trace_links(phoenix: LocalPhoenix, spans: Sequence[SpanData]) -> list[str]:
-    """One line per trace: its feature, its root span's name and its page in Phoenix."""
+    """One line per request trace: its feature, its root span's name and its page in Phoenix;
+    under it, when the judge gave verdicts on it, the page of its evaluation trace (the
+    ``evaluate`` spans, ``judge.verdicts: linked``). The verdicts are also annotations of the
+    spans they judged, on the request's own page."""
+    evaluations = _evaluation_traces(spans)
     lines = []
     for span in spans:
-        if span.parent_span_id or not span.trace_id:
+        if span.parent_span_id or not span.trace_id or _judged_trace(span) is not None:
             continue
         feature = span.attributes.get(semconv.LLMTAP_FEATURE, "")
         label = f"[{feature}] {span.name}" if feature else span.name
-        lines.append(f"  {label:<48} {phoenix.trace_url(f'{span.trace_id:032x}')}")
+        trace_id = f"{span.trace_id:032x}"
+        lines.append(f"  {label:<48} {phoenix.trace_url(trace_id)}")
+        for evaluation, count in sorted(evaluations.get(trace_id, {}).items()):
+            label = f"⇢ its {count} verdict{'s' if count != 1 else ''}"
+            lines.append(f"    {label:<46} {phoenix.trace_url(f'{evaluation:032x}')}")
     return lines
 
 
