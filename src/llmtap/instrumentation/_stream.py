@@ -57,10 +57,22 @@ class StreamState:
             self.telemetry.fail(inv, error)
 
 
+# type -> whether it is a stream: asked once per response class (a missing attribute on a
+# pydantic model's class costs an exception each time); bounded, for classes made at run time
+_STREAM_TYPES: dict[type, bool] = {}
+_KNOWN_TYPES_MAX = 256
+
+
 def is_stream(result: Any) -> bool:
     """An SDK stream (sync or async), as opposed to a parsed response model."""
     kind = type(result)
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+    known = _STREAM_TYPES.get(kind)
+    if known is None:
+        known = hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+        if len(_STREAM_TYPES) >= _KNOWN_TYPES_MAX:
+            _STREAM_TYPES.clear()
+        _STREAM_TYPES[kind] = known
+    return known
 
 
 def _watch(proxy: object, state: StreamState) -> None:
