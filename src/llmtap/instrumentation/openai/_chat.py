@@ -125,8 +125,11 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
             out.append(parts.message("tool", [reply], msg.get("name")))
             continue
         body = _content_parts(msg.get("content"))
-        body += _tool_calls(msg.get("tool_calls"))
-        body += _function_call(msg.get("function_call"))
+        calls, function = msg.get("tool_calls"), msg.get("function_call")
+        if calls:
+            body += _tool_calls(calls)
+        if function:
+            body += _function_call(function)
         role = "system" if role == "developer" else role
         out.append(parts.message(role, body, msg.get("name")))
     return out
@@ -284,8 +287,11 @@ def _output_message(choice: Any) -> dict[str, Any]:
             body.append(parts.text(content))
         if getattr(msg, "refusal", None):
             body.append(parts.text(msg.refusal))
-        body += _tool_calls(getattr(msg, "tool_calls", None))
-        body += _function_call(getattr(msg, "function_call", None))
+        calls, function = getattr(msg, "tool_calls", None), getattr(msg, "function_call", None)
+        if calls:
+            body += _tool_calls(calls)
+        if function:
+            body += _function_call(function)
     out = parts.message("assistant", body)
     out["finish_reason"] = parts.finish_reason(getattr(choice, "finish_reason", None))
     return out
