@@ -348,12 +348,15 @@ class ChatAccumulator:
             acc = self.choices[choice.index] = _Choice()
         delta = getattr(choice, "delta", None)  # a filtered choice may have none
         if delta is not None:
-            if getattr(delta, "content", None):
-                acc.text.append(delta.content)
-            if getattr(delta, "refusal", None):
-                acc.refusal.append(delta.refusal)
-            if getattr(delta, "tool_calls", None):
-                for call in delta.tool_calls:
+            text = getattr(delta, "content", None)
+            if text:
+                acc.text.append(text)
+            refusal = getattr(delta, "refusal", None)
+            if refusal:
+                acc.refusal.append(refusal)
+            calls = getattr(delta, "tool_calls", None)
+            if calls:
+                for call in calls:
                     self._add_tool(acc, call)
             function = getattr(delta, "function_call", None)
             if function is not None:
