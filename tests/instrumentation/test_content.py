@@ -63,3 +63,82 @@ def test_tool_arguments_and_responses_are_capped_too():
     stats = ContentStats()
     out = json.loads(encode_list([part], ContentLimits(max_part_chars=20), stats))
     assert out[0]["response"].startswith("r" * 20 + "…[truncated 30")
+
+
+# the one-pass path against the item-by-item path ---------------------------------------------
+
+
+def _corpus(seed: int) -> list[list]:
+    """Message lists of every shape the caps look at: short and long texts (around the part
+    cap), blobs, tool calls with parsed arguments, tool responses, bare parts, non-ASCII."""
+    import random
+
+    rng = random.Random(seed)
+    texts = ["", "hi", 'é✓ "quoted" \\ \n', "x" * 30, "y" * 31, "z" * 29, "w" * 28, "v" * 200]
+
+    def part() -> dict:
+        kind = rng.choices(["text", "blob", "tool_call", "tool_call_response"], [12, 1, 2, 2])[0]
+        if kind == "text":
+            return {"type": "text", "content": rng.choice(texts)}
+        if kind == "blob":
+            return {"type": "blob", "modality": "image", "content": "QUJD" * rng.randint(1, 20)}
+        if kind == "tool_call":
+            args = rng.choice([{"q": rng.choice(texts)}, rng.choice(texts), {"type": "blob"}])
+            return {"type": "tool_call", "id": "c1", "name": "f", "arguments": args}
+        return {"type": "tool_call_response", "id": "c1", "response": rng.choice(texts)}
+
+    lists = []
+    for _ in range(300):
+        items: list = []
+        for _ in range(rng.randint(1, 5)):
+            if rng.random() < 0.2:
+                items.append(part())  # a bare part (system instructions, definitions)
+            else:
+                parts = [part() for _ in range(rng.randint(0, 3))]
+                items.append({"role": rng.choice(["user", "assistant"]), "parts": parts})
+        lists.append(items)
+    return lists
+
+
+def test_encoding_once_gives_what_the_item_by_item_path_gives():
+    from llmtap.instrumentation._content import _encode_items
+
+    checked = 0
+    for items in _corpus(seed=16):
+        whole = len(json.dumps(items, ensure_ascii=False, separators=(",", ":")))
+        for limits in (
+            ContentLimits(),
+            ContentLimits(max_part_chars=30),
+            ContentLimits(max_part_chars=30, capture_blobs=True),
+            # around the attribute cap: everything kept, exactly at the edge, one dropped
+            ContentLimits(max_attribute_chars=whole + 1),
+            ContentLimits(max_attribute_chars=whole),
+            ContentLimits(max_attribute_chars=max(whole - 1, 2)),
+            ContentLimits(max_part_chars=29, max_attribute_chars=max(whole // 2, 2)),
+        ):
+            fast, full = ContentStats(), ContentStats()
+            assert encode_list(items, limits, fast) == _encode_items(items, limits, full)
+            assert fast.attributes() == full.attributes()
+            checked += 1
+    assert checked == 2100
+
+
+def test_the_json_encoder_writes_what_json_dumps_writes():
+    from llmtap.instrumentation._content import _dumps
+
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque ✓"
+
+    values = [
+        [],
+        [{"role": "user", "parts": [{"type": "text", "content": 'é ✓ "q" \\ \n \u2028 \x00'}]}],
+        [{"n": [0, -1, 2**70, 1.5, 1e-7, float("nan"), float("-inf"), True, None]}],
+        [{1: "int key", 2.5: "float key", None: "none key", False: "bool key"}],
+        [{"object": Opaque(), "tuple": (1, "two"), "nested": [[{}], [[]]]}],
+        *_corpus(seed=7)[:50],
+    ]
+    for value in values:
+        assert _dumps(value) == json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=str
+        )

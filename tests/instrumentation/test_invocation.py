@@ -116,6 +116,53 @@ def test_metrics_carry_the_spec_attributes_and_buckets():
     assert tuple(usage["input"].explicit_bounds) == semconv.TOKEN_BUCKETS
 
 
+def test_only_the_duration_carries_the_error_type():
+    h = Harness(CaptureMode.NO_CONTENT)
+    inv = h.telemetry.start(chat())
+    h.telemetry.detach(inv)
+    h.telemetry.chunk(inv)
+    h.telemetry.chunk(inv)
+    inv.attributes[semconv.USAGE_INPUT_TOKENS] = 12
+    inv.attributes[semconv.USAGE_OUTPUT_TOKENS] = 3
+    h.telemetry.fail(inv, TimeoutError("slow"))
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "server.address": "api.openai.com",
+    }
+    (duration,) = h.metric("gen_ai.client.operation.duration")
+    assert dict(duration.attributes) == {**base, "error.type": "TimeoutError"}
+    for name in (
+        "gen_ai.client.operation.time_to_first_chunk",
+        "gen_ai.client.operation.time_per_output_chunk",
+    ):
+        (point,) = h.metric(name)
+        assert dict(point.attributes) == base
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in h.metric("gen_ai.client.token.usage")}
+    assert dict(tokens["input"].attributes) == {**base, "gen_ai.token.type": "input"}
+    assert dict(tokens["output"].attributes) == {**base, "gen_ai.token.type": "output"}
+
+
+def test_content_that_cannot_be_encoded_is_left_out_and_the_call_goes_on(caplog):
+    h = Harness(CaptureMode.SPAN_AND_EVENT)
+    inv = h.telemetry.start(chat())
+    loop: dict = {"type": "text"}
+    loop["content"] = loop  # refers to itself: no JSON for it
+    inv.input_messages = [{"role": "user", "parts": [loop]}]
+    with caplog.at_level("WARNING", logger="llmtap"):
+        finish(h, inv)
+    (span,) = h.spans.get_finished_spans()
+    assert semconv.INPUT_MESSAGES not in span.attributes
+    assert semconv.OUTPUT_MESSAGES not in span.attributes
+    assert span.attributes[semconv.USAGE_OUTPUT_TOKENS] == 3
+    assert span.attributes[semconv.RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    assert h.logs.get_finished_logs() == ()
+    assert "content failed" in caplog.text
+    (duration,) = h.metric("gen_ai.client.operation.duration")
+    assert duration.count == 1
+
+
 def test_streamed_chunks_give_ttfc_and_per_chunk_metrics():
     h = Harness(CaptureMode.NO_CONTENT)
     inv = h.telemetry.start(chat())
@@ -186,8 +233,11 @@ def test_an_active_call_suppresses_inner_layers_until_detached():
     inv = h.telemetry.start(chat())
     assert suppressed()
     assert trace.get_current_span() is inv.span
+    # OpenLLMetry's key too, so its instrumentation stands aside
+    assert otel_context.get_value("suppress_language_model_instrumentation") is True
     h.telemetry.detach(inv)
     assert not suppressed()
+    assert otel_context.get_value("suppress_language_model_instrumentation") is None
     h.telemetry.stop(inv)
 
 
@@ -228,3 +278,32 @@ def test_a_failed_attempt_leaves_the_foreign_spans_outcome_to_its_owner():
     assert semconv.ERROR_TYPE not in span.attributes
     assert span.events == ()
     assert span.attributes["gen_ai.usage.input_tokens"] == 12
+
+
+def test_response_shapes_are_judged_per_class_and_the_memo_stays_bounded():
+    from llmtap.instrumentation import _raw, _stream
+
+    class Parsed:
+        pass
+
+    class Stream:
+        def __next__(self) -> None:
+            return None
+
+    class Raw:
+        http_response = object()
+
+        def parse(self) -> None:
+            return None
+
+    for _ in range(2):  # asked, then remembered: the same answers
+        assert not _stream.is_stream(Parsed()) and _stream.is_stream(Stream())
+        assert not _raw.is_raw(Parsed()) and _raw.is_raw(Raw())
+    bare = Raw()
+    del Raw.http_response  # the instance check stays per call
+    assert not _raw.is_raw(bare)
+    for i in range(1000):  # classes made at run time
+        made = type(f"Made{i}", (), {})
+        assert not _stream.is_stream(made()) and not _raw.is_raw(made())
+    assert len(_stream._STREAM_TYPES) <= _stream._KNOWN_TYPES_MAX
+    assert len(_raw._PARSING_TYPES) <= _raw._KNOWN_TYPES_MAX

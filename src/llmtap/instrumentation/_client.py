@@ -41,5 +41,7 @@ def given(value: Any) -> bool:
 
 
 def set_number(attrs: dict[str, Any], key: str, value: Any, kind: type) -> None:
-    if given(value) and isinstance(value, int | float) and not isinstance(value, bool):
+    # plain ints and floats first (the SDKs' sentinels and bools are neither)
+    t = type(value)
+    if t is int or t is float or (isinstance(value, int | float) and t is not bool):
         attrs[key] = kind(value)

@@ -141,8 +141,10 @@ def suppressed() -> bool:
 def _foreign_genai_span(parent: otel_context.Context | None = None) -> trace.Span | None:
     """A recording GenAI inference span made by another layer for this very call, if any."""
     span = trace.get_current_span(parent)
+    if not span.is_recording():  # first: a non-recording span has no attributes to read
+        return None
     attrs = getattr(span, "attributes", None)
-    if not attrs or not span.is_recording():
+    if not attrs:
         return None
     op = attrs.get(semconv.OPERATION)
     if op in _MODEL_CALLS:
@@ -203,8 +205,11 @@ class Telemetry:
     ) -> Invocation:
         """Open the span (under ``parent``, else the current span) and make it current; call
         ``detach`` once the SDK call returns."""
-        for key, value in current_attributes().items():
-            inv.attributes.setdefault(key, value)
+        business = current_attributes()
+        if business:
+            setdefault = inv.attributes.setdefault
+            for key, value in business.items():
+                setdefault(key, value)
         foreign = _foreign_genai_span(parent) if inv.kind is SpanKind.CLIENT else None
         if foreign is not None:
             inv.span, inv.own_span = foreign, False
@@ -233,8 +238,8 @@ class Telemetry:
         """Make the invocation's span current (and mark the GenAI call as handled)."""
         ctx = trace.set_span_in_context(inv.span)
         if inv.operation in _MODEL_CALLS:
-            ctx = otel_context.set_value(ACTIVE_KEY, True, ctx)
-            ctx = otel_context.set_value(_FOREIGN_SUPPRESS_KEY, True, ctx)
+            # both marks in one copy (what two otel_context.set_value calls would build)
+            ctx = otel_context.Context({**ctx, ACTIVE_KEY: True, _FOREIGN_SUPPRESS_KEY: True})
         inv._token = otel_context.attach(ctx)
 
     def detach(self, inv: Invocation) -> None:
@@ -323,9 +328,13 @@ class Telemetry:
                 ended = dict(islice(attrs.items(), inv.opened_with, None))
                 if inv.in_foreign:
                     ended.pop(semconv.ERROR_TYPE, None)
+                capture = self.settings.capture
+                content = self._content(inv) if capture.any else None
+                if content and capture.on_span:
+                    ended.update(content)  # one call sets the response and the content
                 span.set_attributes(ended)
-                if self.settings.capture.any:
-                    self._record_content(inv, span)
+                if content is not None and capture.on_event:
+                    self._emit_content(inv, span, content)
                 if inv.in_foreign:
                     pass  # the owner of the span records the outcome
                 elif error is not None:
@@ -341,23 +350,30 @@ class Telemetry:
                 remember_response(attrs.get(semconv.RESPONSE_ID), span, attrs)
             self._record_metrics(inv, elapsed)
 
-    def _record_content(self, inv: Invocation, span: trace.Span) -> None:
+    def _content(self, inv: Invocation) -> dict[str, Any] | None:
+        """The content attributes: each message list as JSON within the limits, and what
+        the limits cut. None when the content cannot be encoded (a value that refers to
+        itself): the span goes without it, the call goes on."""
         stats = ContentStats()
         limits = self.settings.limits
         content = {}
-        for key, items in (
-            (semconv.SYSTEM_INSTRUCTIONS, inv.system_instructions),
-            (semconv.INPUT_MESSAGES, inv.input_messages),
-            (semconv.OUTPUT_MESSAGES, inv.output_messages),
-            (semconv.TOOL_DEFINITIONS, inv.tool_definitions),
-        ):
-            if items:
-                content[key] = encode_list(items, limits, stats)
+        try:
+            for key, items in (
+                (semconv.SYSTEM_INSTRUCTIONS, inv.system_instructions),
+                (semconv.INPUT_MESSAGES, inv.input_messages),
+                (semconv.OUTPUT_MESSAGES, inv.output_messages),
+                (semconv.TOOL_DEFINITIONS, inv.tool_definitions),
+            ):
+                if items:
+                    content[key] = encode_list(items, limits, stats)
+        except Exception as exc:
+            log_once("content", exc)
+            return None
         content.update(stats.attributes())
-        capture = self.settings.capture
-        if capture.on_span:
-            span.set_attributes(content)
-        if capture.on_event and inv.operation in semconv.INFERENCE_OPERATIONS:
+        return content
+
+    def _emit_content(self, inv: Invocation, span: trace.Span, content: dict[str, Any]) -> None:
+        if inv.operation in semconv.INFERENCE_OPERATIONS:
             self._logger.emit(
                 LogRecord(
                     event_name=semconv.EVENT_INFERENCE_DETAILS,
@@ -381,8 +397,9 @@ class Telemetry:
             return
         base = self._metric_attributes(attrs)
         self._duration.record(elapsed, base)
-        # a new dict: some SDK releases keep the one a measurement was recorded with
-        base = {k: v for k, v in base.items() if k != semconv.ERROR_TYPE}
+        if semconv.ERROR_TYPE in base:
+            # a new dict: some SDK releases keep the one a measurement was recorded with
+            base = {k: v for k, v in base.items() if k != semconv.ERROR_TYPE}
         if inv.chunks:
             self._ttfc.record(inv.first_chunk - inv.start, base)
             for gap in inv.chunk_gaps:

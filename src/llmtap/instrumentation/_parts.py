@@ -44,12 +44,16 @@ def as_dict(value: Any) -> Any:
     return value
 
 
+# what a request field usually is, and never an iterator (an exact type: spares the ABC check)
+_NOT_ITERATORS = frozenset({type(None), list, tuple, dict, str})
+
+
 def materialize(kwargs: dict[str, Any], *names: str) -> dict[str, Any]:
     """Turn one-shot iterators among ``kwargs[names]`` into lists, in place (the wrapper's
     own per-call dict), so reading them for telemetry leaves the SDK the same values."""
     for name in names:
         value = kwargs.get(name)
-        if isinstance(value, Iterator):
+        if type(value) not in _NOT_ITERATORS and isinstance(value, Iterator):
             kwargs[name] = list(value)
     return kwargs
 

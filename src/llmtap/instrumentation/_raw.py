@@ -13,13 +13,22 @@ from typing import Any
 
 import wrapt
 
+# type -> whether its class looks like a raw response (asked once per class: a miss on a
+# pydantic model costs an exception); bounded, for classes made at run time
+_PARSING_TYPES: dict[type, bool] = {}
+_KNOWN_TYPES_MAX = 256
+
 
 def is_raw(result: Any) -> bool:
     # Class-level checks first: a miss on a pydantic model's instance costs an exception.
     kind = type(result)
-    if hasattr(kind, "model_fields") or not callable(getattr(kind, "parse", None)):
-        return False
-    return hasattr(result, "http_response")
+    parsing = _PARSING_TYPES.get(kind)
+    if parsing is None:
+        parsing = not hasattr(kind, "model_fields") and callable(getattr(kind, "parse", None))
+        if len(_PARSING_TYPES) >= _KNOWN_TYPES_MAX:
+            _PARSING_TYPES.clear()
+        _PARSING_TYPES[kind] = parsing
+    return parsing and hasattr(result, "http_response")
 
 
 def is_eager(result: Any) -> bool:

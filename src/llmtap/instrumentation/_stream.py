@@ -7,6 +7,7 @@ manager), or is garbage-collected after the consumer walked away from it.
 from __future__ import annotations
 
 import weakref
+from time import perf_counter
 from typing import Any, Protocol
 
 import wrapt
@@ -34,7 +35,15 @@ class StreamState:
 
     def on_chunk(self, chunk: Any) -> bool:
         try:
-            self.telemetry.chunk(self.inv)
+            # Telemetry.chunk, inlined: this runs for every chunk
+            inv = self.inv
+            now = perf_counter()
+            if inv.chunks:
+                inv.chunk_gaps.append(now - inv.last_chunk)
+            else:
+                inv.first_chunk = now
+            inv.last_chunk = now
+            inv.chunks += 1
             return self.acc.add(chunk)
         except Exception as exc:
             log_once("stream chunk", exc)
@@ -57,10 +66,22 @@ class StreamState:
             self.telemetry.fail(inv, error)
 
 
+# type -> whether it is a stream: asked once per response class (a missing attribute on a
+# pydantic model's class costs an exception each time); bounded, for classes made at run time
+_STREAM_TYPES: dict[type, bool] = {}
+_KNOWN_TYPES_MAX = 256
+
+
 def is_stream(result: Any) -> bool:
     """An SDK stream (sync or async), as opposed to a parsed response model."""
     kind = type(result)
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+    known = _STREAM_TYPES.get(kind)
+    if known is None:
+        known = hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+        if len(_STREAM_TYPES) >= _KNOWN_TYPES_MAX:
+            _STREAM_TYPES.clear()
+        _STREAM_TYPES[kind] = known
+    return known
 
 
 def _watch(proxy: object, state: StreamState) -> None:

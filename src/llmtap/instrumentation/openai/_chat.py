@@ -15,32 +15,43 @@ from llmtap.instrumentation._wrap import Call
 from llmtap.instrumentation.openai import _common as common
 from llmtap.pipeline import tokens
 
+# (request field, attribute, type) of the numeric request fields
+_NUMBERS = (
+    ("temperature", semconv.REQUEST_TEMPERATURE, float),
+    ("top_p", semconv.REQUEST_TOP_P, float),
+    ("frequency_penalty", semconv.REQUEST_FREQUENCY_PENALTY, float),
+    ("presence_penalty", semconv.REQUEST_PRESENCE_PENALTY, float),
+    ("seed", semconv.REQUEST_SEED, int),
+)
+
 
 def request_attributes(
     kwargs: dict[str, Any], attrs: dict[str, Any], openai_attributes: bool = True
 ) -> None:
-    num = _client.set_number
-    num(attrs, semconv.REQUEST_TEMPERATURE, kwargs.get("temperature"), float)
-    num(attrs, semconv.REQUEST_TOP_P, kwargs.get("top_p"), float)
-    num(attrs, semconv.REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"), float)
-    num(attrs, semconv.REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"), float)
-    num(attrs, semconv.REQUEST_SEED, kwargs.get("seed"), int)
-    max_tokens = kwargs.get("max_completion_tokens")
-    if not _client.given(max_tokens):
-        max_tokens = kwargs.get("max_tokens")
-    num(attrs, semconv.REQUEST_MAX_TOKENS, max_tokens, int)
-    n = kwargs.get("n")
-    if _client.given(n) and n != 1:
+    get, num, given = kwargs.get, _client.set_number, _client.given
+    for name, key, kind in _NUMBERS:
+        value = get(name)
+        if value is not None:
+            num(attrs, key, value, kind)
+    max_tokens = get("max_completion_tokens")
+    if not given(max_tokens):
+        max_tokens = get("max_tokens")
+    if max_tokens is not None:
+        num(attrs, semconv.REQUEST_MAX_TOKENS, max_tokens, int)
+    n = get("n")
+    if n is not None and given(n) and n != 1:
         attrs[semconv.REQUEST_CHOICE_COUNT] = int(n)
-    stops = common.stop_sequences(kwargs.get("stop"))
-    if stops:
-        attrs[semconv.REQUEST_STOP_SEQUENCES] = stops
-    fmt = kwargs.get("response_format")
-    if _client.given(fmt):
+    stops = get("stop")
+    if stops is not None:
+        stops = common.stop_sequences(stops)
+        if stops:
+            attrs[semconv.REQUEST_STOP_SEQUENCES] = stops
+    fmt = get("response_format")
+    if fmt is not None and given(fmt):
         kind = fmt.get("type") if isinstance(fmt, dict) else "json_schema"
         attrs[semconv.OUTPUT_TYPE] = "text" if kind == "text" else "json"
-    tier = kwargs.get("service_tier")
-    if openai_attributes and _client.given(tier) and tier != "auto":
+    tier = get("service_tier")
+    if openai_attributes and tier is not None and given(tier) and tier != "auto":
         attrs[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
 
 
@@ -114,8 +125,11 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
             out.append(parts.message("tool", [reply], msg.get("name")))
             continue
         body = _content_parts(msg.get("content"))
-        body += _tool_calls(msg.get("tool_calls"))
-        body += _function_call(msg.get("function_call"))
+        calls, function = msg.get("tool_calls"), msg.get("function_call")
+        if calls:
+            body += _tool_calls(calls)
+        if function:
+            body += _function_call(function)
         role = "system" if role == "developer" else role
         out.append(parts.message(role, body, msg.get("name")))
     return out
@@ -225,10 +239,14 @@ class ChatAdapter:
         _response_fields(attrs, result, self.openai_attributes)
         attrs.update(common.usage_attributes(getattr(result, "usage", None)))
         choices = getattr(result, "choices", None) or []
-        reasons = [getattr(c, "finish_reason", None) or "" for c in choices]
+        reasons = []
+        refusal = False
+        for c in choices:
+            reasons.append(getattr(c, "finish_reason", None) or "")
+            # a choice stopped by the content filter may come with no message at all
+            refusal = refusal or bool(getattr(getattr(c, "message", None), "refusal", None))
         attrs[semconv.RESPONSE_FINISH_REASONS] = reasons
-        # a choice stopped by the content filter may come with no message at all
-        if any(getattr(getattr(c, "message", None), "refusal", None) for c in choices):
+        if refusal:
             attrs[semconv.LLMTAP_RESPONSE_REFUSAL] = True
         if self.settings.capture.any:
             inv.output_messages = [_output_message(c) for c in choices]
@@ -269,8 +287,11 @@ def _output_message(choice: Any) -> dict[str, Any]:
             body.append(parts.text(content))
         if getattr(msg, "refusal", None):
             body.append(parts.text(msg.refusal))
-        body += _tool_calls(getattr(msg, "tool_calls", None))
-        body += _function_call(getattr(msg, "function_call", None))
+        calls, function = getattr(msg, "tool_calls", None), getattr(msg, "function_call", None)
+        if calls:
+            body += _tool_calls(calls)
+        if function:
+            body += _function_call(function)
     out = parts.message("assistant", body)
     out["finish_reason"] = parts.finish_reason(getattr(choice, "finish_reason", None))
     return out
@@ -327,12 +348,15 @@ class ChatAccumulator:
             acc = self.choices[choice.index] = _Choice()
         delta = getattr(choice, "delta", None)  # a filtered choice may have none
         if delta is not None:
-            if getattr(delta, "content", None):
-                acc.text.append(delta.content)
-            if getattr(delta, "refusal", None):
-                acc.refusal.append(delta.refusal)
-            if getattr(delta, "tool_calls", None):
-                for call in delta.tool_calls:
+            text = getattr(delta, "content", None)
+            if text:
+                acc.text.append(text)
+            refusal = getattr(delta, "refusal", None)
+            if refusal:
+                acc.refusal.append(refusal)
+            calls = getattr(delta, "tool_calls", None)
+            if calls:
+                for call in calls:
                     self._add_tool(acc, call)
             function = getattr(delta, "function_call", None)
             if function is not None:
