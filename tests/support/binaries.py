@@ -360,3 +360,52 @@ def start_llmtap_serve(
     return proc.wait_healthy(
         lambda: port_open(grpc) and http_get(proc.url("metrics", "/metrics"))[0] == 200
     )
+
+
+TEMPO_CONFIG = REPO / "deploy" / "tempo" / "tempo.yaml"
+# what the test run adds to deploy/tempo/tempo.yaml: blocks cut after 1 s of quiet instead of
+# 10 s (Tempo 2.x searches recent traces once they leave the ingester's live traces), and no
+# anonymous usage report (no internet here)
+TEMPO_TEST_KEYS = {
+    "ingester": {"trace_idle_period": "1s", "flush_check_period": "1s"},
+    "usage_report": {"reporting_enabled": False},
+}
+
+
+def tempo_test_config(config: Path, data_dir: Path, ports: Mapping[str, int]) -> dict[str, Any]:
+    """``config`` (a Tempo config file) on loopback ``ports`` (``http``, ``grpc``, ``otlp_grpc``,
+    ``otlp_http``, ``memberlist``) with its storage under ``data_dir``, plus
+    :data:`TEMPO_TEST_KEYS`; every other key as the file has it."""
+    import yaml
+
+    cfg = yaml.safe_load(config.read_text())
+    server = cfg.setdefault("server", {})
+    server.update(http_listen_address=LOOPBACK, http_listen_port=ports["http"])
+    server.update(grpc_listen_address=LOOPBACK, grpc_listen_port=ports["grpc"])
+    protocols = cfg["distributor"]["receivers"]["otlp"]["protocols"]
+    protocols["grpc"]["endpoint"] = f"{LOOPBACK}:{ports['otlp_grpc']}"
+    protocols["http"]["endpoint"] = f"{LOOPBACK}:{ports['otlp_http']}"
+    trace = cfg["storage"]["trace"]
+    trace["wal"]["path"] = str(data_dir / "wal")
+    trace["local"]["path"] = str(data_dir / "blocks")
+    cfg["memberlist"] = {"bind_addr": [LOOPBACK], "bind_port": ports["memberlist"]}
+    for section, keys in TEMPO_TEST_KEYS.items():
+        cfg.setdefault(section, {}).update(keys)
+    return cfg
+
+
+def start_tempo(procs: Processes, name: str = "tempo", config: Path = TEMPO_CONFIG) -> Proc:
+    """Grafana Tempo's single binary with ``config`` (deploy/tempo/tempo.yaml) adapted by
+    :func:`tempo_test_config` to free loopback ports and a data directory next to the logs;
+    waits until ``/ready`` answers 200 (ports ``http``, the query API, and ``otlp_grpc``)."""
+    import yaml
+
+    binary = require_binary("tempo")
+    names = ("http", "grpc", "otlp_grpc", "otlp_http", "memberlist")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    data_dir = procs.log_dir.parent / name
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "tempo.yaml"
+    path.write_text(yaml.safe_dump(tempo_test_config(config, data_dir, ports)))
+    proc = procs.start(name, [binary, f"-config.file={path}"], ports=ports, cwd=data_dir)
+    return proc.wait_healthy(lambda: http_get(proc.url("http", "/ready"))[0] == 200, 90)
