@@ -27,6 +27,7 @@ import pytest
 from support.binaries import (
     CONFIG_DIR,
     TEMPO_CONFIG,
+    TEMPO_TEST_KEYS,
     Proc,
     Processes,
     http_get,
@@ -57,6 +58,7 @@ LOW_SCORES = (
 FEATURE = '{ span.llmtap.feature = "support" && span.llmtap.evaluation.passed = false }'
 NO_VERDICT = '{ name =~ "evaluate .*" && status = error }'
 OF_REQUEST = '{{ span.llmtap.evaluation.target.trace_id = "{}" }}'
+UNDER_CHAT = '{ span.gen_ai.operation.name = "chat" } > { span.llmtap.evaluation.passed = false }'
 TARGET_TRACE = "llmtap.evaluation.target.trace_id"
 TARGET_SPAN = "llmtap.evaluation.target.span_id"
 
@@ -179,9 +181,11 @@ def test_tempo_accepts_the_deploy_config(tmp_path: Path) -> None:
     assert done.returncode != 0 and "not_a_tempo_key" in done.stderr
 
 
-def start_pipeline(procs: Processes, tempo: Proc, sink: OtlpReceiver, judge: JudgeServer) -> Proc:
-    """``llmtap serve`` (llmtap-service.yaml: its ``tempo`` destination to ``tempo``) behind a
-    collector; the collector."""
+def start_pipeline(
+    procs: Processes, tempo: Proc, sink: OtlpReceiver, judge: JudgeServer, **extra: str
+) -> Proc:
+    """``llmtap serve`` (llmtap-service.yaml: its ``tempo`` destination to ``tempo``, ``extra``
+    on top of its environment) behind a collector; the collector."""
     env = {
         "JAEGER_OTLP_ENDPOINT": sink.grpc_endpoint,
         "TEMPO_OTLP_ENDPOINT": f"http://{tempo.endpoint('otlp_grpc')}",
@@ -192,6 +196,7 @@ def start_pipeline(procs: Processes, tempo: Proc, sink: OtlpReceiver, judge: Jud
         "LLMTAP_JUDGE_SAMPLE": "1",
         "LLMTAP_TRACE_IDLE_S": "1",
         "LLMTAP_COST_BUDGET_USD": "0.000000001",  # below any request's cost: cost_budget fails
+        **extra,
     }
     service = start_llmtap_serve(procs, SERVICE_CONFIG, env=env)
     return start_collector(
@@ -273,6 +278,8 @@ def test_the_documented_traceql_finds_the_failing_verdicts(
             assert verdict["links"] == [(trace_id, chat["spanId"])]
         # and back: the request's verdicts, found by its trace id
         assert set(search(tempo, OF_REQUEST.format(trace_id))) == {evaluations[trace_id]}
+    # the structural query needs the verdicts under the chat span (judge.verdicts: child)
+    assert search(tempo, UNDER_CHAT) == {}
 
     # the request's trace is as long as its root span, in Tempo's search too
     for trace_id in traces:
@@ -285,3 +292,48 @@ def test_the_documented_traceql_finds_the_failing_verdicts(
         described = search_traces(tempo, f'{{ name = "{ROOT}" }}')[trace_id]
         assert described["rootTraceName"] == ROOT
         assert int(described.get("durationMs", 0)) == (end - start) // 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("idle", "found"),
+    [("15s", True), ("1s", False)],
+    ids=["verdicts-within-idle-period", "verdicts-after-idle-period"],
+)
+def test_child_verdicts_under_the_chat_span(
+    procs: Processes,
+    devserver: Any,
+    judge: JudgeServer,
+    sink: OtlpReceiver,
+    tmp_path: Path,
+    idle: str,
+    found: bool,
+) -> None:
+    """``judge.verdicts: child``: the verdicts are in the request's trace under the chat span.
+    The documented structural query finds the failing ones when they reach Tempo within its
+    ``ingester.trace_idle_period`` of the request's spans (one live trace); when Tempo has cut
+    the request's spans before (1 s here, the verdicts come 1 s + judging after the request),
+    the trace is stored in two parts and the query finds nothing, though each verdict is
+    found by its attributes."""
+    keys = {**TEMPO_TEST_KEYS, "ingester": {"trace_idle_period": idle, "flush_check_period": "1s"}}
+    tempo = start_tempo(procs, keys=keys)
+    collector = start_pipeline(procs, tempo, sink, judge, LLMTAP_JUDGE_VERDICTS="child")
+    (request,) = run_app(collector, devserver, tmp_path, 1)
+    trace_id = request["trace_id"]
+    spans = wait_for_spans(tempo, trace_id, len(REQUEST_SPANS) + len(EVALUATIONS))
+    chat = next(s for s in spans if s["name"] == CHAT)
+    failing = {
+        s["spanId"]
+        for s in spans
+        if s["parentSpanId"] == chat["spanId"]
+        and s["attributes"].get("llmtap.evaluation.passed") is False
+    }
+    assert failing  # cost_budget at least
+    assert trace_spans(tempo, evaluation_trace(trace_id)) == []  # no evaluation trace
+    # the failing verdicts are searchable
+    wait_until(lambda: trace_id in search(tempo, FAILING), 60, "the verdicts in the search", 0.5)
+    if found:
+        answer = wait_until(lambda: search(tempo, UNDER_CHAT), 30, "the structural query", 0.5)
+        assert list(answer) == [trace_id]
+        assert {hex_id(s["spanID"], 8) for s in answer[trace_id]} == failing
+    else:
+        assert search(tempo, UNDER_CHAT) == {}

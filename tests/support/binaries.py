@@ -372,10 +372,15 @@ TEMPO_TEST_KEYS = {
 }
 
 
-def tempo_test_config(config: Path, data_dir: Path, ports: Mapping[str, int]) -> dict[str, Any]:
+def tempo_test_config(
+    config: Path,
+    data_dir: Path,
+    ports: Mapping[str, int],
+    keys: Mapping[str, Mapping[str, Any]] = TEMPO_TEST_KEYS,
+) -> dict[str, Any]:
     """``config`` (a Tempo config file) on loopback ``ports`` (``http``, ``grpc``, ``otlp_grpc``,
-    ``otlp_http``, ``memberlist``) with its storage under ``data_dir``, plus
-    :data:`TEMPO_TEST_KEYS`; every other key as the file has it."""
+    ``otlp_http``, ``memberlist``) with its storage under ``data_dir``, plus ``keys`` by
+    section (:data:`TEMPO_TEST_KEYS`); every other key as the file has it."""
     import yaml
 
     cfg = yaml.safe_load(config.read_text())
@@ -389,12 +394,17 @@ def tempo_test_config(config: Path, data_dir: Path, ports: Mapping[str, int]) ->
     trace["wal"]["path"] = str(data_dir / "wal")
     trace["local"]["path"] = str(data_dir / "blocks")
     cfg["memberlist"] = {"bind_addr": [LOOPBACK], "bind_port": ports["memberlist"]}
-    for section, keys in TEMPO_TEST_KEYS.items():
-        cfg.setdefault(section, {}).update(keys)
+    for section, values in keys.items():
+        cfg.setdefault(section, {}).update(values)
     return cfg
 
 
-def start_tempo(procs: Processes, name: str = "tempo", config: Path = TEMPO_CONFIG) -> Proc:
+def start_tempo(
+    procs: Processes,
+    name: str = "tempo",
+    config: Path = TEMPO_CONFIG,
+    keys: Mapping[str, Mapping[str, Any]] = TEMPO_TEST_KEYS,
+) -> Proc:
     """Grafana Tempo's single binary with ``config`` (deploy/tempo/tempo.yaml) adapted by
     :func:`tempo_test_config` to free loopback ports and a data directory next to the logs;
     waits until ``/ready`` answers 200 (ports ``http``, the query API, and ``otlp_grpc``)."""
@@ -406,6 +416,6 @@ def start_tempo(procs: Processes, name: str = "tempo", config: Path = TEMPO_CONF
     data_dir = procs.log_dir.parent / name
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "tempo.yaml"
-    path.write_text(yaml.safe_dump(tempo_test_config(config, data_dir, ports)))
+    path.write_text(yaml.safe_dump(tempo_test_config(config, data_dir, ports, keys)))
     proc = procs.start(name, [binary, f"-config.file={path}"], ports=ports, cwd=data_dir)
     return proc.wait_healthy(lambda: http_get(proc.url("http", "/ready"))[0] == 200, 90)
