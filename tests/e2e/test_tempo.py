@@ -32,7 +32,7 @@ from support.binaries import (
     Processes,
     http_get,
     http_json,
-    require_binary,
+    require_tempo,
     start_collector,
     start_llmtap_serve,
     start_tempo,
@@ -171,7 +171,7 @@ def verify(binary: Path, config: Path) -> subprocess.CompletedProcess[str]:
 def test_tempo_accepts_the_deploy_config(tmp_path: Path) -> None:
     """``tempo -config.verify`` reads deploy/tempo/tempo.yaml as it is (strictly: an unknown
     key is an error, as the second file shows) and finds nothing to warn about."""
-    binary = require_binary("tempo")
+    binary = require_tempo()
     done = verify(binary, TEMPO_CONFIG)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "CONFIGURATION WARNINGS" not in done.stdout + done.stderr

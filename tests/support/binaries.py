@@ -363,6 +363,20 @@ def start_llmtap_serve(
 
 
 TEMPO_CONFIG = REPO / "deploy" / "tempo" / "tempo.yaml"
+
+
+def require_tempo() -> Path:
+    """The ``tempo`` binary; skips (fails under ``LLMTAP_REQUIRE_BINARIES=1``) saying how to
+    build it: the Go module proxy has no Tempo 2.x, the build script needs its source."""
+    path = find_binary("tempo")
+    if path is not None:
+        return path
+    unavailable(
+        f"tempo {NOT_BUILT}: run {BUILD_COMMAND} with git access to GitHub or with"
+        " LLMTAP_TEMPO_SRC=<a clone of github.com/grafana/tempo> (see docs/backends/tempo.md)"
+    )
+
+
 # what the test run adds to deploy/tempo/tempo.yaml: blocks cut after 1 s of quiet instead of
 # 10 s (Tempo 2.x searches recent traces once they leave the ingester's live traces), and no
 # anonymous usage report (no internet here)
@@ -410,7 +424,7 @@ def start_tempo(
     waits until ``/ready`` answers 200 (ports ``http``, the query API, and ``otlp_grpc``)."""
     import yaml
 
-    binary = require_binary("tempo")
+    binary = require_tempo()
     names = ("http", "grpc", "otlp_grpc", "otlp_http", "memberlist")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     data_dir = procs.log_dir.parent / name
