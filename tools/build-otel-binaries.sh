@@ -27,7 +27,7 @@ PROMETHEUS_VERSION=v0.315.0 # module version of Prometheus 3.15.0
 PROMETHEUS_RELEASE=3.15.0
 # Tempo tags v2+ without a /v2 module path, so the Go module proxy serves no Tempo 2.x or 3.x
 # (only v1.5.0, before TraceQL): it is built from its git tag, with the vendored dependencies
-TEMPO_VERSION=v2.9.0 # the compose default (deploy/compose.yaml)
+TEMPO_VERSION=${LLMTAP_TEMPO_VERSION:-v2.9.0} # the compose default (deploy/compose.yaml)
 TEMPO_REPO=https://github.com/grafana/tempo.git
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
