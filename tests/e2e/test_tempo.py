@@ -15,6 +15,7 @@ and has no verdict for the other (HTTP 400). The queries go through Tempo's HTTP
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import time
 import urllib.parse
@@ -87,23 +88,21 @@ def hex_id(value: str, size: int) -> str:
     return base64.b64decode(value).hex()
 
 
-def search(tempo: Proc, query: str) -> dict[str, list[dict[str, Any]]]:
-    """``GET /api/search?q=<query>`` over the last hour: the matched spans by trace id."""
+def search_traces(tempo: Proc, query: str) -> dict[str, dict[str, Any]]:
+    """The traces ``GET /api/search?q=<query>`` finds over the last hour, as it describes
+    them (``rootTraceName``, ``durationMs``, ``spanSets``), by trace id."""
     now = int(time.time())
     params = {"q": query, "start": now - 3600, "end": now + 60, "limit": 50, "spss": 50}
     found = http_json(tempo.url("http", "/api/search?" + urllib.parse.urlencode(params)), 15)
-    return {
-        hex_id(t["traceID"], 16): [s for ss in t.get("spanSets", []) for s in ss["spans"]]
-        for t in found.get("traces") or []
-    }
-
-
-def search_traces(tempo: Proc, query: str) -> dict[str, dict[str, Any]]:
-    """The traces ``GET /api/search`` finds for ``query``, as it describes them, by id."""
-    now = int(time.time())
-    params = {"q": query, "start": now - 3600, "end": now + 60, "limit": 50}
-    found = http_json(tempo.url("http", "/api/search?" + urllib.parse.urlencode(params)), 15)
     return {hex_id(t["traceID"], 16): t for t in found.get("traces") or []}
+
+
+def search(tempo: Proc, query: str) -> dict[str, list[dict[str, Any]]]:
+    """The spans ``query`` matched, by trace id (:func:`search_traces`)."""
+    return {
+        trace_id: [span for spanset in t.get("spanSets", []) for span in spanset["spans"]]
+        for trace_id, t in search_traces(tempo, query).items()
+    }
 
 
 def value_of(attr: dict[str, Any]) -> Any:
@@ -111,37 +110,35 @@ def value_of(attr: dict[str, Any]) -> Any:
     return int(value) if kind == "intValue" else value
 
 
+def otlp_span(span: dict[str, Any]) -> dict[str, Any]:
+    """A span of Tempo's OTLP JSON with its ids in hex (``parentSpanId`` None for a root),
+    its attributes as a dict and its links as (trace id, span id)."""
+    parent = span.get("parentSpanId")
+    return {
+        **span,
+        "traceId": hex_id(span["traceId"], 16),
+        "spanId": hex_id(span["spanId"], 8),
+        "parentSpanId": hex_id(parent, 8) if parent else None,
+        "attributes": {a["key"]: value_of(a) for a in span.get("attributes", [])},
+        "links": [
+            (hex_id(x["traceId"], 16), hex_id(x["spanId"], 8)) for x in span.get("links", [])
+        ],
+    }
+
+
 def trace_spans(tempo: Proc, trace_id: str) -> list[dict[str, Any]]:
-    """The spans of ``GET /api/v2/traces/<id>`` (OTLP JSON), ids in hex and attributes as a
-    dict; none when Tempo does not have the trace (yet)."""
+    """The spans of ``GET /api/v2/traces/<id>`` (:func:`otlp_span`); none when Tempo does
+    not have the trace (yet)."""
     status, body = http_get(tempo.url("http", f"/api/v2/traces/{trace_id}"), 15)
     if status != 200:
         return []
-    import json
-
     resource_spans = json.loads(body).get("trace", {}).get("resourceSpans", [])
-    spans = []
-    for rs in resource_spans:
-        for scope in rs.get("scopeSpans", []):
-            for span in scope.get("spans", []):
-                attrs = {a["key"]: value_of(a) for a in span.get("attributes", [])}
-                links = [
-                    (hex_id(x["traceId"], 16), hex_id(x["spanId"], 8))
-                    for x in span.get("links", [])
-                ]
-                spans.append(
-                    {
-                        **span,
-                        "traceId": hex_id(span["traceId"], 16),
-                        "spanId": hex_id(span["spanId"], 8),
-                        "parentSpanId": hex_id(span.get("parentSpanId", ""), 8)
-                        if span.get("parentSpanId")
-                        else None,
-                        "attributes": attrs,
-                        "links": links,
-                    }
-                )
-    return spans
+    return [
+        otlp_span(span)
+        for rs in resource_spans
+        for scope in rs.get("scopeSpans", [])
+        for span in scope.get("spans", [])
+    ]
 
 
 def wait_for_spans(tempo: Proc, trace_id: str, count: int) -> list[dict[str, Any]]:
