@@ -6,6 +6,7 @@
 #   promtool          Prometheus rule checker
 #   otelcol-jsonfile  test-only Collector with the otlpjsonfile receiver, at an older release
 #                     (collector-config/testing/jsonfile-builder.yaml says why)
+#   tempo             Grafana Tempo single binary, when its source is at hand (see build_tempo)
 #
 # into ${LLMTAP_BIN_DIR:-$HOME/.cache/llmtap/bin}. Idempotent: each binary is rebuilt only
 # when its cache key (versions, manifest hash, Go version, platform) changes.
@@ -24,6 +25,10 @@ JSONFILE_OCB_VERSION=v0.158.0
 JAEGER_VERSION=v1.76.0 # module github.com/jaegertracing/jaeger; the v2 binary is cmd/jaeger
 PROMETHEUS_VERSION=v0.315.0 # module version of Prometheus 3.15.0
 PROMETHEUS_RELEASE=3.15.0
+# Tempo tags v2+ without a /v2 module path, so the Go module proxy serves no Tempo 2.x or 3.x
+# (only v1.5.0, before TraceQL): it is built from its git tag, with the vendored dependencies
+TEMPO_VERSION=${LLMTAP_TEMPO_VERSION:-v2.9.0} # the compose default (deploy/compose.yaml)
+TEMPO_REPO=https://github.com/grafana/tempo.git
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MANIFEST="$ROOT/collector-config/builder-config.yaml"
@@ -113,6 +118,46 @@ build_in_module() {
   log "built $BIN_DIR/$name"
 }
 
+# tempo_source DIR: Tempo's source at $TEMPO_VERSION into DIR, from $LLMTAP_TEMPO_SRC (a git
+# repository with the tag, or a source tree already at it), else a shallow clone of $TEMPO_REPO
+tempo_source() {
+  local dir=$1 src=${LLMTAP_TEMPO_SRC:-}
+  rm -rf "$dir" && mkdir -p "$dir"
+  if [[ -n $src ]] && git -C "$src" rev-parse -q --verify "refs/tags/$TEMPO_VERSION" >/dev/null 2>&1; then
+    git -C "$src" archive "$TEMPO_VERSION" | tar -x -C "$dir"
+  elif [[ -n $src && -f $src/go.mod && -d $src/cmd/tempo && -d $src/vendor ]]; then
+    cp -R "$src/." "$dir"
+  elif [[ -n $src ]]; then
+    log "LLMTAP_TEMPO_SRC=$src is neither a git repository with tag $TEMPO_VERSION nor Tempo's source"
+    return 1
+  else
+    git clone -q --depth 1 --branch "$TEMPO_VERSION" "$TEMPO_REPO" "$dir"
+  fi
+}
+
+# build_tempo: Tempo's single binary from its source at $TEMPO_VERSION (tempo_source), offline
+# with its vendor/ tree. Without the source (no LLMTAP_TEMPO_SRC and no access to GitHub) it
+# warns and goes on: the Tempo end-to-end test then says how to build it.
+build_tempo() {
+  local key="github.com/grafana/tempo $TEMPO_VERSION cmd/tempo vendor $GO_KEY"
+  if fresh tempo "$key"; then
+    log "tempo up to date ($key)"
+    return
+  fi
+  local dir="$WORK/tempo-$TEMPO_VERSION"
+  log "getting Tempo $TEMPO_VERSION's source"
+  if ! tempo_source "$dir"; then
+    log "warning: tempo not built: no source for $TEMPO_VERSION (set LLMTAP_TEMPO_SRC to a" \
+      "clone of $TEMPO_REPO, or allow git access to GitHub)"
+    return
+  fi
+  log "building tempo from $dir/cmd/tempo (minutes on a small machine)"
+  (cd "$dir" && GOWORK=off GOFLAGS= GOPROXY=off go build -mod=vendor -buildvcs=false -trimpath \
+    -ldflags="-s -w -X main.Version=${TEMPO_VERSION#v}" -o "$BIN_DIR/tempo" ./cmd/tempo)
+  stamp tempo "$key"
+  log "built $BIN_DIR/tempo"
+}
+
 main() {
   check_go
   mkdir -p "$BIN_DIR" "$STAMPS" "$WORK"
@@ -123,6 +168,7 @@ main() {
   build_in_module promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/promtool \
     "-X github.com/prometheus/common/version.Version=$PROMETHEUS_RELEASE"
   build_collector otelcol-jsonfile "$JSONFILE_MANIFEST" "$JSONFILE_OCB_VERSION"
+  build_tempo
   log "done: $BIN_DIR/otelcol-llmtap $BIN_DIR/jaeger $BIN_DIR/promtool $BIN_DIR/otelcol-jsonfile"
 }
 

@@ -360,3 +360,96 @@ def start_llmtap_serve(
     return proc.wait_healthy(
         lambda: port_open(grpc) and http_get(proc.url("metrics", "/metrics"))[0] == 200
     )
+
+
+TEMPO_CONFIG = REPO / "deploy" / "tempo" / "tempo.yaml"
+
+
+def require_tempo() -> Path:
+    """The ``tempo`` binary; skips (fails under ``LLMTAP_REQUIRE_BINARIES=1``) saying how to
+    build it: the Go module proxy has no Tempo 2.x, the build script needs its source."""
+    path = find_binary("tempo")
+    if path is not None:
+        return path
+    unavailable(
+        f"tempo {NOT_BUILT}: run {BUILD_COMMAND} with git access to GitHub or with"
+        " LLMTAP_TEMPO_SRC=<a clone of github.com/grafana/tempo> (see docs/backends/tempo.md)"
+    )
+
+
+def tempo_major(binary: Path) -> int:
+    """The major version ``tempo -version`` prints (``tempo, version 2.9.0 ...``)."""
+    out = subprocess.run([str(binary), "-version"], capture_output=True, text=True, timeout=30)
+    words = out.stdout.split()
+    return int(words[words.index("version") + 1].split(".")[0])
+
+
+def tempo_test_keys(major: int, data_dir: Path, trace_idle: str = "1s") -> dict[str, Any]:
+    """What a test run adds to deploy/tempo/tempo.yaml: a trace counts as complete after
+    ``trace_idle`` without new spans (Tempo 2's ``ingester.trace_idle_period``, default 5 s;
+    Tempo 3's ``live_store.max_trace_idle``), checked every second, so that it is searchable
+    within seconds; Tempo 3's own local paths (default under /var/tempo) under ``data_dir``;
+    and no anonymous usage report (no internet here)."""
+    quiet = {"usage_report": {"reporting_enabled": False}}
+    if major < 3:
+        return {"ingester": {"trace_idle_period": trace_idle, "flush_check_period": "1s"}, **quiet}
+    live_store = {
+        "max_trace_idle": trace_idle,
+        "flush_check_period": "1s",
+        "wal": {"path": str(data_dir / "live-store" / "traces")},
+        "shutdown_marker_dir": str(data_dir / "live-store" / "shutdown-marker"),
+    }
+    return {
+        "live_store": live_store,
+        "block_builder": {"wal": {"path": str(data_dir / "block-builder" / "traces")}},
+        "backend_scheduler": {"local_work_path": str(data_dir / "backend-scheduler")},
+        **quiet,
+    }
+
+
+def tempo_test_config(
+    config: Path,
+    data_dir: Path,
+    ports: Mapping[str, int],
+    keys: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """``config`` (a Tempo config file) on loopback ``ports`` (``http``, ``grpc``, ``otlp_grpc``,
+    ``otlp_http``, ``memberlist``) with its storage under ``data_dir``, plus ``keys`` by
+    section (:func:`tempo_test_keys`); every other key as the file has it."""
+    import yaml
+
+    cfg = yaml.safe_load(config.read_text())
+    server = cfg.setdefault("server", {})
+    server.update(http_listen_address=LOOPBACK, http_listen_port=ports["http"])
+    server.update(grpc_listen_address=LOOPBACK, grpc_listen_port=ports["grpc"])
+    protocols = cfg["distributor"]["receivers"]["otlp"]["protocols"]
+    protocols["grpc"]["endpoint"] = f"{LOOPBACK}:{ports['otlp_grpc']}"
+    protocols["http"]["endpoint"] = f"{LOOPBACK}:{ports['otlp_http']}"
+    trace = cfg["storage"]["trace"]
+    trace["wal"]["path"] = str(data_dir / "wal")
+    trace["local"]["path"] = str(data_dir / "blocks")
+    cfg["memberlist"] = {"bind_addr": [LOOPBACK], "bind_port": ports["memberlist"]}
+    for section, values in keys.items():
+        cfg.setdefault(section, {}).update(values)
+    return cfg
+
+
+def start_tempo(
+    procs: Processes, name: str = "tempo", config: Path = TEMPO_CONFIG, trace_idle: str = "1s"
+) -> Proc:
+    """Grafana Tempo's single binary with ``config`` (deploy/tempo/tempo.yaml) adapted by
+    :func:`tempo_test_config` to free loopback ports, a data directory next to the logs and
+    :func:`tempo_test_keys`; waits until ``/ready`` answers 200 (ports ``http``, the query
+    API, and ``otlp_grpc``)."""
+    import yaml
+
+    binary = require_tempo()
+    names = ("http", "grpc", "otlp_grpc", "otlp_http", "memberlist")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    data_dir = procs.log_dir.parent / name
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keys = tempo_test_keys(tempo_major(binary), data_dir, trace_idle)
+    path = data_dir / "tempo.yaml"
+    path.write_text(yaml.safe_dump(tempo_test_config(config, data_dir, ports, keys)))
+    proc = procs.start(name, [binary, f"-config.file={path}"], ports=ports, cwd=data_dir)
+    return proc.wait_healthy(lambda: http_get(proc.url("http", "/ready"))[0] == 200, 90)
