@@ -33,6 +33,7 @@ ENV = {
 COMMANDS = {
     "llmtap demo --ui": "tests/demo/test_ui.py",
     "llmtap demo --phoenix http://127.0.0.1:6006/v1/traces": "tests/e2e/test_phoenix.py",
+    "llmtap serve --config collector-config/llmtap-service.yaml": "tests/e2e/test_end_to_end.py",
 }
 
 
@@ -57,20 +58,42 @@ def sinks(config: Any) -> dict[str, Any]:
 def test_every_page_is_linked_from_the_readme() -> None:
     readme = README.read_text(encoding="utf-8")
     pages = sorted(p.name for p in DOCS.glob("*.md"))
-    assert pages == ["datadog.md", "honeycomb.md", "langfuse.md", "phoenix.md"]
+    assert pages == [
+        "datadog.md",
+        "honeycomb.md",
+        "jaeger.md",
+        "langfuse.md",
+        "phoenix.md",
+        "tempo.md",
+    ]
     for page in pages:
         assert f"(docs/backends/{page})" in readme, page
 
 
+def llmtap_commands(block: str) -> list[str]:
+    """The ``llmtap`` commands of a shell block, without the environment assignments and
+    line continuations before them (other tools' commands are the pages' own business)."""
+    commands = []
+    for command in block.replace("\\\n", " ").splitlines():
+        words = [w for w in command.split() if not re.match(r"^[A-Z_]+=", w)]
+        if words and words[0] == "llmtap":
+            commands.append(" ".join(words))
+    return commands
+
+
 def test_every_command_of_a_page_is_one_a_test_runs() -> None:
+    found = set()
     for page in DOCS.glob("*.md"):
         for block in blocks(page.name, "sh"):
-            for line in block.splitlines():
-                assert line.strip() in COMMANDS, (page.name, line)
+            for command in llmtap_commands(block):
+                assert command in COMMANDS, (page.name, command)
+                found.add(command)
+    assert found == set(COMMANDS)
     for command, test in COMMANDS.items():
-        runner = Path(__file__).resolve().parents[1] / test
-        assert "--phoenix" not in command or '"--phoenix"' in runner.read_text()
-        assert "--ui" not in command or '"--ui"' in runner.read_text()
+        runner = (Path(__file__).resolve().parents[1] / test).read_text()
+        assert "--phoenix" not in command or '"--phoenix"' in runner
+        assert "--ui" not in command or '"--ui"' in runner
+        assert "--config" not in command or command.split("--config ")[1] in runner
 
 
 def test_phoenix_page_is_the_demos_configuration(tmp_path: Path) -> None:
