@@ -26,12 +26,9 @@ as rejected in a partial success are counted the same way.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import http.client
 import logging
 import os
-import ssl
 import sys
 import threading
 import time
@@ -49,6 +46,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from llmtap.export.queue import DestinationQueue
 from llmtap.export.retry_after import parse_retry_after
 from llmtap.pipeline.cost import cost_total
+from llmtap.service.http_post import KeptAliveConnection
 from llmtap.service.spans import SpanItem, decode_items, encode_request, encode_requests
 from llmtap.service.wal import WriteAheadLog
 
@@ -231,16 +229,11 @@ class HttpForwarder:
         parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
         if parsed.scheme not in ("http", "https"):
             raise ValueError(f"expected an http:// or https:// endpoint, got {url!r}")
-        self._https = parsed.scheme == "https"
-        self._host = parsed.hostname or "localhost"
-        self._port = parsed.port or (443 if self._https else 80)
+        self._http = KeptAliveConnection(parsed, timeout_s)
         path = parsed.path if parsed.path not in ("", "/") else "/v1/traces"
         self._path = path + (f"?{parsed.query}" if parsed.query else "")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        where = host if parsed.port is None else f"{host}:{parsed.port}"
         # shown in logs and metrics: never the credentials of a user:password@ URL
-        self.target = f"{parsed.scheme}://{where}{self._path.split('?')[0]}"
-        self.timeout_s = timeout_s
+        self.target = f"{self._http.origin}{self._path.split('?')[0]}"
         self._gzip = compression == "gzip"
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
         if parsed.username and not any(k.lower() == "authorization" for k in self._headers):
@@ -252,65 +245,34 @@ class HttpForwarder:
             self._headers["Authorization"] = f"Basic {token}"
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
-        self._conn: http.client.HTTPConnection | None = None
-        self._ssl = ssl.create_default_context() if self._https else None
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if self._https:
-                self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self.timeout_s, context=self._ssl
-                )
-            else:
-                self._conn = http.client.HTTPConnection(
-                    self._host, self._port, timeout=self.timeout_s
-                )
-        return self._conn
+    @property
+    def timeout_s(self) -> float:
+        return self._http.timeout_s
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+    @timeout_s.setter
+    def timeout_s(self, value: float) -> None:
+        self._http.timeout_s = value
 
     def send(self, request: bytes, spans: int) -> SendResult:
         body = gzip.compress(request, compresslevel=1) if self._gzip else request
-        for attempt in (0, 1):
-            reused = self._conn is not None
+        answer = self._http.post(self._path, body, self._headers)
+        status = answer.status
+        if status == 0:
+            return SendResult(retry=True, error=answer.error, timed_out=answer.timed_out)
+        if 200 <= status < 300:
             try:
-                conn = self._connection()
-                conn.request("POST", self._path, body, self._headers)
-                response = conn.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                self._drop_connection()
-                if attempt == 0 and reused:  # a kept-alive connection the server closed
-                    continue
-                return SendResult(retry=True, error=f"{type(exc).__name__}: {exc}")
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop_connection()
-                return SendResult(
-                    retry=True,
-                    error=f"{type(exc).__name__}: {exc}",
-                    timed_out=isinstance(exc, TimeoutError),
-                )
-            if response.will_close:
-                self._drop_connection()
-            status = response.status
-            if 200 <= status < 300:
-                try:
-                    return _partial(ExportTraceServiceResponse.FromString(data), spans)
-                except Exception:
-                    return _OK
-            error = f"HTTP {status}: {_status_text(data)}"
-            if status in _RETRYABLE_HTTP:
-                delay = parse_retry_after(response.headers)
-                return SendResult(retry=True, retry_after_s=delay, error=error)
-            return SendResult(rejected=spans, error=error)
-        return SendResult(retry=True, error="connection closed")
+                return _partial(ExportTraceServiceResponse.FromString(answer.body), spans)
+            except Exception:
+                return _OK
+        error = f"HTTP {status}: {_status_text(answer.body)}"
+        if status in _RETRYABLE_HTTP:
+            delay = parse_retry_after(answer.headers)
+            return SendResult(retry=True, retry_after_s=delay, error=error)
+        return SendResult(rejected=spans, error=error)
 
     def close(self) -> None:
-        self._drop_connection()
+        self._http.close()
 
 
 def _status_text(data: bytes) -> str:

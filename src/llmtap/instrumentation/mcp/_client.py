@@ -25,7 +25,8 @@ from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 from llmtap.instrumentation.mcp._common import (
     TOOL_ERROR,
     TOOLS_CALL,
-    error_code,
+    detach,
+    fail,
     is_tool_error,
     mcp_invocation,
     off,
@@ -60,10 +61,10 @@ def send_request_wrapper(
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _detach(token)
-            _fail(telemetry, inv, exc)
+            detach(token, "an MCP request")
+            fail(telemetry, inv, exc)
             raise
-        _detach(token)
+        detach(token, "an MCP request")
         _finish(telemetry, inv, result)
         return result
 
@@ -126,21 +127,6 @@ def _finish(telemetry: Telemetry, inv: Invocation, result: Any) -> None:
     except Exception as exc:
         log_once("MCP client result", exc)
     telemetry.stop(inv)
-
-
-def _fail(telemetry: Telemetry, inv: Invocation, exc: BaseException) -> None:
-    code = error_code(exc)
-    if code is not None:
-        inv.attributes[semconv.ERROR_TYPE] = code
-        inv.attributes[semconv.RPC_RESPONSE_STATUS_CODE] = code
-    telemetry.fail(inv, exc)
-
-
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)
-    except Exception as exc:
-        log_once("restoring the context after an MCP request", exc)
 
 
 def send_span_wrapper(telemetry: Telemetry) -> Callable[..., Any]:

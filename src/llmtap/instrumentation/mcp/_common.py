@@ -9,7 +9,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from llmtap import semconv
-from llmtap.instrumentation._invocation import Invocation, Telemetry
+from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 
 TOOLS_CALL = "tools/call"
 # the request methods whose params.name is the span's target (MCP semconv v1.41)
@@ -86,3 +86,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def fail(telemetry: Telemetry, inv: Invocation, exc: BaseException) -> None:
+    """End ``inv`` as failed, with the MCP error code as ``error.type`` when there is one."""
+    code = error_code(exc)
+    if code is not None:
+        inv.attributes[semconv.ERROR_TYPE] = code
+        inv.attributes[semconv.RPC_RESPONSE_STATUS_CODE] = code
+    telemetry.fail(inv, exc)
+
+
+def detach(token: object, after: str) -> None:
+    """Restore the context of before an MCP message (``after`` names it in the log)."""
+    try:
+        otel_context.detach(token)
+    except Exception as exc:
+        log_once(f"restoring the context after {after}", exc)

@@ -24,6 +24,7 @@ from llmtap.instrumentation.mcp._client import send_request_wrapper
 from llmtap.instrumentation.mcp._common import (
     TOOL_ERROR,
     TOOLS_CALL,
+    detach,
     is_tool_error,
     mcp_invocation,
     off,
@@ -103,10 +104,10 @@ def handle_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _detach(token)
+            detach(token, "an MCP server request")
             telemetry.fail(inv, exc)
             raise
-        _detach(token)
+        detach(token, "an MCP server request")
         telemetry.stop(inv)
         return result
 
@@ -176,10 +177,3 @@ def _response(telemetry: Telemetry, inv: Invocation, responder: Any, response: A
             attrs[semconv.TOOL_CALL_RESULT] = to_json(tool_result(result))
     except Exception as exc:
         log_once("MCP server response", exc)
-
-
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)
-    except Exception as exc:
-        log_once("restoring the context after an MCP server request", exc)

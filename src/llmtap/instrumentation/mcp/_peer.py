@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind
 
 from llmtap import semconv
 from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
-from llmtap.instrumentation.mcp._common import error_code, mcp_invocation, off
+from llmtap.instrumentation.mcp._common import detach, fail, mcp_invocation, off
 
 _SDK_SEND = "MCP send "  # the SDK's name of its send span: "MCP send {method} {target}"
 
@@ -65,10 +65,10 @@ def current(telemetry: Telemetry, inv: Invocation) -> Iterator[Any]:
     try:
         yield inv.span
     except BaseException as exc:
-        _detach(token)
-        _fail(telemetry, inv, exc)
+        detach(token, "an MCP message")
+        fail(telemetry, inv, exc)
         raise
-    _detach(token)
+    detach(token, "an MCP message")
     telemetry.stop(inv)
 
 
@@ -160,18 +160,3 @@ def _sender(params: Any) -> otel_context.Context | None:
     except (TypeError, ValueError):
         return None
     return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
-
-
-def _fail(telemetry: Telemetry, inv: Invocation, exc: BaseException) -> None:
-    code = error_code(exc)
-    if code is not None:
-        inv.attributes[semconv.ERROR_TYPE] = code
-        inv.attributes[semconv.RPC_RESPONSE_STATUS_CODE] = code
-    telemetry.fail(inv, exc)
-
-
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)
-    except Exception as exc:
-        log_once("restoring the context after an MCP message", exc)

@@ -22,6 +22,7 @@ from llmtap import semconv
 from llmtap.instrumentation._invocation import Invocation, Telemetry, log_once
 from llmtap.instrumentation.mcp._common import (
     TOOLS_CALL,
+    detach,
     is_tool_error,
     mcp_invocation,
     off,
@@ -72,13 +73,13 @@ def _handling(telemetry: Telemetry, inv: Invocation, sets_status: bool) -> Itera
     try:
         yield inv.span
     except BaseException as exc:
-        _detach(token)
+        detach(token, "an MCP server request")
         if sets_status:
             telemetry.fail(inv, exc)
         else:
             telemetry.stop(inv)  # the middleware recorded the error on the span itself
         raise
-    _detach(token)
+    detach(token, "an MCP server request")
     telemetry.stop(inv)
 
 
@@ -120,10 +121,3 @@ def _result(inv: Invocation, result: Any) -> None:
             inv.attributes[semconv.TOOL_CALL_RESULT] = to_json(tool_result(result))
     except Exception as exc:
         log_once("MCP server tool result", exc)
-
-
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)
-    except Exception as exc:
-        log_once("restoring the context after an MCP server request", exc)
