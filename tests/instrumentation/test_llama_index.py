@@ -434,11 +434,15 @@ def test_a_streamed_answer_the_app_drops_ends_the_query_and_the_model_call(
     assert llm.end_time <= named(spans, "invoke_workflow RetrieverQueryEngine").end_time
 
     span_exporter.clear()
-    never_read = engine.query(QUESTION)  # the model is never called
+    never_read = engine.query(QUESTION)  # newer releases never call the model
     del never_read
-    assert stream_ends(span_exporter.get_finished_spans()) == {
-        "invoke_workflow RetrieverQueryEngine": ("abandoned", StatusCode.UNSET),
-    }
+    ends = stream_ends(span_exporter.get_finished_spans())
+    # llama-index-core 0.12 starts the model's stream at query(): its span ends as abandoned too
+    assert ends.pop("text_completion house-model", None) in (
+        None,
+        ("abandoned", StatusCode.UNSET),
+    )
+    assert ends == {"invoke_workflow RetrieverQueryEngine": ("abandoned", StatusCode.UNSET)}
     assert len(instrumented._runs.spans) == 0
 
 

@@ -11,6 +11,7 @@ client's through the W3C trace context carried in the request's ``params._meta``
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -32,6 +33,9 @@ from mcp.client.stdio import stdio_client
 from mcp.shared import exceptions
 
 V2 = importlib.util.find_spec("mcp.server.mcpserver") is not None
+# mcp 2.0 raises a peer's error answer after its send span has ended (the dispatcher's
+# send_request checks the outcome outside the span), so that span cannot see the failure
+ERROR_AFTER_SEND_SPAN = importlib.metadata.version("mcp").startswith("2.0.")
 MCPError = getattr(exceptions, "MCPError", None) or exceptions.McpError
 # the spans of the handshake: 2.x traces the server's initialize and the initialized
 # notification on both sides too
@@ -396,7 +400,7 @@ async def test_a_client_callback_that_declines_fails_both_spans(
     assert result.content[0].text == "declined: no model here"
     sent, answered = one_each(span_exporter, "sampling/createMessage")
     assert_child(answered, sent)
-    for span in (sent, answered):
+    for span in (answered,) if ERROR_AFTER_SEND_SPAN else (sent, answered):
         assert span.status.status_code is StatusCode.ERROR
         assert span.attributes["error.type"] == "-32603"
 
