@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any
@@ -40,7 +40,8 @@ FRAMEWORK_RUN_KEY = otel_context.create_key("llmtap.framework_run")
 # Other GenAI instrumentations (OpenLLMetry) skip their own span when they see this key.
 _FOREIGN_SUPPRESS_KEY = "suppress_language_model_instrumentation"
 
-_MODEL_CALLS = semconv.INFERENCE_OPERATIONS | {semconv.OP_EMBEDDINGS}
+#: the operations that are model calls (they get the duration and token metrics)
+MODEL_CALLS = semconv.INFERENCE_OPERATIONS | {semconv.OP_EMBEDDINGS}
 _METRIC_KEYS = (
     semconv.OPERATION,
     semconv.PROVIDER,
@@ -50,6 +51,11 @@ _METRIC_KEYS = (
     semconv.SERVER_PORT,
     semconv.ERROR_TYPE,
 )
+
+
+def metric_attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of a model call's metric points, taken from its span's."""
+    return {k: attrs[k] for k in _METRIC_KEYS if k in attrs}
 
 
 class Invocation:
@@ -147,7 +153,7 @@ def _foreign_genai_span(parent: otel_context.Context | None = None) -> trace.Spa
     if not attrs:
         return None
     op = attrs.get(semconv.OPERATION)
-    if op in _MODEL_CALLS:
+    if op in MODEL_CALLS:
         return span
     return None
 
@@ -237,7 +243,7 @@ class Telemetry:
     def attach(self, inv: Invocation) -> None:
         """Make the invocation's span current (and mark the GenAI call as handled)."""
         ctx = trace.set_span_in_context(inv.span)
-        if inv.operation in _MODEL_CALLS:
+        if inv.operation in MODEL_CALLS:
             # both marks in one copy (what two otel_context.set_value calls would build)
             ctx = otel_context.Context({**ctx, ACTIVE_KEY: True, _FOREIGN_SUPPRESS_KEY: True})
         inv._token = otel_context.attach(ctx)
@@ -383,7 +389,7 @@ class Telemetry:
             )
 
     def _metric_attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        return {k: attrs[k] for k in _METRIC_KEYS if k in attrs}
+        return metric_attributes(attrs)
 
     def _record_metrics(self, inv: Invocation, elapsed: float) -> None:
         attrs = inv.attributes

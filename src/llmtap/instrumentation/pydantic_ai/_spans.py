@@ -34,7 +34,7 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmtap import semconv
-from llmtap.instrumentation._invocation import log_once
+from llmtap.instrumentation._invocation import MODEL_CALLS, log_once, metric_attributes
 
 _ALL_MESSAGES = "pydantic_ai.all_messages"
 _DROPPED = frozenset(
@@ -52,16 +52,6 @@ _RENAMED = {
 }
 _DROPPED_PREFIXES = ("logfire.", "gen_ai.usage.details.", "gen_ai.aggregated_usage.")
 _SYSTEM = "gen_ai.system"  # deprecated in v1.41: renamed to gen_ai.provider.name
-_MODEL_CALLS = semconv.INFERENCE_OPERATIONS | {semconv.OP_EMBEDDINGS}
-_METRIC_KEYS = (
-    semconv.OPERATION,
-    semconv.PROVIDER,
-    semconv.REQUEST_MODEL,
-    semconv.RESPONSE_MODEL,
-    semconv.SERVER_ADDRESS,
-    semconv.SERVER_PORT,
-    semconv.ERROR_TYPE,
-)
 
 
 def split_messages(value: Any) -> dict[str, str]:
@@ -149,11 +139,11 @@ class TidySpan(wrapt.ObjectProxy):  # type: ignore[misc]
         if (
             self._self_duration is not None
             and span.kind is SpanKind.CLIENT
-            and attrs.get(semconv.OPERATION) in _MODEL_CALLS
+            and attrs.get(semconv.OPERATION) in MODEL_CALLS
             and semconv.PROVIDER in attrs
             and isinstance(start, int)
         ):
-            metric = {k: attrs[k] for k in _METRIC_KEYS if k in attrs}
+            metric = metric_attributes(attrs)
             self._self_duration.record(max(end_time - start, 0) / 1e9, metric)
 
     def __enter__(self) -> TidySpan:
